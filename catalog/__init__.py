@@ -1,0 +1,1 @@
+"""STAC catalog for smprod products: build, publish atomically, validate offline, serve."""

@@ -1,0 +1,1 @@
+"""Prefect flows and the ``smprod`` command line; they only wire library calls."""

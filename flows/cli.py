@@ -1,0 +1,62 @@
+"""The ``smprod`` command line.
+
+Each module in :mod:`flows.commands` contributes its commands through a ``register(app)``
+function; this keeps the entry point free of heavy imports so ``smprod --help`` is fast, and
+lets each area own its commands. Expected failures (:class:`~smprod.errors.SmprodError`) end
+with a one-paragraph message and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+import flows.commands
+from smprod.errors import ConfigError, SmprodError
+
+#: Exit codes: 0 ok, 1 a step failed, 2 bad usage or configuration.
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+app = typer.Typer(
+    name="smprod",
+    help="smprod: daily 1 km soil moisture from SMAP, MODIS and IMERG (EASE-Grid 2.0).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    for module in sorted(pkgutil.iter_modules(flows.commands.__path__), key=lambda m: m.name):
+        if module.name.startswith("_"):
+            continue
+        importlib.import_module(f"flows.commands.{module.name}").register(app)
+
+
+@app.callback()
+def _root() -> None:
+    """smprod: daily 1 km soil moisture from SMAP, MODIS and IMERG (EASE-Grid 2.0)."""
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn smprod errors into a message and an exit code.
+
+    Usage errors are handled by Typer (exit code 2); anything else that is not a
+    :class:`SmprodError` is a bug and keeps its traceback.
+    """
+    try:
+        app(args=argv)
+    except SmprodError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        sys.exit(EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()

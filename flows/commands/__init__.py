@@ -1,0 +1,1 @@
+"""Command modules of the ``smprod`` CLI; each exposes ``register(app: typer.Typer)``."""

@@ -1,0 +1,164 @@
+"""Settings: one object from ``smprod.toml`` plus ``SMPROD_*`` environment variables.
+
+Precedence (highest first): explicit overrides (command-line options) > environment >
+TOML file > defaults. Only the CLI and flows call :func:`load_settings`; library functions take
+the resulting :class:`Settings` (or plain values) as arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from smprod.errors import ConfigError
+
+CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
+ModelKind = Literal["rf", "xgb", "stack"]
+
+#: Demo region: Oklahoma (MODIS tiles h09v05/h10v05), a classic SMAP cal/val area.
+DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
+
+
+class BBox(tuple):  # type: ignore[type-arg]
+    """A lon/lat bounding box ``(minlon, minlat, maxlon, maxlat)`` in degrees."""
+
+    @classmethod
+    def parse(cls, value: Any) -> tuple[float, float, float, float]:
+        """Parse ``"minlon,minlat,maxlon,maxlat"`` or a 4-sequence and check its order and range."""
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        if len(parts) != 4:
+            raise ValueError(f"bbox needs 4 numbers minlon,minlat,maxlon,maxlat, got {value!r}")
+        minlon, minlat, maxlon, maxlat = (float(p) for p in parts)
+        if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
+            raise ValueError(
+                f"bbox {value!r} is not minlon<maxlon in [-180,180] and minlat<maxlat in [-90,90]"
+            )
+        return (minlon, minlat, maxlon, maxlat)
+
+
+class Settings(BaseSettings):
+    """Every setting of smprod. Unset service URLs mean the embedded stack under ``workdir``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMPROD_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    workdir: Path = Field(Path("smprod-work"), description="Everything the system writes.")
+    archive: Path | None = Field(None, description="Archive root; default <workdir>/archive.")
+    # NoDecode: the environment gives "a,b,c,d", not JSON; the validators below parse it.
+    bbox: Annotated[tuple[float, float, float, float], NoDecode] = Field(
+        DEFAULT_BBOX, description="Region lon/lat."
+    )
+    coarse_product: CoarseProduct = "SPL3SMP"
+    database_url: str | None = None
+    mlflow_tracking_uri: str | None = None
+    prefect_api_url: str | None = None
+    dask_address: str | None = None
+    model_name: str = "smprod-downscaler"
+    model_kind: ModelKind = "rf"
+    training_window_days: int = Field(60, ge=7, le=3650)
+    retrain_max_age_days: int = Field(7, ge=1)
+    promotion_metric: str = "ubrmse"
+    validation_windows: Annotated[tuple[int, ...], NoDecode] = (30, 90, 365)
+    validation_min_n: int = Field(10, ge=1)
+    retrain_insitu_ubrmse: float = Field(0.06, gt=0)
+    daily_cron: str = "0 6 * * *"
+    retrain_cron: str = "0 7 * * 1"
+    reprocess_cron: str = "30 6 * * *"
+    earthdata: bool = Field(False, description="Fetch missing granules from Earthdata.")
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _parse_bbox(cls, value: Any) -> tuple[float, float, float, float]:
+        return BBox.parse(value)
+
+    @field_validator("validation_windows", mode="before")
+    @classmethod
+    def _parse_windows(cls, value: Any) -> tuple[int, ...]:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        return tuple(int(v) for v in value)
+
+    @field_validator("daily_cron", "retrain_cron", "reprocess_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"cron schedule {value!r} needs 5 fields (min hour dom month dow)")
+        return value
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        # Paths are made absolute once, so that a flow run in another cwd sees the same files.
+        object.__setattr__(self, "workdir", self.workdir.expanduser().resolve())
+        if self.archive is not None:
+            object.__setattr__(self, "archive", self.archive.expanduser().resolve())
+        return self
+
+    @property
+    def archive_dir(self) -> Path:
+        """The archive root (also the download cache)."""
+        return self.archive if self.archive is not None else self.workdir / "archive"
+
+    @property
+    def coarse_km(self) -> int:
+        """Coarse cell size in km: 36 for SPL3SMP, 9 for SPL3SMP_E."""
+        return 36 if self.coarse_product == "SPL3SMP" else 9
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file") is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a TOML file, the environment and explicit overrides.
+
+    Args:
+        config_file: a ``smprod.toml``; ``None`` means environment and defaults only.
+        **overrides: values that win over everything (command-line options); ``None`` values
+            are ignored so that unset options do not mask the environment.
+
+    Raises:
+        ConfigError: naming each invalid setting and why.
+    """
+    if config_file is not None and not Path(config_file).is_file():
+        raise ConfigError(f"config file {config_file} does not exist (set by --config or SMPROD_CONFIG)")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    # A throw-away subclass carries the file name, so Settings itself stays file-independent.
+    config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+    klass = type("_FileSettings", (Settings,), {"model_config": config})
+    try:
+        loaded = klass(**given)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from err
+    except SettingsError as err:
+        raise ConfigError(f"invalid settings: {err}") from err
+    return Settings.model_construct(**loaded.model_dump())
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        name = ".".join(str(p) for p in problem["loc"]) or "settings"
+        env = f"SMPROD_{name.upper()}"
+        lines.append(f"setting {name!r} ({env}): {problem['msg']} (got {problem.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,73 @@
+"""One exception tree for smprod.
+
+Every error the system raises on purpose derives from :class:`SmprodError`, so callers (the CLI,
+the flows) can tell "we refused, with a reason" from a bug. Messages name the bad value and, where
+there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class SmprodError(Exception):
+    """Raised for any expected failure of smprod; the root of the tree."""
+
+
+class ConfigError(SmprodError):
+    """Raised when a setting is missing, malformed or inconsistent; names the setting."""
+
+
+class GridError(SmprodError):
+    """Raised when a region or grid request cannot be satisfied (bbox outside the grid, bad resolution)."""
+
+
+class GranuleError(SmprodError):
+    """Raised for a problem with one granule; carries the path so it can be quarantined."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class GranuleFormatError(GranuleError):
+    """Raised when a granule cannot be opened or lacks the variables or attributes its format requires."""
+
+
+class GranuleRegionError(GranuleError):
+    """Raised when a granule does not cover the region it was selected for."""
+
+
+class GranuleChecksumError(GranuleError):
+    """Raised when a downloaded granule's size or checksum differs from what CMR reports."""
+
+
+class MissingInputError(SmprodError):
+    """Raised when an input required to produce a day is not available (no valid granule)."""
+
+
+class DownloadError(SmprodError):
+    """Raised when a granule cannot be downloaded after all retries."""
+
+
+class StackError(SmprodError):
+    """Raised when an embedded service (PostgreSQL, MLflow, Prefect) cannot be started or reached."""
+
+
+class DatabaseError(SmprodError):
+    """Raised when the database is unreachable or a write fails; the step can be rerun later."""
+
+
+class ModelError(SmprodError):
+    """Raised when a model cannot be trained, loaded or registered (no champion, bad artifact)."""
+
+
+class ProductError(SmprodError):
+    """Raised when a product file cannot be written or fails its own checks."""
+
+
+class CatalogError(SmprodError):
+    """Raised when a STAC object is invalid or the catalog cannot be updated."""
+
+
+class SmprodWarning(UserWarning):
+    """Warned when smprod proceeds with a degraded input; the test suite turns it into an error."""

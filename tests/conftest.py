@@ -1,0 +1,49 @@
+"""Shared fixtures.
+
+Real sample granules live in ``../shared/realdata`` beside the clone (the developers' workspace and
+CI). A user's clone has none: tests that need them skip and say so, unless
+``SMPROD_REQUIRE_SHARED=1`` (set by ``.ci/run``) turns the absence into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared"
+REALDATA = SHARED / "realdata"
+
+
+def _need_shared(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = (
+        f"{path} is missing: the real sample files live in ../shared beside the clone, which exists "
+        "only in the developers' workspace and CI, not in a user's clone"
+    )
+    if os.environ.get("SMPROD_REQUIRE_SHARED") == "1":
+        pytest.fail(message + " (SMPROD_REQUIRE_SHARED=1 makes this a failure)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """Root of the real sample files (``../shared/realdata``)."""
+    return _need_shared(REALDATA)
+
+
+@pytest.fixture(scope="session")
+def shared_tools() -> Path:
+    """``../shared/tools`` (the independent archive checker)."""
+    return _need_shared(SHARED / "tools")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests keep files for people to look at (screenshots, plots): ``test-artifacts/``."""
+    path = PROJECT_ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

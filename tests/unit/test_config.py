@@ -1,0 +1,58 @@
+"""Settings precedence and error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from smprod.config import load_settings
+from smprod.errors import ConfigError
+
+
+def test_defaults_resolve_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.workdir == tmp_path / "smprod-work"
+    assert settings.archive_dir == tmp_path / "smprod-work" / "archive"
+    assert settings.coarse_km == 36
+    assert settings.model_name == "smprod-downscaler"
+
+
+def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
+    toml = tmp_path / "smprod.toml"
+    toml.write_text('coarse_product = "SPL3SMP_E"\nbbox = [-98, 35, -97, 36]\ntraining_window_days = 30\n')
+    monkeypatch.setenv("SMPROD_BBOX", "-99,34,-96,37")
+    settings = load_settings(toml)
+    assert settings.coarse_product == "SPL3SMP_E"  # file
+    assert settings.bbox == (-99.0, 34.0, -96.0, 37.0)  # env beats file
+    assert settings.coarse_km == 9
+    settings = load_settings(toml, bbox="-98.5,35,-97.5,36", training_window_days=None)
+    assert settings.bbox == (-98.5, 35.0, -97.5, 36.0)  # option beats env
+    assert settings.training_window_days == 30  # None options do not mask
+
+
+@pytest.mark.parametrize(
+    "env, value, fragment",
+    [
+        ("SMPROD_BBOX", "1,2,3", "bbox"),
+        ("SMPROD_BBOX", "10,2,3,4", "bbox"),
+        ("SMPROD_COARSE_PRODUCT", "SPL2SMP", "coarse_product"),
+        ("SMPROD_TRAINING_WINDOW_DAYS", "2", "training_window_days"),
+        ("SMPROD_DAILY_CRON", "every day", "daily_cron"),
+    ],
+)
+def test_invalid_setting_is_named(monkeypatch, env, value, fragment):
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings()
+
+
+def test_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_unknown_key_in_file_is_refused(tmp_path):
+    toml = tmp_path / "smprod.toml"
+    toml.write_text("workdri = 'x'\n")
+    with pytest.raises(ConfigError, match="workdri"):
+        load_settings(toml)
