@@ -47,3 +47,30 @@ def artifacts_dir() -> Path:
     path = PROJECT_ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL server (pgserver) for the whole test session; stopped at the end."""
+    import pgserver
+
+    data = tmp_path_factory.mktemp("pgdata")
+    server = pgserver.get_server(data, cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_server, request) -> str:
+    """URL of a fresh database, migrated with the real Alembic migrations (all branches)."""
+    import re
+    import uuid
+
+    from smprod import db
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    pg_server.psql(f'CREATE DATABASE "{name}";')
+    base = pg_server.get_uri()  # postgresql://postgres:@/postgres?host=...
+    url = db.normalise_url(base.replace("/postgres?", f"/{name}?", 1))
+    db.upgrade(url)
+    return url

@@ -1,0 +1,33 @@
+"""QA bit flags of the 1 km product (uint8 band ``qa``); bit n set means the condition holds.
+
+The meanings are part of the product definition: they are written into the COG's band
+description, the STAC ``raster:bands`` and the provenance record. Never renumber a bit.
+"""
+
+from __future__ import annotations
+
+from enum import IntFlag
+
+
+class QA(IntFlag):
+    """Per-pixel quality flags."""
+
+    #: no valid SMAP value for the pixel's coarse cell: value is the uncorrected model output
+    COARSE_MISSING = 1 << 0
+    #: at least one MODIS predictor was gap-filled in time for this pixel
+    MODIS_GAP_FILLED = 1 << 1
+    #: the value was clipped to the physical range [0, porosity] (and mass redistributed)
+    VALUE_CLIPPED = 1 << 2
+    #: at least one predictor is outside the range seen in training (extrapolation)
+    OUT_OF_TRAINING_RANGE = 1 << 3
+    #: precipitation came from a lesser IMERG run (Early or Late, not Final)
+    LESSER_PRECIP = 1 << 4
+    #: a required predictor is missing for the pixel: no value produced (nodata)
+    NO_RETRIEVAL = 1 << 7
+
+
+#: Human-readable meaning of each bit, for metadata.
+QA_DESCRIPTIONS = {
+    flag.value: (flag.name or "").lower()
+    for flag in QA  # type: ignore[attr-defined]
+}
