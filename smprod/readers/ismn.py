@@ -1,0 +1,211 @@
+"""ISMN in situ station files: "header + values" and headerless "CEOP separate" ``.stm`` files.
+
+Formats (ISMN data download documentation, "Data formats"; Dorigo et al. 2021, HESS 25, 5749):
+
+- **Header + values**: line 1 ``CSE network station lat lon elevation depth_from depth_to
+  sensor`` (the sensor, and in newer downloads the station, may contain spaces); then one
+  record per line ``YYYY/MM/DD HH:MM value ismn_flag provider_flag`` (hourly, UTC, m3/m3 for
+  soil moisture). The provider flag may be empty. Lines may end in LF, CRLF or bare CR, and a
+  blank line may follow the header (COSMOS downloads).
+- **CEOP separate** (``ceop_sep``): no header; every line repeats the metadata:
+  ``date time [actual_date actual_time] CSE network station lat lon elevation depth_from
+  depth_to value ismn_flag provider_flag`` (the CEOP layout has the nominal and the actual
+  UTC date/time; both variants are read).
+
+ISMN quality flags: ``G`` good; ``C`` outside the plausible range; ``D`` dubious (several
+subtypes ``D01``..``D10``, comma-joined when several apply); ``M`` missing; ``U`` unknown.
+Only ``G`` is used for validation.
+
+Station metadata is a frozen dataclass; values are a pandas DataFrame with a UTC index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smprod.errors import GranuleFormatError
+
+#: The ISMN flag of good data.
+GOOD_FLAG = "G"
+#: Deepest top of a sensor (m) used as "surface" soil moisture (design: depth_from <= 0.05 m).
+MAX_SURFACE_DEPTH_M = 0.05
+
+_DATE_RE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+_TIME_RE = re.compile(r"^\d{2}:\d{2}$")
+#: ISMN file names: CSE_network_station_variable_depthfrom_depthto_sensor_start_end.stm
+_NAME_RE = re.compile(r"^[^_]+_[^_]+_.+?_([a-z_]+?)_(-?\d+\.\d+)_(-?\d+\.\d+)_.+_\d{8}_\d{8}\.stm$")
+
+
+@dataclass(frozen=True)
+class IsmnStation:
+    """Metadata of one sensor at one station (one ``.stm`` file)."""
+
+    cse: str
+    network: str
+    station: str
+    lat: float
+    lon: float
+    elevation: float
+    depth_from: float
+    depth_to: float
+    sensor: str
+    variable: str = "soil_moisture"
+
+
+@dataclass(frozen=True, eq=False)
+class IsmnSeries:
+    """One station file: its metadata and the records (index UTC timestamps; columns ``value``,
+    ``ismn_flag``, ``provider_flag``)."""
+
+    station: IsmnStation
+    data: pd.DataFrame = field(repr=False)
+    path: str = ""
+    layout: str = "header_values"
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _metadata_tokens(
+    tokens: list[str], line: str, path: Path
+) -> tuple[str, str, str, list[float], list[str]]:
+    """Split ``CSE network station... lat lon elev depth_from depth_to rest...``.
+
+    The station may contain spaces: it runs until the first five consecutive numbers.
+    """
+    for start in range(3, len(tokens) - 4):
+        if all(_is_number(t) for t in tokens[start : start + 5]):
+            numbers = [float(t) for t in tokens[start : start + 5]]
+            return tokens[0], tokens[1], " ".join(tokens[2:start]), numbers, tokens[start + 5 :]
+    raise GranuleFormatError(
+        path, f"not an ISMN metadata line (CSE network station lat lon elevation depths): {line!r}"
+    )
+
+
+def _variable_from_name(name: str) -> str:
+    match = _NAME_RE.match(name)
+    return {"sm": "soil_moisture"}.get(match.group(1), match.group(1)) if match else "soil_moisture"
+
+
+def _station(path: Path, header: str) -> IsmnStation:
+    cse, network, station, numbers, rest = _metadata_tokens(header.split(), header, path)
+    lat, lon, elevation, depth_from, depth_to = numbers
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise GranuleFormatError(path, f"station position lat={lat} lon={lon} is outside the globe")
+    return IsmnStation(
+        cse,
+        network,
+        station,
+        lat,
+        lon,
+        elevation,
+        depth_from,
+        depth_to,
+        " ".join(rest),
+        _variable_from_name(path.name),
+    )
+
+
+def _records(rows: list[tuple[str, str, str, str, str]], path: Path) -> pd.DataFrame:
+    if not rows:
+        raise GranuleFormatError(path, "no records")
+    dates, times, values, flags, provider = zip(*rows, strict=True)
+    try:
+        index = pd.to_datetime(
+            [f"{d} {t}" for d, t in zip(dates, times, strict=True)], format="%Y/%m/%d %H:%M", utc=True
+        )
+        numbers = np.asarray(values, dtype=np.float64)
+    except ValueError as err:
+        raise GranuleFormatError(path, f"bad record: {err}") from err
+    frame = pd.DataFrame({"value": numbers, "ismn_flag": flags, "provider_flag": provider}, index=index)
+    frame.index.name = "time"
+    return frame
+
+
+def _header_values(path: Path, lines: list[str]) -> IsmnSeries:
+    station = _station(path, lines[0])
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) < 4 or not _DATE_RE.match(tokens[0]):
+            raise GranuleFormatError(
+                path, f"line {number} is not 'date time value flag [provider_flag]': {line!r}"
+            )
+        rows.append((tokens[0], tokens[1], tokens[2], tokens[3], " ".join(tokens[4:])))
+    return IsmnSeries(station, _records(rows, path), str(path), "header_values")
+
+
+def _ceop_sep(path: Path, lines: list[str]) -> IsmnSeries:
+    station, rows = None, []
+    for line in lines:
+        tokens = line.split()
+        if not tokens:
+            continue
+        skip = 4 if len(tokens) > 3 and _DATE_RE.match(tokens[2]) and _TIME_RE.match(tokens[3]) else 2
+        meta = tokens[skip:]
+        *_, rest = _metadata_tokens(meta, line, path)
+        if len(rest) < 2:
+            raise GranuleFormatError(path, f"CEOP line without value and flag: {line!r}")
+        if station is None:
+            station = _station(path, " ".join(meta[: len(meta) - len(rest)]))
+        rows.append((tokens[0], tokens[1], rest[0], rest[1], " ".join(rest[2:])))
+    if station is None:
+        raise GranuleFormatError(path, "empty file")
+    return IsmnSeries(station, _records(rows, path), str(path), "ceop_sep")
+
+
+def read_stm(path: str | Path) -> IsmnSeries:
+    """Read one ISMN ``.stm`` file in either layout (detected from line 1).
+
+    Raises:
+        GranuleFormatError: unreadable file, header without position/depths, malformed record.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise GranuleFormatError(path, f"cannot be read ({err})") from err
+    lines = text.splitlines()  # LF, CRLF and bare CR all occur in real downloads
+    if not lines:
+        raise GranuleFormatError(path, "empty file")
+    first = lines[0].split()
+    if first and _DATE_RE.match(first[0]):
+        return _ceop_sep(path, lines)
+    return _header_values(path, lines)
+
+
+def is_surface(station: IsmnStation, max_depth: float = MAX_SURFACE_DEPTH_M) -> bool:
+    """Whether the sensor's top is at most ``max_depth`` metres below the surface."""
+    return station.depth_from <= max_depth + 1e-9
+
+
+def good_values(series: IsmnSeries) -> pd.Series:
+    """The values flagged ``G`` (hourly, UTC index)."""
+    data = series.data
+    return data.loc[data["ismn_flag"] == GOOD_FLAG, "value"]
+
+
+def daily_means_utc(values: pd.Series, min_count: int = 1) -> pd.Series:
+    """Mean per UTC calendar day of the given values; days with fewer than ``min_count`` values dropped.
+
+    The index is ``datetime.date``-like midnight UTC timestamps.
+    """
+    if values.empty:
+        return values.astype(float)
+    utc = values.tz_convert("UTC") if values.index.tz is not None else values.tz_localize("UTC")
+    grouped = utc.groupby(utc.index.floor("D"))
+    means = grouped.mean()
+    counts = grouped.count()
+    return means[counts >= min_count]

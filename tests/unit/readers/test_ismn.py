@@ -1,0 +1,133 @@
+"""ISMN station files: the three real header + values files and small CEOP-separate files.
+
+Data: International Soil Moisture Network (Dorigo et al. 2021), networks COSMOS, SMOSMANIA and
+SOILSCAPE, via the TUW-GEO/ismn test data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from smprod.errors import GranuleFormatError
+from smprod.readers.ismn import daily_means_utc, good_values, is_surface, read_stm
+
+COSMOS = "COSMOS_COSMOS_ARM-1_sm_0.000000_0.190000_Cosmic-ray-Probe_20170810_20180809.stm"
+SMOSMANIA = "SMOSMANIA_SMOSMANIA_Narbonne_sm_0.050000_0.050000_ThetaProbe-ML2X_20070101_20070131.stm"
+SOILSCAPE = "SOILSCAPE_SOILSCAPE_node505_sm_0.050000_0.050000_EC5_20070101_20131231.stm"
+
+
+@pytest.fixture
+def stm_dir(realdata):
+    return realdata / "ISMN" / "header_values"
+
+
+def _records(path):
+    """Independent parse of the records: whitespace-split lines after the header that look like data."""
+    rows = [line.split() for line in path.read_text().splitlines()[1:] if line.strip()]
+    return rows
+
+
+@pytest.mark.realdata
+def test_cosmos_with_blank_second_line(stm_dir):
+    series = read_stm(stm_dir / COSMOS)
+    s = series.station
+    assert (s.cse, s.network, s.station, s.sensor) == ("COSMOS", "COSMOS", "ARM-1", "Cosmic-ray-Probe")
+    assert_allclose(
+        (s.lat, s.lon, s.elevation, s.depth_from, s.depth_to), (36.6054, -97.4878, 322.0, 0.0, 0.19)
+    )
+    rows = _records(stm_dir / COSMOS)
+    assert len(series.data) == len(rows) == 6865
+    assert series.data.index[0] == pd.Timestamp("2017-08-10 00:00", tz="UTC")
+    assert_allclose(series.data["value"].iloc[[0, -1]], [float(rows[0][2]), float(rows[-1][2])])
+    assert (series.data["ismn_flag"] == "G").sum() == sum(r[3] == "G" for r in rows)
+    assert set(series.data["ismn_flag"]) >= {"G", "D05", "D03,D05"}
+    assert is_surface(s)
+
+
+@pytest.mark.realdata
+def test_cosmos_daily_means_use_good_values_only(stm_dir):
+    series = read_stm(stm_dir / COSMOS)
+    daily = daily_means_utc(good_values(series))
+    rows = _records(stm_dir / COSMOS)
+    for day in ("2017/08/10", "2018/02/01"):
+        expected = [float(r[2]) for r in rows if r[0] == day and r[3] == "G"]
+        got = daily.loc[pd.Timestamp(day.replace("/", "-"), tz="UTC")]
+        assert_allclose(got, np.mean(expected))
+    dubious_days = {r[0] for r in rows if r[3] != "G"} - {r[0] for r in rows if r[3] == "G"}
+    for day in dubious_days:  # a day with no G record has no daily mean
+        assert pd.Timestamp(day.replace("/", "-"), tz="UTC") not in daily.index
+
+
+@pytest.mark.realdata
+def test_smosmania_cr_line_endings_and_missing_provider_flag(stm_dir):
+    series = read_stm(stm_dir / SMOSMANIA)
+    assert series.station.station == "Narbonne" and series.station.sensor == "ThetaProbe-ML2X"
+    assert_allclose((series.station.depth_from, series.station.depth_to), (0.05, 0.05))
+    assert len(series.data) == 741
+    assert series.data.loc[pd.Timestamp("2007-01-01 22:00", tz="UTC"), "provider_flag"] == ""
+    assert series.data["ismn_flag"].value_counts().to_dict() == {"U": 736, "D05": 5}
+    assert good_values(series).empty  # nothing is flagged G: nothing may be used
+    assert is_surface(series.station)
+
+
+@pytest.mark.realdata
+def test_soilscape_values_and_flags(stm_dir):
+    series = read_stm(stm_dir / SOILSCAPE)
+    assert series.station.network == "SOILSCAPE" and series.station.sensor == "EC5"
+    assert_allclose((series.station.lat, series.station.lon), (38.14956, -120.78559))
+    assert series.data.index[0] == pd.Timestamp("2012-12-14 19:00", tz="UTC")
+    assert_allclose(series.data["value"].iloc[0], 0.3166)
+    assert set(series.data["provider_flag"]) == {"0"}
+    assert series.data["value"].between(0, 1).all()
+
+
+# ---------------------------------------------------------------- synthetic layouts
+
+
+def test_header_with_spaces_in_station_and_sensor(tmp_path):
+    path = tmp_path / "NET_NET_Big_Station_sm_0.100000_0.100000_Hydra Probe_20200101_20200102.stm"
+    path.write_text(
+        "NET        NET             Big Station       10.00000    20.00000  100.00    0.10    0.10 "
+        "Hydra Probe II\n"
+        "2020/01/01 00:00   0.2000 G M\n2020/01/01 12:00   0.3000 G M\n2020/01/02 00:00   0.5000 D01 M\n"
+    )
+    series = read_stm(path)
+    assert series.station.station == "Big Station" and series.station.sensor == "Hydra Probe II"
+    assert not is_surface(series.station)  # 0.10 m is deeper than 0.05 m
+    daily = daily_means_utc(good_values(series))
+    assert_allclose(daily.values, [0.25])
+
+
+def test_ceop_sep_both_variants_read_the_same(tmp_path):
+    meta = "CSE NET Station1 45.00 5.00 300.00 0.05 0.05"
+    records = [
+        ("2020/06/01", "00:00", "0.100", "G", "M"),
+        ("2020/06/01", "23:00", "0.300", "G", "M"),
+        ("2020/06/02", "01:00", "0.900", "C", "M"),
+    ]
+    short = tmp_path / "CSE_NET_Station1_sm_0.050000_0.050000_Sensor_20200601_20200602.stm"
+    short.write_text("".join(f"{d} {t} {meta} {v} {f} {p}\n" for d, t, v, f, p in records))
+    full = tmp_path / "CSE_NET_Station1_sm_0.050000_0.050000_Sensor_20200601_20200603.stm"
+    full.write_text("".join(f"{d} {t} {d} {t} {meta} {v} {f} {p}\n" for d, t, v, f, p in records))
+    a, b = read_stm(short), read_stm(full)
+    assert a.layout == b.layout == "ceop_sep"
+    assert a.station == b.station
+    assert (a.station.station, a.station.lat, a.station.depth_from) == ("Station1", 45.0, 0.05)
+    pd.testing.assert_frame_equal(a.data, b.data)
+    assert_allclose(daily_means_utc(good_values(a)).values, [0.2])
+
+
+def test_malformed_files(tmp_path):
+    bad_header = tmp_path / "x.stm"
+    bad_header.write_text("this is not an ismn file\n2020/01/01 00:00 0.1 G M\n")
+    with pytest.raises(GranuleFormatError, match="ISMN metadata line"):
+        read_stm(bad_header)
+    bad_record = tmp_path / "y.stm"
+    bad_record.write_text("A B C 1.0 2.0 3.0 0.0 0.05 S\n2020/01/01 00:00 abc G M\n")
+    with pytest.raises(GranuleFormatError, match="bad record"):
+        read_stm(bad_record)
+    with pytest.raises(GranuleFormatError):
+        read_stm(tmp_path / "missing.stm")
