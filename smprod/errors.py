@@ -61,6 +61,10 @@ class ModelError(SmprodError):
     """Raised when a model cannot be trained, loaded or registered (no champion, bad artifact)."""
 
 
+class CorrectionError(SmprodError):
+    """Raised when mass-correction inputs do not fit together (shapes, nesting factor, porosity)."""
+
+
 class ProductError(SmprodError):
     """Raised when a product file cannot be written or fails its own checks."""
 

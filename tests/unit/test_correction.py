@@ -1,0 +1,196 @@
+"""Properties of the mass-conservation correction on random fields (hypothesis) and hand cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_allclose, assert_array_equal
+
+from smprod.correction import (
+    DEFAULT_POROSITY,
+    REQUIRED_RESIDUAL,
+    conserve_mass,
+    porosity_from_texture,
+)
+from smprod.errors import CorrectionError
+from smprod.qa import QA
+
+SETTINGS = settings(max_examples=150, deadline=None)
+
+
+@dataclass(frozen=True)
+class Case:
+    model: np.ndarray
+    smap: np.ndarray
+    factor: int
+    porosity: float | np.ndarray
+
+
+def _maybe_nan(values: st.SearchStrategy[float], nan_weight: int) -> st.SearchStrategy[float]:
+    return st.one_of(*([values] * 4), *([st.just(float("nan"))] * nan_weight))
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """Random nested fields: values may leave [0, porosity], SMAP may be missing or infeasible."""
+    factor = draw(st.integers(1, 6))
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    fine_shape = (shape[0] * factor, shape[1] * factor)
+    model = draw(hnp.arrays(np.float64, fine_shape, elements=_maybe_nan(st.floats(-0.3, 0.9), 1)))
+    smap = draw(hnp.arrays(np.float64, shape, elements=_maybe_nan(st.floats(-0.05, 0.65), 1)))
+    if draw(st.booleans()):
+        porosity: float | np.ndarray = draw(st.floats(0.25, 0.6))
+    else:
+        porosity = draw(hnp.arrays(np.float64, fine_shape, elements=st.floats(0.25, 0.6)))
+    return Case(model, smap, factor, porosity)
+
+
+def _block_means(field: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over valid pixels and valid count per block, computed independently of the module."""
+    rows, cols = field.shape[0] // factor, field.shape[1] // factor
+    means = np.full((rows, cols), np.nan)
+    counts = np.zeros((rows, cols), dtype=int)
+    for r in range(rows):
+        for c in range(cols):
+            block = field[r * factor : (r + 1) * factor, c * factor : (c + 1) * factor]
+            counts[r, c] = np.isfinite(block).sum()
+            if counts[r, c]:
+                means[r, c] = np.nanmean(block)
+    return means, counts
+
+
+def _feasible(case: Case) -> np.ndarray:
+    bound = np.broadcast_to(case.porosity, case.model.shape).astype(float)
+    mean_bound, count = _block_means(np.where(np.isfinite(case.model), bound, np.nan), case.factor)
+    return np.isfinite(case.smap) & (count > 0) & (case.smap >= 0) & (case.smap <= mean_bound)
+
+
+@SETTINGS
+@given(cases())
+def test_residual_within_requirement_wherever_feasible(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    means, _ = _block_means(result.values, case.factor)
+    feasible = _feasible(case)
+    assert np.all(np.abs(case.smap - means)[feasible] <= REQUIRED_RESIDUAL)
+    assert_allclose(result.residual[feasible], (case.smap - means)[feasible], atol=1e-12)
+    assert_array_equal(result.infeasible, np.isfinite(case.smap) & np.isfinite(means) & ~feasible)
+
+
+@SETTINGS
+@given(cases())
+def test_values_always_within_physical_bounds(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    bound = np.broadcast_to(case.porosity, case.model.shape)
+    finite = np.isfinite(result.values)
+    assert np.all(result.values[finite] >= 0.0)
+    assert np.all(result.values[finite] <= bound[finite])
+
+
+@SETTINGS
+@given(cases())
+def test_nan_pixels_stay_nan_and_are_flagged(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    assert_array_equal(np.isnan(result.values), np.isnan(case.model))
+    assert_array_equal((result.qa & QA.NO_RETRIEVAL) > 0, np.isnan(case.model))
+
+
+@SETTINGS
+@given(cases())
+def test_correcting_twice_changes_nothing(case: Case) -> None:
+    once = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    twice = conserve_mass(once.values, case.smap, case.factor, case.porosity)
+    assert_array_equal(twice.values, once.values)
+    assert not np.any(twice.qa & QA.VALUE_CLIPPED & ~once.qa)
+
+
+@SETTINGS
+@given(
+    st.integers(1, 6),
+    hnp.arrays(np.float64, (3, 2), elements=st.floats(0.1, 0.4)),
+    st.randoms(use_true_random=False),
+)
+def test_field_already_conserving_mass_is_unchanged(factor: int, smap: np.ndarray, rnd) -> None:
+    rng = np.random.default_rng(rnd.randint(0, 2**32 - 1))
+    anomaly = rng.uniform(-0.04, 0.04, (3 * factor, 2 * factor))
+    blocks = anomaly.reshape(3, factor, 2, factor)
+    anomaly = (blocks - blocks.mean(axis=(1, 3), keepdims=True)).reshape(anomaly.shape)
+    model = np.repeat(np.repeat(smap, factor, 0), factor, 1) + anomaly
+    result = conserve_mass(model, smap, factor)
+    assert_array_equal(result.values, model)
+    assert not np.any(result.qa)
+
+
+@SETTINGS
+@given(cases())
+def test_cells_without_smap_keep_the_bounded_model_value(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    missing = np.repeat(np.repeat(np.isnan(case.smap), case.factor, 0), case.factor, 1)
+    bound = np.broadcast_to(case.porosity, case.model.shape)
+    expected = np.clip(case.model, 0.0, bound)
+    assert_array_equal(result.values[missing], expected[missing])
+    assert_array_equal((result.qa & QA.COARSE_MISSING) > 0, missing)
+    out_of_range = missing & ((case.model < 0) | (case.model > bound))
+    assert np.all(result.qa[out_of_range] & QA.VALUE_CLIPPED)
+
+
+def test_hand_computed_clip_is_redistributed_over_headroom() -> None:
+    # shift +0.05 -> [0.15, 0.25, 0.35, 0.45]; 0.45 clips to 0.40 (0.05 lost); headroom
+    # [0.25, 0.15, 0.05, 0] (sum 0.45): each pixel gains 0.05/0.45 = 1/9 of its headroom.
+    model = np.array([[0.10, 0.20], [0.30, 0.40]])
+    result = conserve_mass(model, np.array([[0.30]]), factor=2, porosity=0.40)
+    expected = np.array([[0.15 + 0.25 / 9, 0.25 + 0.15 / 9], [0.35 + 0.05 / 9, 0.40]])
+    assert_allclose(result.values, expected, atol=1e-12)
+    assert_array_equal(result.qa, [[0, 0], [0, QA.VALUE_CLIPPED]])
+    assert_allclose(result.residual, [[0.0]], atol=1e-12)
+
+
+def test_hand_computed_infeasible_cell_is_clipped_and_reported() -> None:
+    model = np.array([[0.30, 0.50], [np.nan, 0.45]])
+    porosity = np.array([[0.40, 0.40], [0.40, 0.46]])
+    result = conserve_mass(model, np.array([[0.60]]), factor=2, porosity=porosity)
+    assert_allclose(result.values, [[0.40, 0.40], [np.nan, 0.46]])
+    assert_array_equal(result.infeasible, [[True]])
+    assert_allclose(result.residual, [[0.60 - (0.40 + 0.40 + 0.46) / 3]])
+    assert_allclose(result.max_feasible_residual(), 0.0)
+    assert_array_equal(result.qa, [[QA.VALUE_CLIPPED] * 2, [QA.NO_RETRIEVAL, QA.VALUE_CLIPPED]])
+
+
+def test_default_bound_admits_every_valid_smap_value() -> None:
+    # SPL3SMP soil_moisture valid range is 0.02..0.5 m3/m3: the default bound must make it feasible
+    model = np.full((4, 4), 0.2)
+    result = conserve_mass(model, np.array([[0.02, 0.5], [0.5, 0.02]]), factor=2)
+    assert DEFAULT_POROSITY >= 0.5
+    assert not result.infeasible.any()
+    assert result.max_feasible_residual() <= REQUIRED_RESIDUAL
+
+
+def test_large_field_conserves_mass_in_every_cell() -> None:
+    rng = np.random.default_rng(7)
+    smap = rng.uniform(0.02, 0.5, (10, 12))
+    smap[2, 3] = np.nan
+    model = np.repeat(np.repeat(smap, 36, 0), 36, 1) + rng.normal(0, 0.1, (360, 432))
+    model[rng.random(model.shape) < 0.05] = np.nan
+    result = conserve_mass(model, smap, 36, porosity=0.45)
+    means, _ = _block_means(result.values, 36)
+    ok = np.isfinite(smap) & (smap <= 0.45)
+    assert np.abs(smap - means)[ok].max() <= REQUIRED_RESIDUAL
+    assert result.max_feasible_residual() <= REQUIRED_RESIDUAL
+
+
+def test_porosity_from_texture_follows_cosby_1984() -> None:
+    assert_allclose(porosity_from_texture(40.0, 20.0), (50.5 - 0.142 * 40 - 0.037 * 20) / 100)
+    assert_allclose(porosity_from_texture([0.0, 100.0], [0.0, 0.0]), [0.505, 0.363])
+
+
+@pytest.mark.parametrize(
+    ("model_shape", "smap_shape", "factor", "porosity"),
+    [((4, 4), (2, 3), 2, 0.5), ((4, 4), (2, 2), 3, 0.5), ((4, 4), (2, 2), 2, 0.0), ((4,), (2,), 2, 0.5)],
+)
+def test_inputs_that_do_not_fit_are_refused(model_shape, smap_shape, factor, porosity) -> None:
+    with pytest.raises(CorrectionError):
+        conserve_mass(np.zeros(model_shape), np.zeros(smap_shape), factor, porosity)
