@@ -34,6 +34,8 @@ Decisions that live here:
   in ``infeasible`` and its residual is non-zero.
 * **Cells without SMAP** keep the model value (clipped to the bounds if needed) and get
   ``QA.COARSE_MISSING``.
+* **Tiles.** Coarse cells are corrected independently, so a region may be corrected tile by tile
+  (tiles aligned to coarse cells, e.g. during tiled prediction) with the same result as at once.
 * **Idempotence.** Cells whose residual is already within :data:`CONVERGED` and whose pixels are in
   bounds are left bit-for-bit untouched, so correcting a corrected field changes nothing.
 """
@@ -84,6 +86,19 @@ class Correction:
         """Largest |residual| over feasible cells with SMAP (0.0 when there is none)."""
         feasible = np.isfinite(self.residual) & ~self.infeasible
         return float(np.abs(self.residual[feasible]).max(initial=0.0))
+
+
+def correction_summary(result: Correction, porosity: float | ArrayLike) -> dict[str, object]:
+    """What the provenance records about the correction (JSON-able, stable to 10 decimals)."""
+    bound = np.asarray(porosity)
+    return {
+        "scheme": "additive shift, clip to [0, porosity], multiplicative redistribution over room",
+        "porosity": float(bound) if bound.ndim == 0 else "per-pixel map",
+        "cells_with_smap": int(np.isfinite(result.residual).sum()),
+        "infeasible_cells": int(result.infeasible.sum()),
+        "max_feasible_residual": round(result.max_feasible_residual(), 10),
+        "required_residual": REQUIRED_RESIDUAL,
+    }
 
 
 def porosity_from_texture(sand: ArrayLike, clay: ArrayLike) -> NDArray[np.float64]:

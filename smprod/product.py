@@ -25,7 +25,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 import smprod
 from smprod.cog import BandSpec, check_cog, cog_problems, write_cog
+from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass, correction_summary
 from smprod.errors import ProductError
 from smprod.grid import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -174,6 +175,40 @@ def write_product(
     except (OSError, ValueError, TypeError, RasterioError) as err:
         raise ProductError(f"product {files.day} not written to {files.provenance.parent}: {err}") from err
     return files
+
+
+def correct_and_write(
+    files: ProductFiles,
+    model: ArrayLike,
+    smap: ArrayLike,
+    uncertainty: ArrayLike,
+    qa: ArrayLike,
+    info: ProductInfo,
+    porosity: float | ArrayLike = DEFAULT_POROSITY,
+) -> Correction:
+    """Mass-correct the model field against SMAP and write the day (the usual producer call).
+
+    The correction's QA bits are ORed into ``qa`` (the producer's own bits, e.g. MODIS gap-filled)
+    and its summary goes into ``parameters["correction"]`` of the provenance.
+
+    Args:
+        files: target paths of the day.
+        model: 1 km model prediction (m3/m3, NaN = no value) on ``info.region.fine``.
+        smap: coarse SMAP on ``info.region.coarse`` (NaN = no retrieval).
+        uncertainty: 1-sigma uncertainty of the model (m3/m3).
+        qa: the producer's QA bits (uint8), same shape as ``model``.
+        info: product metadata.
+        porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.correction`).
+
+    Returns:
+        The correction (values, QA bits, residual per coarse cell, infeasible cells).
+    """
+    result = conserve_mass(model, smap, info.region.factor, porosity)
+    flags = np.asarray(qa).astype(np.uint8) | result.qa
+    summary = correction_summary(result, porosity)
+    info = replace(info, parameters={**info.parameters, "correction": summary})
+    write_product(files, result.values, flags, uncertainty, info)
+    return result
 
 
 def _tags(info: ProductInfo) -> dict[str, str]:

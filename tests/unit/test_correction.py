@@ -138,6 +138,26 @@ def test_cells_without_smap_keep_the_bounded_model_value(case: Case) -> None:
     assert np.all(result.qa[out_of_range] & QA.VALUE_CLIPPED)
 
 
+@SETTINGS
+@given(cases(), st.data())
+def test_tiles_aligned_to_coarse_cells_correct_like_the_whole(case: Case, data: st.DataObject) -> None:
+    whole = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    cut = data.draw(st.integers(0, case.smap.shape[1]))
+    fine_cut = cut * case.factor
+    bound = np.broadcast_to(case.porosity, case.model.shape)
+    parts = [
+        conserve_mass(case.model[:, cols_f], case.smap[:, cols_c], case.factor, bound[:, cols_f])
+        for cols_c, cols_f in (
+            (slice(None, cut), slice(None, fine_cut)),
+            (slice(cut, None), slice(fine_cut, None)),
+        )
+        if case.smap[:, cols_c].size
+    ]
+    assert_allclose(np.hstack([p.values for p in parts]), whole.values, rtol=0, atol=1e-12)
+    assert_array_equal(np.hstack([p.qa for p in parts]), whole.qa)
+    assert_array_equal(np.hstack([p.infeasible for p in parts]), whole.infeasible)
+
+
 def test_hand_computed_clip_is_redistributed_over_headroom() -> None:
     # shift +0.05 -> [0.15, 0.25, 0.35, 0.45]; 0.45 clips to 0.40 (0.05 lost); headroom
     # [0.25, 0.15, 0.05, 0] (sum 0.45): each pixel gains 0.05/0.45 = 1/9 of its headroom.

@@ -17,9 +17,18 @@ from smprod.correction import conserve_mass
 from smprod.errors import ProductError
 from smprod.grid import Region, region_from_bbox
 from smprod.layout import ProductFiles, WorkLayout
-from smprod.product import QA_NODATA, prepare_arrays, product_problems, read_product, staged, write_product
+from smprod.product import (
+    QA_NODATA,
+    correct_and_write,
+    prepare_arrays,
+    product_problems,
+    read_product,
+    staged,
+    write_product,
+)
 from smprod.provenance import ModelInfo, ProductInfo
 from smprod.qa import QA
+from smprod.regrid import block_mean
 
 DAY = date(2024, 6, 1)
 
@@ -140,6 +149,27 @@ def test_read_product_round_trips_the_layers(written: ProductFiles, region: Regi
     assert dataset.attrs["day"] == "2024-06-01"
     assert json.loads(dataset.attrs["provenance"])["model"]["version"] == "4"
     assert dataset["qa"].attrs["flag_meanings"].split()[0] == "coarse_missing"
+
+
+def test_correct_and_write_conserves_mass_in_the_written_file(tmp_path: Path, region: Region) -> None:
+    rng = np.random.default_rng(5)
+    smap = rng.uniform(0.02, 0.5, region.coarse.shape)
+    smap[0, 0] = np.nan
+    model = np.repeat(np.repeat(smap, 36, 0), 36, 1) + rng.normal(0.02, 0.08, region.fine.shape)
+    model[100:110, 100:110] = np.nan
+    own_qa = np.zeros(region.fine.shape, np.uint8)
+    own_qa[:, :5] = QA.MODIS_GAP_FILLED
+    files = WorkLayout(tmp_path).product_files(DAY)
+    result = correct_and_write(files, model, smap, np.full(model.shape, 0.03), own_qa, _info(region))
+    written = read_product(files)
+    means = block_mean(written["soil_moisture"].values, 36, max_invalid_fraction=1.0)
+    assert np.nanmax(np.abs(means - smap)) <= 1e-4
+    assert np.all(written["qa"].values[:36, :36] & QA.COARSE_MISSING)
+    assert np.all(written["qa"].values[100:110, 100:110] & QA.NO_RETRIEVAL)
+    assert_array_equal(written["qa"].values, own_qa | result.qa)
+    summary = json.loads(written.attrs["provenance"])["parameters"]["correction"]
+    assert summary["cells_with_smap"] == np.isfinite(smap).sum()
+    assert summary["max_feasible_residual"] <= 1e-4
 
 
 def test_failed_write_leaves_no_partial_target(tmp_path: Path, region: Region, layers) -> None:
