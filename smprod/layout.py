@@ -7,6 +7,7 @@
   inputs/YYYY/MM/DD/            the day's gridded inputs: fine.nc (1 km), coarse.nc
   products/YYYY/MM/DD/          the day's product files (COGs, thumbnail, provenance)
   catalog/                      the static STAC catalog (catalog.json, collection, items)
+  validation/YYYYMMDD/          in situ validation plots computed for a day
   stack/postgres/               embedded PostgreSQL data directory
   stack/mlflow-artifacts/       MLflow artifact store
   stack/prefect/                PREFECT_HOME of the embedded Prefect server
@@ -58,6 +59,10 @@ class WorkLayout:
 
     def products_dir(self, day: date) -> Path:
         return self.root / "products" / f"{day:%Y/%m/%d}"
+
+    def validation_dir(self, day: date) -> Path:
+        """Plots of the in situ validation computed for ``day``."""
+        return self.root / "validation" / f"{day:%Y%m%d}"
 
     def product_files(self, day: date) -> ProductFiles:
         return ProductFiles.in_dir(self.products_dir(day), day)

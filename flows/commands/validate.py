@@ -1,0 +1,135 @@
+"""``smprod validate``: in situ validation of the published products (wiring only).
+
+The work happens in :func:`smprod.validation.pipeline.run_validation`; this command turns
+settings and options into its arguments, prints the table, writes the plots and logs the
+summary to MLflow.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+import typer
+
+from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+
+StartOpt = Annotated[
+    str | None,
+    typer.Option("--start", help="First day to match (YYYY-MM-DD); default: longest window before --end."),
+]
+EndOpt = Annotated[
+    str | None,
+    typer.Option("--end", help="Last day to match, metrics computed for it; default: newest product."),
+]
+NoMlflowOpt = Annotated[bool, typer.Option("--no-mlflow", help="Do not log the summary to MLflow.")]
+
+
+def _day(value: str, option: str) -> date:
+    from smprod.errors import ConfigError
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise ConfigError(f"{option} {value!r} is not a date YYYY-MM-DD") from err
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate(
+        start: StartOpt = None,
+        end: EndOpt = None,
+        no_mlflow: NoMlflowOpt = False,
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+    ) -> None:
+        """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
+        from smprod import db
+        from smprod.errors import MissingInputError
+        from smprod.grid import region_from_bbox
+        from smprod.layout import WorkLayout
+        from smprod.validation import pipeline, report, stations
+
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        layout = WorkLayout(settings.workdir)
+        if end is None:
+            published = pipeline.published_days(layout)
+            if not published:
+                raise MissingInputError(
+                    f"no published product under {layout.root / 'products'}; run production first"
+                )
+        last = _day(end, "--end") if end else published[-1]
+        first = (
+            _day(start, "--start") if start else last - timedelta(days=max(settings.validation_windows) - 1)
+        )
+        database_url, tracking_uri = _endpoints(settings)
+        run = pipeline.run_validation(
+            db.make_engine(database_url),
+            layout,
+            region_from_bbox(settings.bbox, settings.coarse_km),
+            stations.find_station_files(settings.archive_dir),
+            first,
+            last,
+            settings.validation_windows,
+            settings.validation_min_n,
+        )
+        typer.echo(_summary(run, first, last))
+        typer.echo(report.format_table(run.metrics))
+        plots = _plots(
+            run, layout.validation_dir(last), database_url, first, last, settings.validation_windows
+        )
+        for plot in plots:
+            typer.echo(f"plot: {plot}")
+        if tracking_uri and not no_mlflow:
+            for version in sorted({r["model_version"] for r in run.metrics}):
+                run_id = report.log_summary(
+                    tracking_uri, settings.model_name, version, run.metrics, last, plots,
+                    artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
+                )  # fmt: skip
+                typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+
+
+def _endpoints(settings):  # type: ignore[no-untyped-def]
+    """Database URL and MLflow tracking URI: configured ones, else the embedded stack's."""
+    from smprod.errors import ConfigError
+
+    if settings.database_url:
+        return settings.database_url, settings.mlflow_tracking_uri
+    try:  # the embedded stack (flows/services.py, AREA=stack) starts services on demand
+        from flows.services import resolve_endpoints  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise ConfigError(
+            "no database configured: set SMPROD_DATABASE_URL (or database_url in smprod.toml)"
+        ) from err
+    endpoints = resolve_endpoints(settings)
+    return endpoints.database_url, endpoints.mlflow_tracking_uri
+
+
+def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-def]
+    ingest = run.ingest
+    lines = [
+        f"validation {first} .. {last}: {len(run.days_matched)} product days matched, "
+        f"{len(run.days_without_product)} without product, {run.matchup_rows} matchup rows",
+        f"stations: {ingest.stations} ingested ({ingest.days} station-days), "
+        f"{len(ingest.skipped_deep)} deeper than 5 cm, {len(ingest.bad_files)} unreadable, "
+        f"{len(run.outside_region)} outside the region",
+    ]
+    lines += [f"  unreadable: {reason}" for reason in ingest.bad_files]
+    lines += [f"  outside region: {key}" for key in run.outside_region]
+    if run.excluded:
+        lines.append(f"{len(run.excluded)} station-window-variant cases below validation_min_n left out")
+    return "\n".join(lines)
+
+
+def _plots(run, directory, database_url, first, last, windows):  # type: ignore[no-untyped-def]
+    from smprod import db
+    from smprod.validation import pipeline, report
+
+    matchups = pipeline.load_matchups(db.make_engine(database_url), first, last)
+    written = [
+        report.plot_station_series(matchups, directory / "station_timeseries.png"),
+        report.plot_metric_boxes(run.metrics, directory / "station_metrics_boxplot.png", f"{max(windows)}d"),
+    ]
+    return [path for path in written if path is not None]

@@ -1,0 +1,205 @@
+"""What people see of a validation: a printed table, an MLflow summary and PNG plots.
+
+ISMN asks that its data be cited with the network wherever they are shown; every plot carries
+that line (:data:`ISMN_CITATION`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: Order of variants in tables and plots (product first, baselines after).
+VARIANT_ORDER = ("corrected", "uncorrected", "bilinear", "smap")
+#: Metrics logged to MLflow and shown in the table.
+SUMMARY_METRICS = ("n", "r", "bias", "rmse", "ubrmse", "mae")
+#: Experiment the validation summaries are logged to.
+EXPERIMENT = "smprod-validation"
+#: Citation required by ISMN (Dorigo et al. 2021, HESS 25, 5749-5804) next to shown data.
+ISMN_CITATION = "In situ: International Soil Moisture Network (ISMN; Dorigo et al. 2021)"
+
+
+def _window_order(label: str) -> tuple[int, int]:
+    return (0, int(label[:-1])) if label.endswith("d") else (1, ["DJF", "MAM", "JJA", "SON"].index(label))
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], scopes: tuple[str, ...] = ("overall", "network")) -> str:
+    """A fixed-width table of metrics per window, scope, network and variant.
+
+    R is followed by ``*`` when it is significant (p < 0.05).
+    """
+    shown = [r for r in rows if r["scope"] in scopes]
+    if not shown:
+        return "no validation metrics (no matchups with enough pairs in any window)"
+    head = f"{'window':<7}{'scope':<9}{'name':<16}{'variant':<12}{'model':<8}{'N':>6}{'st':>4}"
+    head += "".join(f"{m:>9}" for m in ("R", "bias", "RMSE", "ubRMSE", "MAE"))
+    lines = [head, "-" * len(head)]
+    variant_rank = {v: i for i, v in enumerate(VARIANT_ORDER)}
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (_window_order(r["window_name"]), r["scope"] != "overall", r["scope_name"],
+                variant_rank.get(r["variant"], 99), r["model_version"])  # fmt: skip
+
+    for r in sorted(shown, key=key):
+        star = "*" if r["r_significant"] else " "
+        line = f"{r['window_name']:<7}{r['scope']:<9}{r['scope_name'][:15]:<16}{r['variant']:<12}"
+        line += f"{r['model_version'][:7]:<8}{r['n']:>6}{r['n_stations']:>4}"
+        line += f"{_fmt(r['r'], 3):>8}{star}"
+        line += "".join(f"{_fmt(r[m]):>9}" for m in ("bias", "rmse", "ubrmse", "mae"))
+        lines.append(line)
+    lines.append("R* = significant (p < 0.05); N = pairs; st = stations with enough pairs")
+    return "\n".join(lines)
+
+
+def plot_station_series(matchups: pd.DataFrame, path: Path, max_stations: int = 4) -> Path | None:
+    """Time series at the stations with most matchups: in situ, each variant, precipitation bars.
+
+    Returns:
+        The PNG written, or None when there are no matchups.
+    """
+    if matchups.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    busiest = matchups.groupby("station_key")["day"].nunique().sort_values(ascending=False)
+    keys = list(busiest.index[:max_stations])
+    fig, axes = plt.subplots(len(keys), 1, figsize=(10, 2.8 * len(keys)), squeeze=False)
+    for ax, station in zip(axes[:, 0], keys, strict=True):
+        _station_panel(ax, matchups[matchups["station_key"] == station].sort_values("day"), station)
+    networks = ", ".join(sorted(matchups["network"].unique()))
+    fig.text(0.01, 0.005, f"{ISMN_CITATION}; networks: {networks}", fontsize=7)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return _save(fig, path)
+
+
+def _station_panel(ax: Any, frame: pd.DataFrame, station: str) -> None:
+    insitu = frame.drop_duplicates("day")
+    precip = insitu["precip"].astype(float)
+    if precip.notna().any():
+        # Bars hang from the top (inverted axis) and use a third of the height, clear of the lines.
+        rain = ax.twinx()
+        rain.bar(pd.to_datetime(insitu["day"]), precip.fillna(0.0), color="tab:blue", alpha=0.3, width=0.8)
+        rain.set_ylim(max(float(precip.max()), 1.0) * 3.0, 0.0)
+        rain.set_ylabel("precip (mm/day)", fontsize=8)
+    ax.plot(pd.to_datetime(insitu["day"]), insitu["insitu"], "k.-", label="in situ", lw=1.2)
+    for variant in VARIANT_ORDER:
+        part = frame[frame["variant"] == variant]
+        if not part.empty:
+            ax.plot(
+                pd.to_datetime(part["day"]), part["product"].astype(float), ".-", lw=0.8, ms=3, label=variant
+            )
+    ax.set_title(station, fontsize=9)
+    ax.set_ylabel("soil moisture (m3/m3)", fontsize=8)
+    ax.legend(fontsize=7, ncol=5, loc="upper left")
+
+
+def plot_metric_boxes(rows: Sequence[dict[str, Any]], path: Path, window: str) -> Path | None:
+    """Box plots of per-station R, bias and ubRMSE by variant for one window.
+
+    Returns:
+        The PNG written, or None when no station qualified in ``window``.
+    """
+    per_station = pd.DataFrame([r for r in rows if r["scope"] == "station" and r["window_name"] == window])
+    if per_station.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [v for v in VARIANT_ORDER if v in set(per_station["variant"])]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, metric in zip(axes, ("r", "bias", "ubrmse"), strict=True):
+        data = [per_station.loc[per_station["variant"] == v, metric].dropna().astype(float) for v in variants]
+        ax.boxplot(data, tick_labels=variants)
+        ax.set_title(f"{metric} per station ({window})", fontsize=9)
+        ax.tick_params(labelsize=8)
+    fig.text(0.01, 0.01, ISMN_CITATION, fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    fig.savefig(partial, dpi=100, format="png")
+    plt.close(fig)
+    partial.replace(path)  # atomic: readers never see a half-written PNG
+    return path
+
+
+def summary_metrics(rows: Sequence[dict[str, Any]], model_version: str) -> dict[str, float]:
+    """Overall metrics of one model version as flat MLflow names ``insitu.<window>.<variant>.<m>``."""
+    out: dict[str, float] = {}
+    for r in rows:
+        if r["scope"] != "overall" or r["model_version"] != model_version:
+            continue
+        for metric in SUMMARY_METRICS:
+            if r[metric] is not None:
+                out[f"insitu.{r['window_name']}.{r['variant']}.{metric}"] = float(r[metric])
+    return out
+
+
+def log_summary(
+    tracking_uri: str,
+    model_name: str,
+    model_version: str,
+    rows: Sequence[dict[str, Any]],
+    computed_for: date,
+    artifacts: Sequence[Path] = (),
+    artifact_location: str | None = None,
+) -> str:
+    """Log the overall skill of a model version to MLflow; returns the run id.
+
+    A run in the ``smprod-validation`` experiment holds every overall metric and the plots;
+    the registered model version (when it exists) gets the rolling-window ubRMSE and R of each
+    variant as tags, so model review in the registry shows in situ skill.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
+    )
+    tags = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "computed_for": computed_for.isoformat(),
+    }
+    run = client.create_run(
+        experiment_id, tags=tags, run_name=f"validation-{computed_for:%Y%m%d}-v{model_version}"
+    )
+    values = summary_metrics(rows, model_version)
+    # Stamped with the validated day (not the wall clock), so reruns log the same points.
+    stamp = int(datetime.combine(computed_for, time(), tzinfo=UTC).timestamp() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, stamp, 0) for k, v in sorted(values.items())])
+    for artifact in artifacts:
+        client.log_artifact(run.info.run_id, str(artifact))
+    client.set_terminated(run.info.run_id)
+    try:
+        client.get_model_version(model_name, model_version)
+    except MlflowException:
+        return run.info.run_id  # products made without a registered model: run only
+    for name, value in values.items():
+        if name.endswith((".ubrmse", ".r")) and name.split(".")[1].endswith("d"):
+            client.set_model_version_tag(model_name, model_version, name, f"{value:.4f}")
+    client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run.info.run_id)
+    return run.info.run_id

@@ -1,0 +1,69 @@
+"""Printed table, MLflow metric names and PNG plots of a validation."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from smprod.validation.report import format_table, plot_metric_boxes, plot_station_series, summary_metrics
+from smprod.validation.skill import compute_skill
+
+END = date(2024, 7, 31)
+
+
+def _matchups() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    rows = []
+    for s in range(4):
+        network = "NETA" if s < 2 else "NETB"
+        for i in range(40):
+            day = END - timedelta(days=i)
+            truth = 0.2 + 0.05 * np.cos(i / 5 + s)
+            for variant, noise in (("corrected", 0.01), ("bilinear", 0.03), ("smap", 0.04)):
+                value = truth + rng.normal(0, noise)
+                rows.append((f"{network}/st{s}/p/0.00-0.05", network, day, variant, "2", truth, value, i % 7))
+    columns = ["station_key", "network", "day", "variant", "model_version", "insitu", "product", "precip"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_table_lists_networks_and_variants_with_significance_marks():
+    rows, _ = compute_skill(_matchups(), END, (30,), min_n=10)
+    table = format_table(rows)
+    lines = table.splitlines()
+    assert lines[0].split()[:5] == ["window", "scope", "name", "variant", "model"]
+    body = [line.split() for line in lines[2:-1]]
+    assert {(b[0], b[1], b[2], b[3]) for b in body if b[0] == "30d"} >= {
+        ("30d", "overall", "all", "corrected"),
+        ("30d", "network", "NETA", "smap"),
+        ("30d", "network", "NETB", "bilinear"),
+    }  # fmt: skip
+    overall = next(b for b in body if b[:4] == ["30d", "overall", "all", "corrected"])
+    assert overall[5:7] == ["120", "4"] and overall[7].endswith("*")
+    assert "no validation metrics" in format_table([])
+
+
+def test_summary_metrics_are_the_overall_rows_of_one_version():
+    rows, _ = compute_skill(_matchups(), END, (30,), min_n=10)
+    values = summary_metrics(rows, "2")
+    overall = next(
+        r for r in rows if r["scope"] == "overall" and r["window_name"] == "30d" and r["variant"] == "smap"
+    )
+    assert values["insitu.30d.smap.ubrmse"] == overall["ubrmse"]
+    assert values["insitu.30d.corrected.n"] == 120
+    assert summary_metrics(rows, "9") == {}
+
+
+def test_plots_are_written_as_png(tmp_path):
+    matchups = _matchups()
+    rows, _ = compute_skill(matchups, END, (30,), min_n=10)
+    series = plot_station_series(matchups, tmp_path / "series.png", max_stations=2)
+    boxes = plot_metric_boxes(rows, tmp_path / "boxes.png", "30d")
+    for path in (series, boxes):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] >= 600
+    assert not list(tmp_path.glob(".*partial"))
+    assert plot_station_series(matchups.iloc[:0], tmp_path / "none.png") is None
+    assert plot_metric_boxes(rows, tmp_path / "none.png", "365d") is None
