@@ -27,6 +27,7 @@ from smprod import db
 from smprod.errors import DatabaseError
 from smprod.grid import region_from_bbox
 from smprod.layout import WorkLayout
+from smprod.readers.ismn import read_stm
 from smprod.validation import pipeline, report, stations
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]
@@ -68,8 +69,8 @@ def workdir(archive, tmp_path_factory) -> Path:
     """Published days FIRST..LAST: product = in situ + 0.01 + noise, SMAP = in situ + more noise."""
     root = tmp_path_factory.mktemp("work")
     layout = WorkLayout(root)
-    cosmos = stations.read_stm(next((archive / "insitu").glob("COSMOS_*.stm")))
-    daily = stations.daily_means(cosmos.hourly)["sm"]
+    cosmos = read_stm(next((archive / "insitu").glob("COSMOS_*.stm")))
+    daily = stations.daily_means(cosmos)["sm"]
     rng = np.random.default_rng(11)
     for day in pipeline.days_between(FIRST, LAST):
         truth = float(daily.get(day, 0.25))
@@ -114,7 +115,7 @@ def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, 
             "SELECT d.day, d.sm FROM insitu_daily d JOIN stations s ON s.id = d.station_id "
             "WHERE s.network = 'COSMOS' ORDER BY d.day"
         ).all()
-    cosmos = stations.daily_means(stations.read_stm(next((archive / "insitu").glob("COSMOS_*.stm"))).hourly)
+    cosmos = stations.daily_means(read_stm(next((archive / "insitu").glob("COSMOS_*.stm"))))
     assert [day for day, _ in insitu] == list(cosmos.index)
     assert_allclose([sm for _, sm in insitu], cosmos["sm"].to_numpy())
     # Every COSMOS day with good data in the range gives one corrected, smap and bilinear row.
