@@ -23,11 +23,14 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from smprod.errors import GranuleFormatError
+from smprod.errors import GranuleFormatError, GranuleRegionError
+from smprod.grid import RegionGrid
 
 #: Cell size (degrees) of the IMERG global grid and its west/south edges.
 RESOLUTION = 0.1
 WEST, SOUTH = -180.0, -90.0
+#: Extra degrees read around a window, so bilinear interpolation at its edge has neighbours.
+WINDOW_MARGIN = 0.25
 #: Precipitation variable names, in order of preference, where they live in each layout.
 VARIABLE_PATHS = ("precipitation", "Grid/precipitation", "precipitationCal", "Grid/precipitationCal")
 #: Run named by the file-name prefix (GES DISC naming): Final wins over Late over Early.
@@ -95,8 +98,10 @@ def snap_to_centres(
     return centres
 
 
-def _as_yx(var: h5py.Dataset, path: Path) -> NDArray[np.float32]:
-    """The single time step as (lat, lon) float32 with fill as NaN."""
+def _as_yx(
+    var: h5py.Dataset, path: Path, sizes: dict[str, int], select: dict[str, slice]
+) -> NDArray[np.float32]:
+    """The single time step, ``select``-ed on lon/lat, as (lat, lon) float32 with fill as NaN."""
     dims = _dim_names(var)
     if sorted(dims) != ["lat", "lon", "time"]:
         raise GranuleFormatError(path, f"{var.name} has dims {dims}, expected (time, lon, lat)")
@@ -104,7 +109,13 @@ def _as_yx(var: h5py.Dataset, path: Path) -> NDArray[np.float32]:
         raise GranuleFormatError(
             path, f"{var.name} has {var.shape[dims.index('time')]} time steps, expected 1"
         )
-    data = np.asarray(var[...], dtype=np.float32)
+    for dim, size in sizes.items():
+        if var.shape[dims.index(dim)] != size:
+            raise GranuleFormatError(
+                path, f"{var.name} has {var.shape[dims.index(dim)]} {dim} cells, {dim} has {size}"
+            )
+    hyperslab = tuple(select.get(dim, slice(None)) for dim in dims)
+    data = np.asarray(var[hyperslab], dtype=np.float32)  # only the window is read from disk
     data = np.moveaxis(data, [dims.index("time"), dims.index("lat"), dims.index("lon")], [0, 1, 2])[0]
     fill = var.attrs.get("_FillValue")
     bad = data < 0  # IMERG fill is -9999.9; no real precipitation is negative
@@ -113,8 +124,29 @@ def _as_yx(var: h5py.Dataset, path: Path) -> NDArray[np.float32]:
     return np.where(bad, np.nan, data).astype(np.float32)
 
 
-def read_imerg(path: str | Path) -> xr.DataArray:
+def _window(
+    lon: NDArray[np.float64], lat: NDArray[np.float64], window: RegionGrid | None, path: Path
+) -> dict[str, slice]:
+    """Index slices of the lon/lat cells covering ``window`` plus a margin for bilinear weights."""
+    if window is None:
+        return {"lon": slice(None), "lat": slice(None)}
+    minlon, minlat, maxlon, maxlat = window.lonlat_bounds()
+    select = {}
+    for dim, coord, low, high in (("lon", lon, minlon, maxlon), ("lat", lat, minlat, maxlat)):
+        inside = np.nonzero((coord >= low - WINDOW_MARGIN) & (coord <= high + WINDOW_MARGIN))[0]
+        if inside.size == 0:
+            raise GranuleRegionError(path, f"no {dim} cell within {low:.2f}..{high:.2f} degrees")
+        select[dim] = slice(int(inside.min()), int(inside.max()) + 1)
+    return select
+
+
+def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArray:
     """Read an IMERG granule's precipitation as a north-up ``(y, x)`` DataArray on EPSG:4326.
+
+    Args:
+        path: the granule.
+        window: read only the cells covering this EASE-Grid 2.0 area (e.g. ``region.fine``) plus
+            a margin of ``WINDOW_MARGIN`` degrees for bilinear weights; None reads the globe.
 
     Returns:
         float32 DataArray named ``precip``, coords ``y`` (lat, north to south) and ``x`` (lon),
@@ -124,6 +156,7 @@ def read_imerg(path: str | Path) -> xr.DataArray:
 
     Raises:
         GranuleFormatError: unreadable file, no precipitation variable, wrong dims.
+        GranuleRegionError: the granule has no cell near ``window``.
     """
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
@@ -137,9 +170,11 @@ def read_imerg(path: str | Path) -> xr.DataArray:
     try:
         var = _find_variable(f, path)
         try:
-            data = _as_yx(var, path)
             lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
             lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
+            select = _window(lon, lat, window, path)
+            data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
+            lat, lon = lat[select["lat"]], lon[select["lon"]]
         except OSError as err:
             raise GranuleFormatError(path, f"data cannot be read ({err})") from err
         units = _text(var.attrs.get("units", var.attrs.get("Units", "")))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from smprod.errors import GranuleFormatError
+from smprod.errors import GranuleFormatError, GranuleRegionError
 from smprod.readers.imerg import read_imerg, run_from_name
 
 HHR_V07 = "3B-HHR.MS.MRG.3IMERG.20000601-S000000-E002959.0000.V07A.HDF5"
@@ -125,3 +125,21 @@ def test_real_v06_precipitation_cal_values_land_on_their_cells(realdata):
     i, j = np.unravel_index(np.argmax(raw), raw.shape)  # the wettest cell: lon index i, lat index j
     assert_allclose(da.sel(x=lon[i], y=lat[j], method="nearest").item(), raw[i, j])
     assert_allclose(np.nansum(da.values), raw[raw >= 0].sum(), rtol=1e-5)
+
+
+def test_window_read_matches_the_globe_and_reprojects_the_same(tmp_path):
+    from smprod.grid import region_from_bbox
+    from smprod.reproject import to_fine
+
+    lon = (-105.0 + (np.arange(100) + 0.5) * 0.1).astype(np.float32)
+    lat = (30.0 + (np.arange(100) + 0.5) * 0.1).astype(np.float32)
+    values = np.random.default_rng(5).gamma(0.5, 4.0, size=(100, 100)).astype(np.float32)
+    path = write_daily(tmp_path / DAY_LATE, values, lon, lat)
+    region = region_from_bbox((-100.0, 34.0, -99.0, 35.0))
+    full = read_imerg(path)
+    part = read_imerg(path, window=region.fine)
+    assert part.size < full.size / 4
+    assert_array_equal(part.values, full.sel(x=part.x, y=part.y).values)
+    assert_array_equal(to_fine(part, region, "bilinear").values, to_fine(full, region, "bilinear").values)
+    with pytest.raises(GranuleRegionError):
+        read_imerg(path, window=region_from_bbox((10.0, 45.0, 11.0, 46.0)).fine)
