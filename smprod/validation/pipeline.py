@@ -23,7 +23,7 @@ from smprod.db import check_connection
 from smprod.grid import Region
 from smprod.layout import WorkLayout
 from smprod.validation import stations
-from smprod.validation.matchups import StationSite, locate, read_day_fields, sample_day
+from smprod.validation.matchups import DayFields, StationSite, locate, read_day_fields, sample_day
 from smprod.validation.skill import Exclusion, compute_skill
 from smprod.validation.tables import (
     InsituDaily,
@@ -99,6 +99,17 @@ def match_days(
             continue
         run.matchup_rows += upsert(engine, Matchup, sample_day(fields, cells, insitu.get(day, {}), region))
         run.days_matched.append(day)
+
+
+def match_fields(engine: Engine, region: Region, fields: DayFields) -> int:
+    """Upsert the matchups of one day from arrays held in memory (the production path).
+
+    The daily flow calls this right after producing a day, so the ``uncorrected`` model output,
+    which is not published, is matched too. Returns the number of rows written.
+    """
+    cells, _ = locate(load_sites(engine), region)
+    insitu = load_insitu(engine, fields.day, fields.day).get(fields.day, {})
+    return upsert(engine, Matchup, sample_day(fields, cells, insitu, region))
 
 
 def load_matchups(engine: Engine, start: date, end: date) -> pd.DataFrame:

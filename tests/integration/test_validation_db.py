@@ -128,11 +128,30 @@ def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, 
 
     _run(engine, archive, workdir)
     assert _counts(engine) == first
+    _check_summary_view(engine)
 
 
-def test_summary_view_answers_the_30_day_question(database_url, archive, workdir):
+def test_in_memory_day_with_uncorrected_output_is_matched_once(database_url, archive):
     engine = db.make_engine(database_url)
-    _run(engine, archive, workdir)
+    stations.ingest(engine, stations.find_station_files(archive))
+    day = date(2018, 6, 5)  # a COSMOS day with good data
+    corrected = np.full(REGION.fine.shape, 0.2)
+    fields = pipeline.DayFields(
+        day, corrected, "2", "run-b", np.full(REGION.coarse.shape, 0.3), corrected - 0.05
+    )
+    assert pipeline.match_fields(engine, REGION, fields) == 4
+    assert pipeline.match_fields(engine, REGION, fields) == 4
+    with engine.connect() as conn:
+        rows = dict(
+            conn.exec_driver_sql("SELECT variant, product FROM matchups WHERE model_version = '2'").all()
+        )
+    assert_allclose(
+        [rows[v] for v in ("corrected", "uncorrected", "smap", "bilinear")], [0.2, 0.15, 0.3, 0.3]
+    )
+
+
+def _check_summary_view(engine) -> None:
+    """The README's query answers "last 30 days against stations, compared with SMAP"."""
     with engine.connect() as conn:
         rows = [r._asdict() for r in conn.execute(sa.text(README_QUERY))]
     assert {(r["scope"], r["scope_name"], r["variant"]) for r in rows} == {
