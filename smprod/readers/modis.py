@@ -185,6 +185,15 @@ class _Tile:
         except HDF4Error as err:
             raise GranuleFormatError(self.path, f"SDS {name!r} cannot be read ({err})") from err
 
+    def read_scaled(self, name: str) -> tuple[NDArray, dict[str, Any]]:
+        """Like :meth:`read` for a field that must carry a numeric ``scale_factor``."""
+        stored, attrs = self.read(name)
+        if not isinstance(attrs.get("scale_factor"), int | float) or attrs["scale_factor"] == 0:
+            raise GranuleFormatError(
+                self.path, f"SDS {name!r} has no usable scale_factor ({attrs.get('scale_factor')!r})"
+            )
+        return stored, attrs
+
     def grid(self, field: str) -> EosGrid:
         """The field's grid, checked against the tile named in the file name."""
         text = self.global_attrs.get("StructMetadata.0")
@@ -237,7 +246,7 @@ def read_lst(path: str | Path) -> xr.Dataset:
     def _read(tile: _Tile) -> xr.Dataset:
         variables = {}
         for name, (sds, qc_sds) in LST_SDS.items():
-            stored, attrs = tile.read(sds)
+            stored, attrs = tile.read_scaled(sds)
             qc, _ = tile.read(qc_sds)
             variables[name] = (scale_stored(stored, attrs, keep=lst_quality_ok(qc)), "K")
         return _dataset(tile.path, tile.grid(LST_SDS["lst_day"][0]), variables)
@@ -254,7 +263,7 @@ def read_vi(path: str | Path) -> xr.Dataset:
         keep = vi_quality_ok(quality, reliability)
         variables = {}
         for name, sds in VI_SDS.items():
-            stored, attrs = tile.read(sds)
+            stored, attrs = tile.read_scaled(sds)
             variables[name] = (scale_stored(stored, attrs, divide=True, keep=keep), "1")
         return _dataset(tile.path, tile.grid(VI_SDS["ndvi"]), variables)
 
@@ -269,7 +278,7 @@ def read_albedo(path: str | Path) -> xr.Dataset:
         keep = albedo_quality_ok(quality)
         variables = {}
         for name, sds in ALBEDO_SDS.items():
-            stored, attrs = tile.read(sds)
+            stored, attrs = tile.read_scaled(sds)
             variables[name] = (scale_stored(stored, attrs, keep=keep), "1")
         return _dataset(tile.path, tile.grid(ALBEDO_SDS["albedo_bsa"]), variables)
 

@@ -176,3 +176,23 @@ def smap_writer():
     from tests.unit.readers.conftest import write_smap_l3
 
     return write_smap_l3
+
+
+@pytest.mark.realdata
+def test_real_modis_pixels_land_where_their_coordinates_say(realdata, region):
+    """Nearest resampling of real h11v05 LST: each 1 km cell holds the sinusoidal pixel under its centre."""
+    from smprod.readers.modis import read_modis
+
+    tile = read_modis(realdata / "MODIS" / "MOD11A1.A2021227.h11v05.061.2021228105320.hdf")["lst_day"]
+    out = to_fine(tile, region, "nearest").values
+    xx, yy = np.meshgrid(region.fine.x, region.fine.y)
+    lon, lat = xy_to_lonlat(xx, yy)
+    sx, sy = Transformer.from_crs("EPSG:4326", sinusoidal_crs(), always_xy=True).transform(lon, lat)
+    transform = tile.rio.transform()
+    col = np.floor((sx - transform.c) / transform.a).astype(int)
+    row = np.floor((transform.f - sy) / -transform.e).astype(int)
+    expected = tile.values[row, col]
+    both = np.isfinite(expected) | np.isfinite(out)
+    assert both.sum() > 200  # the sample is mostly cloud; a few hundred clear cells remain here
+    agree = np.isclose(out, expected, equal_nan=True)[both]
+    assert agree.mean() > 0.98  # only cells whose centre sits on a pixel edge may differ

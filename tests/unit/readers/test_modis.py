@@ -212,3 +212,16 @@ def test_struct_metadata_parsing_is_pure(modis_tile_writer):
     assert (grid.name, grid.xdim, grid.ydim, grid.fields) == ("G", 10, 10, ("A", "B"))
     assert_allclose(grid.res_x, TILE_SIZE / 10)
     assert_allclose(grid.y[0], 10007554.677899 - 4 * TILE_SIZE - TILE_SIZE / 20)
+
+
+def test_missing_scale_factor_is_a_format_error(tmp_path, modis_tile_writer):
+    lst = np.full((12, 12), 15000, dtype=np.uint16)
+    qc = np.zeros((12, 12), dtype=np.uint8)
+    fields = {"LST_Day_1km": (lst, {"_FillValue": 0}), "QC_Day": (qc, {})}
+    fields |= {"LST_Night_1km": (lst, {"_FillValue": 0, "scale_factor": 0.02}), "QC_Night": (qc, {})}
+    path = modis_tile_writer(tmp_path / LST_NAME, "MODIS_Grid_Daily_1km_LST", fields, 11, 5)
+    with pytest.raises(GranuleFormatError, match="scale_factor"):
+        read_modis(path)
+    fields["LST_Day_1km"] = (lst, {"_FillValue": 0, "scale_factor": 0.02})
+    ds = read_modis(modis_tile_writer(tmp_path / LST_NAME, "MODIS_Grid_Daily_1km_LST", fields, 11, 5))
+    assert_allclose(ds["lst_day"].values, 300.0)
