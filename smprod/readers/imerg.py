@@ -175,7 +175,7 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
             select = _window(lon, lat, window, path)
             data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
             lat, lon = lat[select["lat"]], lon[select["lon"]]
-        except OSError as err:
+        except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
             raise GranuleFormatError(path, f"data cannot be read ({err})") from err
         units = _text(var.attrs.get("units", var.attrs.get("Units", "")))
         variable = var.name.lstrip("/")

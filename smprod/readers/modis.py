@@ -182,7 +182,7 @@ class _Tile:
         try:
             sds = self.sd.select(name)
             return np.asarray(sds.get()), sds.attributes()
-        except HDF4Error as err:
+        except (HDF4Error, ValueError) as err:  # pyhdf raises ValueError when decompression fails
             raise GranuleFormatError(self.path, f"SDS {name!r} cannot be read ({err})") from err
 
     def read_scaled(self, name: str) -> tuple[NDArray, dict[str, Any]]:

@@ -173,7 +173,7 @@ def read_smap_l3(path: str | Path, window: RegionGrid | None = None) -> xr.Datas
         rows, cols = grid.to_global()
         try:
             am, pm = (_read_pass(f, p, rows, cols, path) for p in ("am", "pm"))
-        except OSError as err:  # a truncated file opens but fails on the first chunk read
+        except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
             raise GranuleFormatError(path, f"data cannot be read ({err})") from err
         release = release_from_name(path.name) or _metadata_release(f) or ""
     finally:

@@ -143,3 +143,23 @@ def test_window_read_matches_the_globe_and_reprojects_the_same(tmp_path):
     assert_array_equal(to_fine(part, region, "bilinear").values, to_fine(full, region, "bilinear").values)
     with pytest.raises(GranuleRegionError):
         read_imerg(path, window=region_from_bbox((10.0, 45.0, 11.0, 46.0)).fine)
+
+
+@pytest.mark.realdata
+def test_damaged_real_granule_gives_format_errors_only(realdata, tmp_path):
+    data = (realdata / "IMERG" / HHR_V07).read_bytes()
+    rng = np.random.default_rng(13)
+    damaged = [data[: len(data) * k // 10] for k in range(1, 10)]
+    damaged += [
+        data[:s] + rng.bytes(1024) + data[s + 1024 :] for s in rng.integers(0, len(data) - 1024, 8).tolist()
+    ]
+    errors = 0
+    for i, content in enumerate(damaged):
+        path = tmp_path / str(i) / HHR_V07
+        path.parent.mkdir()
+        path.write_bytes(content)
+        try:
+            read_imerg(path)
+        except GranuleFormatError:
+            errors += 1
+    assert errors >= 9

@@ -225,3 +225,26 @@ def test_missing_scale_factor_is_a_format_error(tmp_path, modis_tile_writer):
     fields["LST_Day_1km"] = (lst, {"_FillValue": 0, "scale_factor": 0.02})
     ds = read_modis(modis_tile_writer(tmp_path / LST_NAME, "MODIS_Grid_Daily_1km_LST", fields, 11, 5))
     assert_allclose(ds["lst_day"].values, 300.0)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", [LST_NAME, VI_NAME])
+def test_damaged_tiles_give_format_errors_only(realdata, tmp_path, name):
+    """Truncated or overwritten bytes: the reader returns a tile or a GranuleFormatError, never crashes."""
+    data = (realdata / "MODIS" / name).read_bytes()
+    rng = np.random.default_rng(7)
+    damaged = [data[: len(data) * k // 10] for k in range(1, 10)]
+    for _ in range(12):
+        start = int(rng.integers(0, len(data) - 4096))
+        damaged.append(data[:start] + rng.bytes(4096) + data[start + 4096 :])
+    outcomes = set()
+    for i, content in enumerate(damaged):
+        path = tmp_path / str(i) / name
+        path.parent.mkdir()
+        path.write_bytes(content)
+        try:
+            read_modis(path)
+            outcomes.add("read")
+        except GranuleFormatError:
+            outcomes.add("format error")
+    assert "format error" in outcomes

@@ -183,3 +183,20 @@ def test_real_coordinate_arrays_line_up_with_the_grid(realdata):
             glon, glat = grid.lonlat(rows, cols)
             assert_allclose(lat[rows, cols], glat, atol=1e-3)
             assert_allclose(lon[rows, cols], glon, atol=1e-3)
+
+
+def test_damaged_granules_give_format_errors_only(qc_granule, tmp_path):
+    data = qc_granule.read_bytes()
+    rng = np.random.default_rng(11)
+    damaged = [data[: len(data) * k // 10] for k in range(1, 10)]
+    damaged += [data[:s] + rng.bytes(2048) + data[s + 2048 :] for s in rng.integers(0, 4096, 5).tolist()]
+    errors = 0
+    for i, content in enumerate(damaged):
+        path = tmp_path / str(i) / NAME_36
+        path.parent.mkdir()
+        path.write_bytes(content)
+        try:
+            read_smap_l3(path)
+        except GranuleFormatError:
+            errors += 1
+    assert errors >= 9  # every truncation is detected; overwritten metadata mostly too
