@@ -6,8 +6,8 @@ A MODIS land tile is georeferenced by its HDF-EOS grid definition, not by lat/lo
 ``GridOrigin=HDFE_GD_UL``). Parsing is pure (text in, frozen dataclasses out) so it is tested
 without files.
 
-Constants: MODIS Land tile grid (MODLAND "Sinusoidal tile grid" page; Wolfe et al. 1998,
-"Defining the MODIS land tile grid", IJRS 19(11)); the sphere radius is the ``ProjParams[0]``
+Constants: MODIS Land tile grid (MODLAND "Sinusoidal tile grid" documentation; Wolfe, Roy &
+Vermote 1998, IEEE TGRS 36(4), 1324-1338); the sphere radius is the ``ProjParams[0]``
 that every MODIS land granule carries.
 """
 

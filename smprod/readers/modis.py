@@ -6,19 +6,19 @@ pixel-centre coordinates from ``StructMetadata.0``, CRS written), rejected pixel
 
 Quality rules (bit 0 is the least significant bit):
 
-- MOD11A1/MYD11A1 ``QC_Day``/``QC_Night`` (MOD11 C6.1 User's Guide, Wan 2019, Table 10):
+- MOD11A1/MYD11A1 ``QC_Day``/``QC_Night`` (MOD11 C6.1 User's Guide, Wan, QC table of MOD11A1):
   bits 0-1 mandatory QA (00 LST produced, good quality; 01 produced, other quality, check other
   QA; 10 not produced due to cloud; 11 not produced, other reasons); bits 6-7 LST error
   (00 <= 1 K, 01 <= 2 K, 10 <= 3 K, 11 > 3 K). **Kept:** mandatory 00, or mandatory 01 with LST
   error <= 2 K. Cloudy and not-produced pixels are always rejected.
 - MOD13A2 ``1 km 16 days VI Quality`` bits 0-1 MODLAND QA (00 good, 01 check other QA,
   10 probably cloudy, 11 not produced) and ``1 km 16 days pixel reliability`` (0 good,
-  1 marginal, 2 snow/ice, 3 cloudy, -1 fill) (MOD13 C6.1 User's Guide, Didan et al. 2019,
-  Tables 4-5). **Kept:** MODLAND 00 or 01 and, where the reliability layer exists, reliability
-  0 or 1.
+  1 marginal, 2 snow/ice, 3 cloudy, -1 fill) (MOD13 C6.1 User's Guide, Didan et al., and the
+  SDS ``Legend`` attributes of the real files). **Kept:** MODLAND 00 or 01 and, where the
+  reliability layer exists, reliability 0 or 1.
 - MCD43A3 ``BRDF_Albedo_Band_Mandatory_Quality_shortwave`` (MCD43 C6.1 User's Guide, Schaaf &
   Wang 2021): 0 full BRDF inversion, 1 magnitude inversion, 255 fill. **Kept:** 0 and 1.
-- MCD12Q1 ``LC_Type1`` (MCD12 C6.1 User's Guide, Sulla-Menashe & Friedl 2018, Table 3): IGBP
+- MCD12Q1 ``LC_Type1`` (MCD12 C6.1 User's Guide, Sulla-Menashe & Friedl, IGBP legend): IGBP
   classes 1..17, 255 fill; returned as int16 with -1 for missing.
 
 Scaling: physical = (stored - add_offset) * scale_factor for MOD11 and MCD43 (their attributes
@@ -53,7 +53,7 @@ ALBEDO_SDS = {"albedo_bsa": "Albedo_BSA_shortwave", "albedo_wsa": "Albedo_WSA_sh
 ALBEDO_QUALITY_SDS = "BRDF_Albedo_Band_Mandatory_Quality_shortwave"
 LANDCOVER_SDS = "LC_Type1"
 
-#: MOD11 QC: mandatory QA in bits 0-1, LST error class in bits 6-7 (MOD11 User's Guide Table 10).
+#: MOD11 QC: mandatory QA in bits 0-1, LST error class in bits 6-7 (MOD11 User's Guide, QC table).
 LST_MANDATORY_GOOD = 0b00
 LST_MANDATORY_OTHER = 0b01
 LST_ERROR_MAX_CLASS = 0b01  # 01 = average LST error <= 2 K

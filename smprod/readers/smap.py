@@ -1,6 +1,6 @@
 """SMAP L3 radiometer soil moisture: SPL3SMP (36 km) and SPL3SMP_E (9 km), HDF5 via h5py.
 
-Structure (SMAP L3 SM_P / SM_P_E Product Specification Documents, JPL D-72551 / D-56290; checked
+Structure (SMAP L3 SM_P and SM_P_E Product Specification Documents, JPL; checked
 on ``SC_SPL3SMP_008.dmr``): groups ``Soil_Moisture_Retrieval_Data_AM`` (descending, 6 AM) and
 ``Soil_Moisture_Retrieval_Data_PM`` (ascending, 6 PM) whose variables carry a ``_pm`` suffix;
 ``soil_moisture`` float32 cm3/cm3 (= m3/m3) with ``_FillValue`` -9999 and ``valid_min``/
