@@ -1,0 +1,73 @@
+"""``smprod ingest``: fill the granule ledger and write one day's gridded inputs (wiring only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+
+DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Product day, YYYY-MM-DD.")]
+DatabaseOpt = Annotated[
+    str | None, typer.Option("--database-url", help="PostgreSQL URL of the ledger (SMPROD_DATABASE_URL).")
+]
+EarthdataOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--earthdata/--no-earthdata", help="Download missing granules from Earthdata (SMPROD_EARTHDATA)."
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest(
+        date: DateOpt,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+        workdir: WorkdirOpt = None,
+        database_url: DatabaseOpt = None,
+        earthdata: EarthdataOpt = None,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Find, fetch, check and grid the granules of one day into <workdir>/inputs/YYYY/MM/DD/."""
+        from smprod import db
+        from smprod.errors import ConfigError
+        from smprod.grid import region_from_bbox
+        from smprod.ingest import ingest_day
+        from smprod.layout import WorkLayout
+        from smprod.sources import ArchiveSource
+
+        settings = settings_from_cli(
+            config,
+            workdir=workdir,
+            archive=archive,
+            bbox=bbox,
+            database_url=database_url,
+            earthdata=earthdata,
+        )
+        if not settings.database_url:
+            raise ConfigError(
+                "ingest needs the granule ledger's database: give --database-url or set SMPROD_DATABASE_URL"
+            )
+        engine = db.make_engine(settings.database_url)
+        db.check_connection(engine)
+        if settings.earthdata:
+            from smprod.sources.earthdata import EarthdataSource
+
+            source = EarthdataSource(settings.archive_dir)
+        else:
+            source = ArchiveSource(settings.archive_dir)
+        region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
+        report = ingest_day(
+            date.date(), region, settings.coarse_product, source, WorkLayout(settings.workdir), engine
+        )
+        used = sum(len(v) for v in report.inputs.values())
+        typer.echo(f"ingested {report.day}: {report.fine} and {report.coarse} from {used} granule(s)")
+        typer.echo(f"  SMAP release {report.smap_release}, IMERG run {report.precip_run or 'none'}")
+        for name, reason in sorted(report.quarantined.items()):
+            typer.echo(f"  quarantined {name}: {reason}")
+        for what in report.missing:
+            typer.echo(f"  missing {what}")
