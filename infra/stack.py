@@ -143,9 +143,10 @@ class EmbeddedStack:
         url = f"http://127.0.0.1:{port}/api"
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.layout.logs / "prefect-server.log"
+        command = [sys.executable, "-m", "prefect", "server", "start"]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                [*command, "--host", "127.0.0.1", "--port", str(port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.prefect_server_env(),
@@ -159,14 +160,17 @@ class EmbeddedStack:
             if _healthy(url + "/health"):
                 return url
             time.sleep(1.0)
-        raise StackError(f"the Prefect server did not answer at {url} within {PREFECT_START_TIMEOUT_S} s; see {log_path}")
+        raise StackError(
+            f"the Prefect server did not answer at {url} within {PREFECT_START_TIMEOUT_S} s; see {log_path}"
+        )
 
     def prefect_server_env(self) -> dict[str, str]:
         """Environment of the Prefect server process: its home and its SQLite database."""
         env = dict(os.environ)
         env.pop("PREFECT_API_URL", None)
         env["PREFECT_HOME"] = str(self.prefect_home)
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{self.prefect_home / 'prefect.db'}"
+        sqlite = self.prefect_home / "prefect.db"
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{sqlite}"
         env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
         env["PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT"] = "false"
         return env
@@ -215,7 +219,11 @@ class EmbeddedStack:
         else:
             parts.append(PartStatus("mlflow", False, "needs postgresql"))
         url = self.prefect_url()
-        detail = f"API {url}, UI {url[: -len('/api')]}" if url else "not running (flows use the ephemeral API)"
+        detail = (
+            f"API {url}, UI {url.removesuffix('/api')}"
+            if url
+            else "not running (flows use the ephemeral API)"
+        )
         parts.append(PartStatus("prefect", url is not None, detail))
         return parts
 

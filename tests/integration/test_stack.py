@@ -53,7 +53,8 @@ def test_postgres_is_migrated_and_writable(stack):
 
 def test_mlflow_store_keeps_runs_and_artifacts_under_the_workdir(stack, tmp_path):
     endpoints = stack.endpoints(None)
-    experiment = ensure_experiment(endpoints.mlflow_tracking_uri, "stack-test", endpoints.mlflow_artifact_root)
+    uri = endpoints.mlflow_tracking_uri
+    experiment = ensure_experiment(uri, "stack-test", endpoints.mlflow_artifact_root)
     note = tmp_path / "note.txt"
     note.write_text("hello")
     mlflow.set_tracking_uri(endpoints.mlflow_tracking_uri)
