@@ -74,3 +74,15 @@ def database_url(pg_server, request) -> str:
     url = db.normalise_url(base.replace("/postgres?", f"/{name}?", 1))
     db.upgrade(url)
     return url
+
+
+@pytest.fixture
+def mlflow_tracking_uri(pg_server) -> str:
+    """A fresh, real MLflow tracking store in a PostgreSQL database of the session server."""
+    import uuid
+
+    from smprod import db
+
+    name = f"mlflow_{uuid.uuid4().hex[:8]}"
+    pg_server.psql(f'CREATE DATABASE "{name}";')
+    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))

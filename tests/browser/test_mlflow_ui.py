@@ -8,42 +8,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 
-import mlflow
 import pytest
 
 from smprod import db
-from smprod.registry import CHAMPION, apply_decision, client_for, decide_promotion, register_challenger
+from smprod.registry import CHAMPION, apply_decision, client_for, decide_promotion
 from tests.browser.conftest import free_port, wait_for_http
+from tests.mlflow_models import log_and_register
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 MODEL = "smprod-downscaler"
 
 
-class _Constant(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
-        return [0.25] * len(model_input)
-
-
 @pytest.fixture
-def reviewed_model(pg_server, database_url, tmp_path):
+def reviewed_model(mlflow_tracking_uri, database_url, tmp_path):
     """A tracking store with one training run (metrics) registered as champion."""
-    name = f"mlflow_{uuid.uuid4().hex[:8]}"
-    pg_server.psql(f'CREATE DATABASE "{name}";')
-    uri = db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
-    client = client_for(uri)
-    artifacts = (tmp_path / "artifacts").as_uri()
-    experiment_id = client.create_experiment("smprod-training", artifact_location=artifacts)
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(experiment_id=experiment_id, run_name="rf-2024-06-01") as run:
-        mlflow.log_metrics({"temporal_ubrmse": 0.0312, "spatial_r2": 0.871})
-        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
-    version = register_challenger(client, MODEL, info.model_uri, run.info.run_id)
+    uri = mlflow_tracking_uri
+    metrics = {"temporal_ubrmse": 0.0312, "spatial_r2": 0.871}
+    version, run_id = log_and_register(uri, tmp_path / "artifacts", MODEL, metrics)
     decision = decide_promotion("ubrmse", 0.0312, None, None)
-    apply_decision(client, db.make_engine(database_url), MODEL, str(version.version), decision, None)
-    return uri, artifacts, experiment_id, run.info.run_id
+    apply_decision(client_for(uri), db.make_engine(database_url), MODEL, version, decision, None)
+    experiment_id = client_for(uri).get_experiment_by_name("smprod-training").experiment_id
+    return uri, (tmp_path / "artifacts").as_uri(), experiment_id, run_id
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
-import mlflow
 import pytest
 import sqlalchemy as sa
 
@@ -19,41 +17,22 @@ from smprod.registry import (
     decide_promotion,
     promote_manual,
     promotion_history,
-    register_challenger,
     rollback,
     version_by_alias,
 )
+from tests.mlflow_models import log_and_register
 
 pytestmark = pytest.mark.integration
 
 
-class _Constant(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
-        return [0.25] * len(model_input)
-
-
-@pytest.fixture
-def tracking_uri(pg_server, tmp_path):
-    name = f"mlflow_{uuid.uuid4().hex[:8]}"
-    pg_server.psql(f'CREATE DATABASE "{name}";')
-    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
-
-
 def _log_version(tracking_uri: str, tmp_path, name: str) -> tuple[str, str]:
-    client = client_for(tracking_uri)
-    exp = client.get_experiment_by_name("t") or client.get_experiment(
-        client.create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
-    )
-    mlflow.set_tracking_uri(tracking_uri)
-    with mlflow.start_run(experiment_id=exp.experiment_id) as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
-    version = register_challenger(client, name, info.model_uri, run.info.run_id)
-    return str(version.version), run.info.run_id
+    return log_and_register(tracking_uri, tmp_path / "artifacts", name, {"ubrmse": 0.03})
 
 
 def test_first_version_becomes_champion_and_worse_challenger_is_rejected(
-    tracking_uri, database_url, tmp_path
+    mlflow_tracking_uri, database_url, tmp_path
 ):
+    tracking_uri = mlflow_tracking_uri
     client = client_for(tracking_uri)
     engine = db.make_engine(database_url)
     name = "smprod-test"
@@ -85,7 +64,8 @@ def test_first_version_becomes_champion_and_worse_challenger_is_rejected(
     assert actions == ["promote", "reject", "promote", "rollback", "manual_promote"]
 
 
-def test_rollback_without_history_is_a_clear_error(tracking_uri, database_url, tmp_path):
+def test_rollback_without_history_is_a_clear_error(mlflow_tracking_uri, database_url, tmp_path):
+    tracking_uri = mlflow_tracking_uri
     client = client_for(tracking_uri)
     engine = db.make_engine(database_url)
     with pytest.raises(ModelError, match="no champion"):
@@ -104,3 +84,42 @@ def test_unknown_metric_is_refused():
 )
 def test_metric_direction(metric, challenger, champion, wins):
     assert decide_promotion(metric, challenger, champion, "1").promote is wins
+
+
+def test_operator_commands_promote_list_and_roll_back(mlflow_tracking_uri, database_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name = "smprod-cli"
+    engine = db.make_engine(database_url)
+    client = client_for(mlflow_tracking_uri)
+    v1, _ = log_and_register(mlflow_tracking_uri, tmp_path / "artifacts", name, {"ubrmse": 0.03})
+    apply_decision(client, engine, name, v1, decide_promotion("ubrmse", 0.03, None, None), None)
+    v2, _ = log_and_register(mlflow_tracking_uri, tmp_path / "artifacts", name, {"ubrmse": 0.05})
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "SMPROD_DATABASE_URL": database_url,
+        "SMPROD_MLFLOW_TRACKING_URI": mlflow_tracking_uri,
+        "SMPROD_MODEL_NAME": name,
+        "SMPROD_WORKDIR": str(tmp_path / "work"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "flows.cli", "model", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert cli("promote", v2, "--reason", "night shift override").returncode == 0
+    listing = cli("list")
+    assert listing.returncode == 0, listing.stderr
+    assert (
+        f"v{v2}  aliases: challenger, champion" in listing.stdout
+        or f"v{v2}  aliases: champion" in listing.stdout
+    )
+    assert "night shift override" in listing.stdout
+    back = cli("rollback")
+    assert back.returncode == 0 and f"v{v1} is champion again" in back.stdout
+    missing = cli("promote", "99")
+    assert missing.returncode == 1 and "no version 99" in missing.stderr
