@@ -1,0 +1,360 @@
+"""Write a whole synthetic archive (``smprod synth``): granules in the real formats + the truth.
+
+Layout below ``out`` (any layout works for the system, which finds files by name):
+``smap/``, ``modis/<product>/``, ``imerg/``, ``static/``, ``insitu/<network>/<station>/``,
+``truth/truth_YYYYMMDD.tif``. Deterministic for a seed: no wall-clock time enters any file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.warp import Resampling, reproject
+
+from smprod.granules import modis_tiles
+from smprod.grid import CRS_EASE2, EaseGrid, Region, region_from_bbox
+from smprod.regrid import block_mean
+from smprod.synthetic import formats
+from smprod.synthetic.world import Day, World, simulate
+
+#: Release identifier written into SMAP names (a real SPL3SMP v9 CRID).
+SMAP_RELEASE = "R19240"
+#: Retrieval error of SMAP (m3/m3) and of not-recommended retrievals (design: 0.02-0.04).
+SMAP_NOISE = 0.03
+SMAP_BAD_NOISE = 0.07
+SMAP_BAD_FRACTION = 0.08
+SMAP_OVERPASS_COVER = 0.5
+#: IMERG: the last day exists only as Early, the one before as Early and Late; older as Final.
+IMERG_NAMES = {"Final": "3B-DAY", "Late": "3B-DAY-L", "Early": "3B-DAY-E"}
+N_STATIONS = 12
+
+
+@dataclass
+class SynthReport:
+    """What was written."""
+
+    out: Path
+    region: Region
+    files: Counter = field(default_factory=Counter)
+
+
+def write_archive(
+    out: Path,
+    start: date,
+    ndays: int,
+    bbox: tuple[float, float, float, float],
+    coarse_km: int = 36,
+    seed: int = 0,
+) -> SynthReport:
+    """Simulate ``ndays`` from ``start`` over ``bbox`` and write the archive below ``out``."""
+    region = region_from_bbox(bbox, coarse_km)
+    world = simulate(region, start, ndays, seed)
+    rng = np.random.default_rng(seed + 1)
+    report = SynthReport(Path(out), region)
+    _write_static(report, world)
+    for i, day in enumerate(world.days):
+        _write_smap(report, day, rng, coarse_km)
+        _write_imerg(report, day, rng, runs=_imerg_runs(i, ndays))
+        _write_truth(report, day)
+    _write_modis(report, world)
+    _write_stations(report, world, rng)
+    return report
+
+
+def _imerg_runs(i: int, ndays: int) -> tuple[str, ...]:
+    if i == ndays - 1:
+        return ("Early",)
+    if i == ndays - 2:
+        return ("Early", "Late")
+    if i == ndays - 3:
+        return ("Late", "Final")
+    return ("Final",)
+
+
+# ----------------------------------------------------------------------------------- SMAP
+
+
+def _write_smap(report: SynthReport, day: Day, rng: np.random.Generator, coarse_km: int) -> None:
+    region = report.region
+    grid = EaseGrid(coarse_km)
+    truth = block_mean(day.theta, region.factor)
+    lon, lat = _global_lonlat(coarse_km)
+    passes = []
+    for _ in range(2):  # AM, PM
+        seen = rng.random(truth.shape) < SMAP_OVERPASS_COVER
+        bad = rng.random(truth.shape) < SMAP_BAD_FRACTION
+        noise = rng.normal(0, 1, truth.shape) * np.where(bad, SMAP_BAD_NOISE, SMAP_NOISE)
+        value = np.where(seen, np.clip(truth + noise, 0.02, 0.5), np.nan)
+        flag = np.where(bad, 0b0001, 0).astype(np.uint16)  # bit 0 set = not recommended
+        sm_global = np.full(grid.shape, np.nan, np.float32)
+        flag_global = np.full(grid.shape, 65534, np.uint16)
+        sm_global[region.coarse.to_global()] = value
+        flag_global[region.coarse.to_global()] = np.where(seen, flag, 0b0110)  # skipped: bits 1-2
+        passes.append((sm_global, flag_global))
+    short = "SPL3SMP" if coarse_km == 36 else "SPL3SMP_E"
+    prefix = "SMAP_L3_SM_P_" if coarse_km == 36 else "SMAP_L3_SM_P_E_"
+    name = f"{prefix}{day.day:%Y%m%d}_{SMAP_RELEASE}_001.h5"
+    formats.write_smap(report.out / "smap" / name, passes[0], passes[1], lat, lon, SMAP_RELEASE, short)
+    report.files["smap"] += 1
+
+
+_LONLAT_CACHE: dict[int, tuple[NDArray, NDArray]] = {}
+
+
+def _global_lonlat(km: int) -> tuple[NDArray, NDArray]:
+    if km not in _LONLAT_CACHE:
+        grid = EaseGrid(km)
+        rows, cols = np.indices(grid.shape)
+        lon, lat = grid.lonlat(rows, cols)
+        _LONLAT_CACHE[km] = (np.asarray(lon, np.float32), np.asarray(lat, np.float32))
+    return _LONLAT_CACHE[km]
+
+
+# ---------------------------------------------------------------------------------- MODIS
+
+
+def _to_tile(values: NDArray, region: Region, h: int, v: int, n: int, nearest: bool = False) -> NDArray:
+    crs, transform = formats.tile_geometry(h, v, n)
+    out = np.full((n, n), np.nan, np.float32)
+    reproject(
+        values.astype(np.float32),
+        out,
+        src_transform=region.fine.transform,
+        src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+        dst_transform=transform,
+        dst_crs=CRS.from_wkt(crs.to_wkt()),
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling.nearest if nearest else Resampling.bilinear,
+    )
+    return out
+
+
+def _stored(values: NDArray, scale: float, fill: int, dtype: str, divide: bool = False) -> NDArray:
+    scaled = values * scale if divide else values / scale
+    return np.where(np.isfinite(values), np.round(np.nan_to_num(scaled)), fill).astype(dtype)
+
+
+def _production(day: date) -> str:
+    return f"{day + timedelta(days=1):%Y%j}000000"
+
+
+def _modis_name(product: str, day: date, tile: str, collection: str = "061") -> str:
+    return f"{product}.A{day:%Y%j}.{tile}.{collection}.{_production(day)}.hdf"
+
+
+def _write_modis(report: SynthReport, world: World) -> None:
+    region = report.region
+    for tile in modis_tiles(region):
+        h, v = int(tile[1:3]), int(tile[4:6])
+        inside_1km = np.isfinite(_to_tile(np.ones(region.fine.shape), region, h, v, 1200, nearest=True))
+        inside_500 = np.isfinite(_to_tile(np.ones(region.fine.shape), region, h, v, 2400, nearest=True))
+        for day in world.days:
+            for product, platform in (("MOD11A1", "Terra"), ("MYD11A1", "Aqua")):
+                _write_lst(
+                    report, product, day, day.lst_day[platform], day.lst_night[platform], tile, inside_1km
+                )
+            _write_albedo(report, day, tile, inside_500)
+        _write_vi(report, world, tile, inside_1km)
+        _write_landcover(report, world, tile, inside_500)
+
+
+def _lst_qc(values: NDArray, inside: NDArray) -> NDArray:
+    # MOD11 QC bits 0-1: 00 produced, good quality; 10 not produced due to cloud; 11 not produced
+    return np.where(np.isfinite(values), 0, np.where(inside, 0b10, 0b11)).astype(np.uint8)
+
+
+def _write_lst(report, product, day, lst_day, lst_night, tile, inside) -> None:  # type: ignore[no-untyped-def]
+    h, v = int(tile[1:3]), int(tile[4:6])
+    tday, tnight = (_to_tile(x, report.region, h, v, 1200) for x in (lst_day, lst_night))
+    fields = {
+        "LST_Day_1km": (_stored(tday, 0.02, 0, "uint16"), formats.LST_ATTRS),
+        "QC_Day": (_lst_qc(tday, inside), formats.QC_LST_ATTRS),
+        "LST_Night_1km": (_stored(tnight, 0.02, 0, "uint16"), formats.LST_ATTRS),
+        "QC_Night": (_lst_qc(tnight, inside), formats.QC_LST_ATTRS),
+    }
+    target = report.out / "modis" / product / _modis_name(product, day.day, tile)
+    formats.write_modis_tile(target, "MODIS_Grid_Daily_1km_LST", fields, h, v)
+    report.files[product] += 1
+
+
+def _write_albedo(report: SynthReport, day: Day, tile: str, inside: NDArray) -> None:
+    h, v = int(tile[1:3]), int(tile[4:6])
+    bsa, wsa = (_to_tile(x, report.region, h, v, 2400) for x in (day.albedo_bsa, day.albedo_wsa))
+    quality = np.where(np.isfinite(bsa), 0, 255).astype(np.uint8)
+    fields = {
+        "BRDF_Albedo_Band_Mandatory_Quality_shortwave": (quality, formats.ALBEDO_QA_ATTRS),
+        "Albedo_BSA_shortwave": (_stored(bsa, 0.001, 32767, "int16"), formats.ALBEDO_ATTRS),
+        "Albedo_WSA_shortwave": (_stored(wsa, 0.001, 32767, "int16"), formats.ALBEDO_ATTRS),
+    }
+    target = report.out / "modis" / "MCD43A3" / _modis_name("MCD43A3", day.day, tile)
+    formats.write_modis_tile(target, "MOD_Grid_BRDF", fields, h, v)
+    report.files["MCD43A3"] += 1
+
+
+def _composite_starts(first: date, last: date) -> list[date]:
+    """MOD13A2 16-day composite start days (DOY 1, 17, ...) whose period meets first..last."""
+    starts = []
+    for year in range(first.year, last.year + 1):
+        for doy in range(1, 366, 16):
+            start = date(year, 1, 1) + timedelta(days=doy - 1)
+            if start <= last and start + timedelta(days=15) >= first:
+                starts.append(start)
+    return starts
+
+
+def _write_vi(report: SynthReport, world: World, tile: str, inside: NDArray) -> None:
+    h, v = int(tile[1:3]), int(tile[4:6])
+    for start in _composite_starts(world.days[0].day, world.days[-1].day):
+        days = [d for d in world.days if start <= d.day <= start + timedelta(days=15)]
+        ndvi = _to_tile(np.mean([d.ndvi for d in days], axis=0), report.region, h, v, 1200)
+        evi = _to_tile(np.mean([d.evi for d in days], axis=0), report.region, h, v, 1200)
+        good = np.isfinite(ndvi)
+        fields = {
+            "1 km 16 days NDVI": (_stored(ndvi, 10000.0, -3000, "int16", divide=True), formats.VI_ATTRS),
+            "1 km 16 days EVI": (
+                _stored(evi, 10000.0, -3000, "int16", divide=True),
+                {**formats.VI_ATTRS, "units": "EVI"},
+            ),
+            "1 km 16 days VI Quality": (np.where(good, 0, 65535).astype(np.uint16), formats.VI_QUALITY_ATTRS),
+            "1 km 16 days pixel reliability": (
+                np.where(good, 0, -1).astype(np.int8),
+                formats.RELIABILITY_ATTRS,
+            ),
+        }
+        target = report.out / "modis" / "MOD13A2" / _modis_name("MOD13A2", start, tile)
+        formats.write_modis_tile(target, "MODIS_Grid_16DAY_1km_VI", fields, h, v)
+        report.files["MOD13A2"] += 1
+
+
+def _write_landcover(report: SynthReport, world: World, tile: str, inside: NDArray) -> None:
+    h, v = int(tile[1:3]), int(tile[4:6])
+    lc = _to_tile(world.statics.landcover.astype(np.float32), report.region, h, v, 2400, nearest=True)
+    stored = np.where(np.isfinite(lc), np.nan_to_num(lc), 255).astype(np.uint8)
+    year = date(world.days[0].day.year, 1, 1)
+    target = report.out / "modis" / "MCD12Q1" / _modis_name("MCD12Q1", year, tile)
+    formats.write_modis_tile(target, "MCD12Q1", {"LC_Type1": (stored, formats.LC_ATTRS)}, h, v)
+    report.files["MCD12Q1"] += 1
+
+
+# ---------------------------------------------------------------------------------- IMERG
+
+
+def _imerg_window(region: Region) -> tuple[slice, slice, object]:
+    from affine import Affine
+
+    minlon, minlat, maxlon, maxlat = region.coarse.lonlat_bounds()
+    c0, c1 = int(np.floor((minlon + 180) / 0.1)) - 1, int(np.ceil((maxlon + 180) / 0.1)) + 1
+    r0, r1 = int(np.floor((90 - maxlat) / 0.1)) - 1, int(np.ceil((90 - minlat) / 0.1)) + 1
+    transform = Affine(0.1, 0, -180 + c0 * 0.1, 0, -0.1, 90 - r0 * 0.1)
+    return slice(r0, r1), slice(c0, c1), transform
+
+
+def _write_imerg(report: SynthReport, day: Day, rng: np.random.Generator, runs: tuple[str, ...]) -> None:
+    rows, cols, transform = _imerg_window(report.region)
+    window = np.full((rows.stop - rows.start, cols.stop - cols.start), np.nan, np.float32)
+    reproject(
+        day.precip,
+        window,
+        src_transform=report.region.fine.transform,
+        src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+        dst_transform=transform,
+        dst_crs=CRS.from_epsg(4326),
+        src_nodata=np.nan,
+        dst_nodata=np.nan,
+        resampling=Resampling.average,
+    )
+    for run in runs:
+        error = rng.lognormal(0.0, {"Final": 0.25, "Late": 0.4, "Early": 0.5}[run], window.shape)
+        estimate = np.where(window * error < 0.3, 0.0, window * error)  # light rain missed
+        globe = np.zeros((1800, 3600), np.float32)
+        globe[rows, cols] = np.nan_to_num(estimate)
+        name = f"{IMERG_NAMES[run]}.MS.MRG.3IMERG.{day.day:%Y%m%d}-S000000-E235959.V07B.nc4"
+        formats.write_imerg_daily(report.out / "imerg" / name, globe, day.day, run)
+        report.files["imerg"] += 1
+
+
+# ------------------------------------------------------------------------ static, truth, ISMN
+
+
+def _write_static(report: SynthReport, world: World) -> None:
+    from affine import Affine
+
+    minlon, minlat, maxlon, maxlat = report.region.coarse.lonlat_bounds()
+    res = 0.008
+    transform = Affine(res, 0, minlon - 0.1, 0, -res, maxlat + 0.1)
+    shape = (int((maxlat - minlat + 0.2) / res) + 1, int((maxlon - minlon + 0.2) / res) + 1)
+    st = world.statics
+    for name, values in (
+        ("elevation", st.elevation),
+        ("sand", st.sand),
+        ("silt", st.silt),
+        ("clay", st.clay),
+    ):
+        out = np.full(shape, np.nan, np.float32)
+        reproject(
+            values,
+            out,
+            src_transform=report.region.fine.transform,
+            src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+            dst_transform=transform,
+            dst_crs=CRS.from_epsg(4326),
+            src_nodata=np.nan,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
+        formats.write_geotiff(report.out / "static" / f"{name}.tif", out, CRS.from_epsg(4326), transform)
+        report.files["static"] += 1
+
+
+def _write_truth(report: SynthReport, day: Day) -> None:
+    target = report.out / "truth" / f"truth_{day.day:%Y%m%d}.tif"
+    formats.write_geotiff(target, day.theta, CRS.from_epsg(6933), report.region.fine.transform)
+    report.files["truth"] += 1
+
+
+def _write_stations(report: SynthReport, world: World, rng: np.random.Generator) -> None:
+    region = report.region
+    lon, lat = region.fine.lonlat()
+    rows = rng.integers(5, region.fine.nrows - 5, N_STATIONS)
+    cols = rng.integers(5, region.fine.ncols - 5, N_STATIONS)
+    for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        network = "SYNTH-A" if i % 2 == 0 else "SYNTH-B"
+        station = f"station{i:02d}"
+        bias = rng.normal(0, 0.02)
+        depths = [(0.05, 0.05)] + ([(0.10, 0.10)] if i == 0 else [])
+        for depth in depths:
+            hourly = []
+            for day in world.days:
+                base = float(day.theta[r, c]) + bias - (0.03 if depth[0] > 0.05 else 0.0)
+                for hour in range(24):
+                    value = max(
+                        0.0, base + 0.004 * np.sin(2 * np.pi * (hour - 15) / 24) + rng.normal(0, 0.008)
+                    )
+                    u = rng.random()
+                    flag = "G" if u > 0.07 else ("D02" if u > 0.02 else "C03")
+                    hourly.append((f"{day.day:%Y/%m/%d} {hour:02d}:00", value, flag))
+            first, last = world.days[0].day, world.days[-1].day
+            depths_name = f"{depth[0]:.6f}_{depth[1]:.6f}"
+            name = (
+                f"{network}_{network}_{station}_sm_{depths_name}_SynthProbe_{first:%Y%m%d}_{last:%Y%m%d}.stm"
+            )
+            target = report.out / "insitu" / network / station / name
+            formats.write_ismn(
+                target,
+                network,
+                station,
+                float(lat[r, c]),
+                float(lon[r, c]),
+                float(world.statics.elevation[r, c]),
+                depth,
+                "SynthProbe",
+                hourly,
+            )
+            report.files["ismn"] += 1

@@ -1,0 +1,276 @@
+"""Writers of granules in the real formats: names, groups, SDS, dtypes, scale factors, fills, QC.
+
+Attribute values are those of the real products (checked against ``../shared/realdata``: the
+SPL3SMP v008 DMR, the MOD11A1 / MOD13A2 / MCD43A3 tiles, the IMERG V07 files, the ISMN
+header + values files). Each writer takes plain arrays and a target path and writes atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from numpy.typing import NDArray
+
+from smprod.readers.hdfeos import TILE_SIZE, sinusoidal_crs, tile_upper_left
+
+SMAP_FILL = np.float32(-9999.0)
+SMAP_GROUPS = (("Soil_Moisture_Retrieval_Data_AM", ""), ("Soil_Moisture_Retrieval_Data_PM", "_pm"))
+#: pyhdf number types (SDC constants) by numpy dtype name.
+_SDC_TYPES = {"uint8": 21, "int8": 20, "int16": 22, "uint16": 23, "int32": 24, "float32": 5}
+
+# MODIS SDS attributes as in the real collection-6.1 tiles (MOD11 / MOD13 / MCD43 / MCD12 user guides).
+LST_ATTRS: dict[str, Any] = {
+    "units": "K",
+    "valid_range": (7500, 65535),
+    "_FillValue": 0,
+    "scale_factor": 0.02,
+    "add_offset": 0.0,
+}
+QC_LST_ATTRS: dict[str, Any] = {"units": "none", "valid_range": (0, 255)}
+VI_ATTRS: dict[str, Any] = {
+    "units": "NDVI",
+    "valid_range": (-2000, 10000),
+    "_FillValue": -3000,
+    "scale_factor": 10000.0,
+    "add_offset": 0.0,
+}
+VI_QUALITY_ATTRS: dict[str, Any] = {"units": "bit field", "valid_range": (0, 65534), "_FillValue": 65535}
+RELIABILITY_ATTRS: dict[str, Any] = {"units": "rank", "valid_range": (0, 3), "_FillValue": -1}
+ALBEDO_ATTRS: dict[str, Any] = {
+    "units": "reflectance, no units",
+    "valid_range": (0, 32767),
+    "_FillValue": 32767,
+    "scale_factor": 0.001,
+    "add_offset": 0.0,
+}
+ALBEDO_QA_ATTRS: dict[str, Any] = {"units": "concatenated flags", "valid_range": (0, 254), "_FillValue": 255}
+LC_ATTRS: dict[str, Any] = {"units": "class number", "valid_range": (1, 17), "_FillValue": 255}
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary sibling that becomes ``target`` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_smap(
+    target: Path,
+    am: tuple[NDArray, NDArray],
+    pm: tuple[NDArray, NDArray],
+    lat: NDArray,
+    lon: NDArray,
+    release: str,
+    short_name: str,
+) -> Path:
+    """SPL3SMP / SPL3SMP_E HDF5: full global arrays; names, dtypes and attributes as the DMR."""
+    with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
+        ident = f.create_group("Metadata/DatasetIdentification")
+        ident.attrs["shortName"] = np.bytes_(short_name.encode())
+        ident.attrs["CompositeReleaseID"] = np.bytes_(release.encode())
+        for (group_name, sfx), (sm, flag) in zip(SMAP_GROUPS, (am, pm), strict=True):
+            g = f.create_group(group_name)
+            has = np.isfinite(sm)
+            d = g.create_dataset(
+                "soil_moisture" + sfx,
+                data=np.where(has, sm, SMAP_FILL).astype(np.float32),
+                compression="gzip",
+                compression_opts=4,
+            )
+            d.attrs.update(
+                {
+                    "long_name": np.bytes_(
+                        b"Representative soil moisture measurement for the Earth based grid cell."
+                    ),
+                    "units": np.bytes_(b"cm**3/cm**3"),
+                    "valid_min": np.float32(0.02),
+                    "valid_max": np.float32(0.5),
+                    "_FillValue": SMAP_FILL,
+                }
+            )
+            q = g.create_dataset("retrieval_qual_flag" + sfx, data=flag.astype(np.uint16), compression="gzip")
+            q.attrs.update(
+                {
+                    "_FillValue": np.uint16(65534),
+                    "flag_masks": np.bytes_(b"1s, 2s, 4s, 8s"),
+                    "flag_meanings": np.bytes_(
+                        b"Retrieval_recommended Retrieval_attempted Retrieval_success FT_retrieval_success"
+                    ),
+                }
+            )
+            for name, values, vmin, vmax in (
+                ("latitude", lat, -90.0, 90.0),
+                ("longitude", lon, -180.0, 179.999),
+            ):
+                c = g.create_dataset(
+                    name + sfx, data=np.where(has, values, SMAP_FILL).astype(np.float32), compression="gzip"
+                )
+                c.attrs.update(
+                    {
+                        "_FillValue": SMAP_FILL,
+                        "valid_min": np.float32(vmin),
+                        "valid_max": np.float32(vmax),
+                        "units": np.bytes_(b"degrees_north" if name == "latitude" else b"degrees_east"),
+                    }
+                )
+    return target
+
+
+def struct_metadata(grid_name: str, h: int, v: int, n: int, fields: list[tuple[str, str]]) -> str:
+    """HDF-EOS ``StructMetadata.0`` of one sinusoidal grid of ``n x n`` pixels on tile hHHvVV."""
+    (x0, y0), (x1, y1) = tile_upper_left(h, v), tile_upper_left(h + 1, v + 1)
+    objects = "".join(
+        f'\t\t\tOBJECT=DataField_{i}\n\t\t\t\tDataFieldName="{name}"\n\t\t\t\tDataType={dtype}\n'
+        f'\t\t\t\tDimList=("YDim:{grid_name}","XDim:{grid_name}")\n\t\t\tEND_OBJECT=DataField_{i}\n'
+        for i, (name, dtype) in enumerate(fields, start=1)
+    )
+    return (
+        "GROUP=SwathStructure\nEND_GROUP=SwathStructure\nGROUP=GridStructure\n\tGROUP=GRID_1\n"
+        f'\t\tGridName="{grid_name}"\n\t\tXDim={n}\n\t\tYDim={n}\n'
+        f"\t\tUpperLeftPointMtrs=({x0:.6f},{y0:.6f})\n\t\tLowerRightMtrs=({x1:.6f},{y1:.6f})\n"
+        "\t\tProjection=GCTP_SNSOID\n\t\tProjParams=(6371007.181000,0,0,0,0,0,0,0,0,0,0,0,0)\n"
+        "\t\tSphereCode=-1\n\t\tGridOrigin=HDFE_GD_UL\n\t\tGROUP=Dimension\n\t\tEND_GROUP=Dimension\n"
+        f"\t\tGROUP=DataField\n{objects}\t\tEND_GROUP=DataField\n\t\tGROUP=MergedFields\n"
+        "\t\tEND_GROUP=MergedFields\n\tEND_GROUP=GRID_1\nEND_GROUP=GridStructure\n"
+        "GROUP=PointStructure\nEND_GROUP=PointStructure\nEND\n"
+    )
+
+
+_HDF_TYPE_NAMES = {"uint8": "DFNT_UINT8", "int8": "DFNT_INT8", "int16": "DFNT_INT16", "uint16": "DFNT_UINT16"}
+
+
+def write_modis_tile(
+    target: Path, grid_name: str, fields: dict[str, tuple[NDArray, dict[str, Any]]], h: int, v: int
+) -> Path:
+    """HDF4-EOS tile: SDS with attributes, DEFLATE compressed, and the grid's StructMetadata.0."""
+    from pyhdf.SD import SD, SDC
+
+    n = next(iter(fields.values()))[0].shape[0]
+    meta = struct_metadata(
+        grid_name, h, v, n, [(k, _HDF_TYPE_NAMES[a.dtype.name]) for k, (a, _) in fields.items()]
+    )
+    with atomic_path(target) as tmp:
+        sd = SD(str(tmp), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+        sd.attr("HDFEOSVersion").set(SDC.CHAR, "HDFEOS_V2.19")
+        sd.attr("StructMetadata.0").set(SDC.CHAR, meta)
+        for name, (values, attrs) in fields.items():
+            sds = sd.create(name, _SDC_TYPES[values.dtype.name], values.shape)
+            sds.setcompress(SDC.COMP_DEFLATE, 5)
+            sds.long_name = name
+            for key, value in attrs.items():
+                if key == "_FillValue":
+                    sds.setfillvalue(value)
+                elif key == "valid_range":
+                    sds.setrange(*value)
+                else:
+                    setattr(sds, key, value)
+            sds[:] = values
+            sds.endaccess()
+        sd.end()
+    return target
+
+
+def tile_geometry(h: int, v: int, n: int) -> tuple[Any, Any]:
+    """(CRS, affine transform) of tile hHHvVV with ``n`` pixels per side."""
+    from affine import Affine
+
+    x0, y0 = tile_upper_left(h, v)
+    res = TILE_SIZE / n
+    return sinusoidal_crs(), Affine(res, 0, x0, 0, -res, y0)
+
+
+def write_imerg_daily(target: Path, precip_latlon: NDArray, day: date, run: str) -> Path:
+    """IMERG V07 daily netCDF-4: ``precipitation`` (time, lon, lat) mm/day, 0.1 degree globe.
+
+    Args:
+        precip_latlon: (1800, 3600) north-up field, NaN = missing.
+    """
+    import netCDF4
+
+    values = np.flipud(precip_latlon).T[None, :, :]  # (time, lon, lat) with lat south to north
+    with atomic_path(target) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.setncattr(
+            "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={target.name};"
+        )
+        for dim, size in (("time", 1), ("lon", 3600), ("lat", 1800), ("nv", 2)):
+            nc.createDimension(dim, size)
+        time = nc.createVariable("time", "i4", ("time",))
+        time.units = "days since 1970-01-01 00:00:00Z"
+        time.standard_name = "time"
+        time[:] = [(day - date(1970, 1, 1)).days]
+        lon = nc.createVariable("lon", "f4", ("lon",))
+        lon.units, lon.standard_name = "degrees_east", "longitude"
+        lon[:] = -179.95 + 0.1 * np.arange(3600)
+        lat = nc.createVariable("lat", "f4", ("lat",))
+        lat.units, lat.standard_name = "degrees_north", "latitude"
+        lat[:] = -89.95 + 0.1 * np.arange(1800)
+        var = nc.createVariable(
+            "precipitation",
+            "f4",
+            ("time", "lon", "lat"),
+            zlib=True,
+            complevel=4,
+            fill_value=np.float32(-9999.9),
+        )
+        var.units = "mm/day"
+        var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
+        var[:] = np.where(np.isfinite(values), values, -9999.9).astype(np.float32)
+    return target
+
+
+def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodata: float = np.nan) -> Path:
+    """A single-band float32 GeoTIFF (static layers, truth)."""
+    import rasterio
+
+    profile = {
+        "driver": "GTiff",
+        "height": values.shape[0],
+        "width": values.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "deflate",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    with atomic_path(target) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        ds.write(values.astype(np.float32), 1)
+    return target
+
+
+def write_ismn(
+    target: Path,
+    network: str,
+    station: str,
+    lat: float,
+    lon: float,
+    elevation: float,
+    depth: tuple[float, float],
+    sensor: str,
+    hourly: list[tuple[str, float, str]],
+) -> Path:
+    """ISMN "header + values" file: fixed-width header line, then ``date time value flag provider_flag``."""
+    header = (
+        f"{network:<10} {network:<15} {station:<17} {lat:9.5f} {lon:11.5f} {elevation:7.2f}"
+        f" {depth[0]:7.2f} {depth[1]:7.2f} {sensor}"
+    )
+    lines = [header] + [f"{stamp} {value:8.4f} {flag} M" for stamp, value, flag in hourly]
+    with atomic_path(target) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return target

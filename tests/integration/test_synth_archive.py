@@ -1,0 +1,105 @@
+"""The synthetic archive follows the archive contract and reads back with the real readers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from smprod.readers.imerg import read_imerg
+from smprod.readers.modis import read_modis
+from smprod.readers.smap import read_smap_l3
+from smprod.regrid import block_mean
+from smprod.synthetic.archive import write_archive
+
+ROOT = Path(__file__).resolve().parents[2]
+BBOX = (-98.0, 35.0, -97.0, 35.7)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    report = write_archive(out, date(2024, 5, 1), 4, BBOX, 36, seed=3)
+    return out, report
+
+
+def test_independent_checker_finds_no_problem(archive, shared_tools):
+    out, _ = archive
+    result = subprocess.run(
+        [sys.executable, str(shared_tools / "check_archive.py"), str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+    assert "problems=0" in result.stdout
+
+
+def test_cli_writes_the_same_archive_for_the_same_seed(archive, tmp_path):
+    out, _ = archive
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "synth",
+        "--out",
+        str(tmp_path / "again"),
+        "--start",
+        "2024-05-01",
+        "--days",
+        "4",
+        "--bbox",
+        ",".join(map(str, BBOX)),
+        "--seed",
+        "3",
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("smap/SMAP_L3_SM_P_20240503_R19240_001.h5", "truth/truth_20240502.tif"):
+        first = hashlib.sha256((out / name).read_bytes()).hexdigest()
+        second = hashlib.sha256((tmp_path / "again" / name).read_bytes()).hexdigest()
+        assert first == second, name
+
+
+def test_smap_is_the_noisy_coarse_mean_of_the_truth(archive):
+    out, report = archive
+    region = report.region
+    diffs = []
+    for day in range(1, 5):
+        smap = read_smap_l3(
+            out / "smap" / f"SMAP_L3_SM_P_202405{day:02d}_R19240_001.h5", window=region.coarse
+        )
+        with rasterio.open(out / "truth" / f"truth_202405{day:02d}.tif") as ds:
+            truth = block_mean(ds.read(1), region.factor)
+        diffs.append((smap["sm"].values - truth).ravel())
+    diff = np.concatenate(diffs)
+    diff = diff[np.isfinite(diff)]
+    assert diff.size > 10
+    # mean of AM and PM with 0.03 noise each: between 0.015 and 0.04 m3/m3 of error
+    assert 0.012 < diff.std() < 0.045
+    assert abs(diff.mean()) < 0.015
+
+
+def test_modis_files_read_back_with_the_world_values(archive):
+    out, _ = archive
+    lst = read_modis(sorted((out / "modis" / "MOD11A1").glob("*.hdf"))[0])
+    day = lst["lst_day"].values
+    valid = day[np.isfinite(day)]
+    assert valid.size > 1000 and 270 < valid.mean() < 330
+    precip = read_imerg(next((out / "imerg").glob("3B-DAY.*.nc4")))
+    assert precip.dims == ("y", "x")
+
+
+def test_stations_and_static_layers_exist(archive):
+    out, _ = archive
+    stm = list((out / "insitu").rglob("*.stm"))
+    assert len(stm) == 13  # 12 surface sensors + one deeper sensor the system must ignore
+    assert any("_sm_0.100000_0.100000_" in p.name for p in stm)
+    for name in ("elevation", "sand", "silt", "clay"):
+        with rasterio.open(out / "static" / f"{name}.tif") as ds:
+            assert ds.crs.to_epsg() == 4326  # deliberately not EASE-Grid 2.0
