@@ -86,3 +86,42 @@ def mlflow_tracking_uri(pg_server) -> str:
     name = f"mlflow_{uuid.uuid4().hex[:8]}"
     pg_server.psql(f'CREATE DATABASE "{name}";')
     return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
+
+
+#: A small synthetic world shared by science and flow tests: 3 x 4 coarse cells, 16 days.
+SMALL_BBOX = (-98.0, 35.0, -96.8, 35.7)
+SMALL_START = "2024-06-01"
+SMALL_DAYS = 16
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory, pg_server):
+    """A synthetic archive and its ingested inputs (every day), with the ledger in PostgreSQL.
+
+    Returns a namespace with ``archive``, ``layout``, ``region``, ``days``, ``database_url``.
+    """
+    import types
+    from datetime import date, timedelta
+
+    from smprod import db
+    from smprod.grid import region_from_bbox
+    from smprod.ingest import ingest_day
+    from smprod.layout import WorkLayout
+    from smprod.sources import ArchiveSource
+    from smprod.synthetic.archive import write_archive
+
+    root = tmp_path_factory.mktemp("small_world")
+    start = date.fromisoformat(SMALL_START)
+    write_archive(root / "archive", start, SMALL_DAYS, SMALL_BBOX, 36, seed=11)
+    pg_server.psql('CREATE DATABASE "small_world";')
+    url = db.normalise_url(pg_server.get_uri().replace("/postgres?", "/small_world?", 1))
+    db.upgrade(url)
+    region = region_from_bbox(SMALL_BBOX, 36)
+    layout = WorkLayout(root / "work")
+    days = [start + timedelta(days=i) for i in range(SMALL_DAYS)]
+    source = ArchiveSource(root / "archive")
+    for day in days:
+        ingest_day(day, region, "SPL3SMP", source, layout, db.make_engine(url))
+    return types.SimpleNamespace(
+        archive=root / "archive", layout=layout, region=region, days=days, database_url=url
+    )

@@ -1,0 +1,230 @@
+"""The predictor cube of a day, at the coarse scale (training) and at 1 km (prediction).
+
+Predictor names are the design's (``PREDICTORS``); none may be silently dropped: a predictor
+whose input is missing everywhere raises :class:`~smprod.errors.MissingInputError`.
+
+* ``sm_lag3``, ``sm_lag7``: coarse SMAP of D-3 / D-7 (nearest valid day within +-1 day, chosen by
+  ingest); at 1 km bilinear (:func:`smprod.regrid.bilinear_to_fine`), as Mao et al. 2022.
+* ``albedo`` from black-sky and white-sky shortwave albedo (Mao et al. 2022, after Lucht et al.
+  2000): a = bsa (1 - r) + wsa r, r = 0.122 + 0.85 exp(-4.8 cos(theta)), theta = solar zenith at
+  local noon = |latitude - declination|, declination from Cooper (1969).
+* MODIS gaps (cloud) are filled **in time**: linear interpolation between the nearest valid
+  earlier and later days within ``GAP_DAYS`` that exist in the input store; at the leading edge
+  (the operational day, no later day yet) the nearest earlier value is held. What is still
+  missing takes the day's coarse-cell mean of the valid pixels, then the regional mean, so the
+  1 km cube is seamless. Every filled pixel is reported (``QA.MODIS_GAP_FILLED``).
+* ``doy_sin``/``doy_cos`` encode the season; ``lat``/``lon`` the position (Ma et al. 2025).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.typing import NDArray
+
+from smprod.errors import MissingInputError
+from smprod.grid import Region, RegionGrid
+from smprod.layout import WorkLayout
+from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
+
+PREDICTORS = (
+    "sm_lag3",
+    "sm_lag7",
+    "lst_day",
+    "lst_night",
+    "ndvi",
+    "evi",
+    "albedo",
+    "precip",
+    "precip_3d",
+    "elevation",
+    "slope",
+    "sand",
+    "silt",
+    "clay",
+    "landcover",
+    "doy_sin",
+    "doy_cos",
+    "lat",
+    "lon",
+)
+#: MODIS-derived inputs that are gap-filled in time.
+MODIS_INPUTS = ("lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa")
+#: How far (days) temporal gap filling looks for a valid value.
+GAP_DAYS = 8
+
+
+def noon_solar_zenith(lat_deg: NDArray | float, doy: int) -> NDArray:
+    """Solar zenith angle (radians) at local solar noon; declination after Cooper (1969)."""
+    declination = np.radians(23.45) * np.sin(2 * np.pi * (284 + doy) / 365.0)
+    return np.abs(np.radians(lat_deg) - declination)
+
+
+def albedo_from_bsa_wsa(bsa: NDArray, wsa: NDArray, zenith: NDArray) -> NDArray:
+    """Blue-sky shortwave albedo from black-sky and white-sky albedo (Mao et al. 2022)."""
+    r = 0.122 + 0.85 * np.exp(-4.8 * np.cos(zenith))
+    return bsa * (1 - r) + wsa * r
+
+
+@dataclass
+class InputStore:
+    """Read-only access to the gridded day inputs under a work directory (cached, lazy)."""
+
+    layout: WorkLayout
+    _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
+
+    def path(self, day: date, scale: str) -> Path:
+        return self.layout.inputs_dir(day) / f"{scale}.nc"
+
+    def has(self, day: date) -> bool:
+        return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
+
+    def open(self, day: date, scale: str) -> xr.Dataset:
+        """The day's ``fine`` or ``coarse`` dataset; MissingInputError if it was not ingested."""
+        key = (day, scale)
+        if key not in self._cache:
+            path = self.path(day, scale)
+            if not path.exists():
+                raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
+            with xr.open_dataset(path) as ds:
+                self._cache[key] = ds.load()
+            if len(self._cache) > 64:  # keep memory bounded on long backfills
+                self._cache.pop(next(iter(self._cache)))
+        return self._cache[key]
+
+
+def _doy_terms(day: date) -> tuple[float, float]:
+    doy = day.timetuple().tm_yday
+    return float(np.sin(2 * np.pi * doy / 365.25)), float(np.cos(2 * np.pi * doy / 365.25))
+
+
+def gap_fill(
+    day: date, name: str, store: InputStore, window: Callable[[xr.DataArray], NDArray]
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """The day's field ``name`` (fine scale, ``window`` selects a tile) with gaps filled in time.
+
+    Returns:
+        (filled field, mask of pixels that were filled)
+    """
+    current = window(store.open(day, "fine")[name]).astype(np.float32)
+    missing = ~np.isfinite(current)
+    if not missing.any():
+        return current, missing
+    before, after = (
+        _nearest_valid(day, name, store, window, missing, -1),
+        _nearest_valid(day, name, store, window, missing, +1),
+    )
+    (v0, d0), (v1, d1) = before, after
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = d0 / (d0 + d1)
+        both = np.isfinite(v0) & np.isfinite(v1)
+        interpolated = np.where(both, v0 + weight * (v1 - v0), np.where(np.isfinite(v0), v0, v1))
+    filled = np.where(missing, interpolated, current).astype(np.float32)
+    return filled, missing
+
+
+def _nearest_valid(day, name, store, window, missing, step):  # type: ignore[no-untyped-def]
+    """Per pixel, the nearest valid value ``step`` days away (within GAP_DAYS) and its distance."""
+    value = np.full(missing.shape, np.nan, np.float32)
+    distance = np.full(missing.shape, np.nan, np.float32)
+    need = missing.copy()
+    for k in range(1, GAP_DAYS + 1):
+        other = day + timedelta(days=step * k)
+        if not need.any() or not store.has(other):
+            continue
+        field_ = window(store.open(other, "fine")[name])
+        take = need & np.isfinite(field_)
+        value[take], distance[take] = field_[take], k
+        need &= ~take
+    return value, distance
+
+
+def _fill_spatially(values: NDArray, factor: int) -> NDArray:
+    """Fill what temporal filling left: coarse-cell mean of valid pixels, then the field mean."""
+    if np.isfinite(values).all():
+        return values
+    coarse = block_mean(values, factor, max_invalid_fraction=0.999)
+    out = np.where(np.isfinite(values), values, upsample_nearest(coarse, factor))
+    if not np.isfinite(out).any():
+        return out
+    return np.where(np.isfinite(out), out, np.nanmean(out))
+
+
+def fine_features(
+    day: date, region: Region, store: InputStore, tile: RegionGrid | None = None
+) -> tuple[pd.DataFrame, NDArray[np.bool_]]:
+    """Predictors at 1 km for ``tile`` (default: the whole region), row-major pixels.
+
+    ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
+
+    Returns:
+        (DataFrame with the PREDICTORS columns, mask of pixels whose MODIS input was gap-filled)
+    """
+    tile = tile or region.fine
+    r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
+
+    def window(da: xr.DataArray) -> NDArray:
+        return np.asarray(da.values[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols], dtype=np.float64)
+
+    fine = store.open(day, "fine")
+    coarse = store.open(day, "coarse")
+    columns: dict[str, NDArray] = {}
+    filled_any = np.zeros(tile.shape, bool)
+    modis: dict[str, NDArray] = {}
+    for name in MODIS_INPUTS:
+        values, filled = gap_fill(day, name, store, window)
+        modis[name] = _fill_spatially(values, region.factor)
+        filled_any |= filled
+    for lag in ("sm_lag3", "sm_lag7"):
+        columns[lag] = window(xr.DataArray(bilinear_to_fine(coarse[lag].values, region.factor)))
+    lon, lat = tile.lonlat()
+    zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
+    columns.update({name: modis[name] for name in ("lst_day", "lst_night", "ndvi", "evi")})
+    columns["albedo"] = albedo_from_bsa_wsa(modis["albedo_bsa"], modis["albedo_wsa"], zenith)
+    for name in ("precip", "precip_3d", "elevation", "slope", "sand", "silt", "clay"):
+        columns[name] = window(fine[name])
+    columns["landcover"] = window(fine["landcover"])
+    doy_sin, doy_cos = _doy_terms(day)
+    columns.update(
+        doy_sin=np.full(tile.shape, doy_sin), doy_cos=np.full(tile.shape, doy_cos), lat=lat, lon=lon
+    )
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    _check_present(frame, day, "1 km")
+    return frame, filled_any
+
+
+def coarse_features(day: date, region: Region, store: InputStore) -> pd.DataFrame:
+    """Predictors and the SMAP target on the coarse grid (aggregated with the 50% rule)."""
+    coarse = store.open(day, "coarse")
+    lon, lat = _coarse_lonlat(region.coarse)
+    zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
+    doy_sin, doy_cos = _doy_terms(day)
+    columns = {name: coarse[name].values.astype(np.float64) for name in PREDICTORS if name in coarse}
+    columns["albedo"] = albedo_from_bsa_wsa(coarse["albedo_bsa"].values, coarse["albedo_wsa"].values, zenith)
+    columns.update(doy_sin=np.full(lat.shape, doy_sin), doy_cos=np.full(lat.shape, doy_cos), lat=lat, lon=lon)
+    columns["landcover"] = np.where(coarse["landcover"].values < 0, np.nan, coarse["landcover"].values)
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    frame["sm"] = coarse["sm"].values.astype(np.float64).ravel()
+    frame["day"] = day
+    frame["cell"] = np.arange(lat.size)
+    return frame
+
+
+@lru_cache(maxsize=8)
+def _coarse_lonlat(grid: RegionGrid) -> tuple[NDArray, NDArray]:
+    return grid.lonlat()
+
+
+def _check_present(frame: pd.DataFrame, day: date, scale: str) -> None:
+    absent = [name for name in PREDICTORS if not np.isfinite(frame[name].to_numpy()).any()]
+    if absent:
+        raise MissingInputError(
+            f"{day}: predictors {absent} have no valid value at {scale}; check the inputs"
+        )

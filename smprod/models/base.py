@@ -1,0 +1,189 @@
+"""One interface for every model kind: fit, predict, predict with uncertainty, importances, save/load.
+
+Uncertainty is the spread of the ensemble's members (trees of the forest, seeds of the boosted
+models, base learners of the stack), scaled by a factor calibrated on held-out data so that
+about 68 % of held-out residuals fall within one sigma (:meth:`Downscaler.calibrate`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor, StackingRegressor
+from sklearn.linear_model import RidgeCV
+
+from smprod.errors import ModelError
+
+KINDS = ("rf", "xgb", "stack")
+#: One-sigma coverage the calibration aims at (a Gaussian's 68.27 %).
+ONE_SIGMA = 0.6827
+N_JOBS = 2
+XGB_MEMBERS = 5
+
+
+def _xgb(seed: int) -> Any:
+    from xgboost import XGBRegressor
+
+    return XGBRegressor(
+        n_estimators=300,
+        max_depth=6,
+        learning_rate=0.06,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        n_jobs=N_JOBS,
+        random_state=seed,
+        tree_method="hist",
+    )
+
+
+def _rf(seed: int, n_estimators: int = 150) -> RandomForestRegressor:
+    return RandomForestRegressor(
+        n_estimators=n_estimators, min_samples_leaf=3, max_features=0.5, n_jobs=N_JOBS, random_state=seed
+    )
+
+
+@dataclass
+class Downscaler:
+    """A fitted coarse-scale regression of SMAP on the predictors, applied at 1 km."""
+
+    kind: str
+    predictors: tuple[str, ...]
+    seed: int = 0
+    sigma_scale: float = 1.0
+    coverage: float | None = None
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    estimators: list[Any] = field(default_factory=list)
+
+    def fit(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
+        """Fit on complete rows; remembers each predictor's training range (1st-99th pct)."""
+        X = X.loc[:, list(self.predictors)]  # noqa: N806
+        if len(X) < 20:
+            raise ModelError(f"only {len(X)} training samples; need at least 20 (longer window?)")
+        self.ranges = {c: (float(np.percentile(X[c], 0.5)), float(np.percentile(X[c], 99.5))) for c in X}
+        if self.kind == "rf":
+            self.estimators = [_rf(self.seed).fit(X, y)]
+        elif self.kind == "xgb":
+            self.estimators = [_xgb(self.seed + k).fit(X, y) for k in range(XGB_MEMBERS)]
+        elif self.kind == "stack":
+            stack = StackingRegressor(
+                [
+                    ("xgb", _xgb(self.seed)),
+                    ("rf", _rf(self.seed, 100)),
+                    (
+                        "hgb",
+                        HistGradientBoostingRegressor(
+                            max_iter=300, learning_rate=0.06, random_state=self.seed
+                        ),
+                    ),
+                ],
+                final_estimator=RidgeCV(),
+                cv=5,
+                n_jobs=1,
+            )
+            self.estimators = [stack.fit(X, y)]
+        else:
+            raise ModelError(f"unknown model kind {self.kind!r}; use one of {KINDS}")
+        return self
+
+    def _members(self, X: pd.DataFrame) -> NDArray:  # noqa: N803
+        """Predictions of every ensemble member, shape (members, rows)."""
+        X = X.loc[:, list(self.predictors)]  # noqa: N806
+        if not self.estimators:
+            raise ModelError("model is not fitted")
+        if self.kind == "rf":
+            forest = self.estimators[0]
+            return np.stack([tree.predict(X.to_numpy()) for tree in forest.estimators_])
+        if self.kind == "xgb":
+            return np.stack([member.predict(X) for member in self.estimators])
+        stack = self.estimators[0]
+        return np.stack([est.predict(X) for est in stack.estimators_])
+
+    def predict(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+        """Point prediction (m3/m3)."""
+        X = X.loc[:, list(self.predictors)]  # noqa: N806
+        if self.kind == "stack":
+            return np.asarray(self.estimators[0].predict(X), np.float64)
+        if self.kind == "rf":
+            return np.asarray(self.estimators[0].predict(X), np.float64)
+        return self._members(X).mean(axis=0)
+
+    def predict_with_uncertainty(self, X: pd.DataFrame) -> tuple[NDArray, NDArray]:  # noqa: N803
+        """(prediction, calibrated one-sigma uncertainty), both m3/m3."""
+        members = self._members(X)
+        mean = self.predict(X)
+        return mean, members.std(axis=0) * self.sigma_scale
+
+    def calibrate(self, X: pd.DataFrame, y: NDArray) -> float:  # noqa: N803
+        """Scale sigma so that ONE_SIGMA of held-out residuals fall within it; returns coverage."""
+        self.sigma_scale = 1.0
+        mean, sigma = self.predict_with_uncertainty(X)
+        ratio = np.abs(np.asarray(y) - mean) / np.maximum(sigma, 1e-6)
+        self.sigma_scale = float(np.quantile(ratio, ONE_SIGMA))
+        _, sigma = self.predict_with_uncertainty(X)
+        self.coverage = float(np.mean(np.abs(np.asarray(y) - mean) <= sigma))
+        return self.coverage
+
+    def out_of_range(self, X: pd.DataFrame) -> NDArray[np.bool_]:  # noqa: N803
+        """Rows with any predictor outside the range seen in training (extrapolation)."""
+        flags = np.zeros(len(X), bool)
+        for name, (low, high) in self.ranges.items():
+            values = X[name].to_numpy()
+            flags |= (values < low) | (values > high)
+        return flags
+
+    def feature_importances(self) -> dict[str, float]:
+        """Impurity/gain importances normalised to sum 1 (stack: mean over its tree learners)."""
+        if self.kind == "rf":
+            values = self.estimators[0].feature_importances_
+        elif self.kind == "xgb":
+            values = np.mean([m.feature_importances_ for m in self.estimators], axis=0)
+        else:
+            stack = self.estimators[0]
+            values = np.mean(
+                [stack.estimators_[0].feature_importances_, stack.estimators_[1].feature_importances_], axis=0
+            )
+        values = np.asarray(values, np.float64)
+        return dict(zip(self.predictors, (values / values.sum()).tolist(), strict=True))
+
+    def save(self, directory: Path) -> Path:
+        """Write ``model.joblib`` and a readable ``manifest.json`` into ``directory``."""
+        import sklearn
+        import xgboost
+
+        directory.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, directory / "model.joblib", compress=3)
+        manifest = {
+            "kind": self.kind,
+            "predictors": list(self.predictors),
+            "sigma_scale": self.sigma_scale,
+            "coverage": self.coverage,
+            "ranges": self.ranges,
+            "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
+        }
+        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        return directory
+
+
+def make_model(kind: str, predictors: tuple[str, ...], seed: int = 0) -> Downscaler:
+    """An unfitted model of ``kind``."""
+    if kind not in KINDS:
+        raise ModelError(f"unknown model kind {kind!r}; use one of {KINDS}")
+    return Downscaler(kind=kind, predictors=tuple(predictors), seed=seed)
+
+
+def load_model(directory: Path) -> Downscaler:
+    """Load a model written by :meth:`Downscaler.save`."""
+    path = Path(directory) / "model.joblib"
+    if not path.exists():
+        raise ModelError(f"no model at {path}")
+    model = joblib.load(path)
+    if not isinstance(model, Downscaler):
+        raise ModelError(f"{path} does not hold a smprod Downscaler")
+    return model

@@ -1,0 +1,74 @@
+"""Every model kind: fits the coarse relation, calibrated sigma, save/load, splits, tiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from smprod.errors import ModelError
+from smprod.features import PREDICTORS, InputStore
+from smprod.models import load_model, make_model
+from smprod.predict import predict_region
+from smprod.training import spatial_split, split_metrics, temporal_split, training_table
+
+
+def _toy_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({name: rng.normal(size=n) for name in PREDICTORS})
+    table["sm"] = 0.25 + 0.05 * np.tanh(table["sm_lag3"]) - 0.02 * table["lst_day"] + rng.normal(0, 0.01, n)
+    table["day"] = np.repeat(np.arange(n // 20), 20)
+    table["cell"] = np.tile(np.arange(20), n // 20)
+    return table
+
+
+@pytest.mark.parametrize("kind", ["rf", "xgb", "stack"])
+def test_each_kind_learns_calibrates_and_round_trips(kind, tmp_path):
+    table = _toy_table()
+    train, test = temporal_split(table)
+    model = make_model(kind, PREDICTORS).fit(
+        table.loc[train, list(PREDICTORS)], table.loc[train, "sm"].to_numpy()
+    )
+    predicted = model.predict(table.loc[test, list(PREDICTORS)])
+    metrics = split_metrics(predicted, table.loc[test, "sm"].to_numpy())
+    assert metrics.r2 > 0.6, metrics
+    coverage = model.calibrate(table.loc[test, list(PREDICTORS)], table.loc[test, "sm"].to_numpy())
+    assert 0.62 < coverage < 0.74
+    importances = model.feature_importances()
+    assert set(importances) == set(PREDICTORS) and abs(sum(importances.values()) - 1) < 1e-9
+    assert max(importances, key=importances.get) in ("sm_lag3", "lst_day")
+    loaded = load_model(model.save(tmp_path / kind))
+    assert_allclose(loaded.predict(table.loc[test]), predicted)
+    _, sigma = loaded.predict_with_uncertainty(table.loc[test])
+    assert np.all(sigma >= 0)
+
+
+def test_splits_hold_out_half_the_days_or_cells_and_are_disjoint():
+    table = _toy_table()
+    train, test = temporal_split(table, seed=3)
+    assert set(table.loc[train, "day"]).isdisjoint(table.loc[test, "day"])
+    assert table.loc[test, "day"].nunique() == table["day"].nunique() // 2
+    train, test = spatial_split(table, seed=3)
+    assert set(table.loc[train, "cell"]).isdisjoint(table.loc[test, "cell"])
+    assert table.loc[test, "cell"].nunique() == 10
+
+
+def test_unknown_kind_and_tiny_tables_are_refused():
+    with pytest.raises(ModelError, match="unknown model kind"):
+        make_model("svm", PREDICTORS)
+    with pytest.raises(ModelError, match="training samples"):
+        make_model("rf", PREDICTORS).fit(_toy_table(40).iloc[:10], np.zeros(10))
+
+
+@pytest.mark.integration
+def test_tiled_prediction_equals_untiled_and_flags_extrapolation(small_world):
+    store = InputStore(small_world.layout)
+    table = training_table(small_world.days[8:14], small_world.region, store)
+    model = make_model("rf", PREDICTORS).fit(table[list(PREDICTORS)], table["sm"].to_numpy())
+    day = small_world.days[15]
+    tiled = predict_region(model, day, small_world.region, store, size=1)
+    whole = predict_region(model, day, small_world.region, store, size=100)
+    assert_allclose(tiled.values, whole.values)
+    np.testing.assert_array_equal(tiled.qa, whole.qa)
+    assert np.isfinite(whole.values).mean() > 0.99
