@@ -88,10 +88,10 @@ def mlflow_tracking_uri(pg_server) -> str:
     return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
 
 
-#: A small synthetic world shared by science and flow tests: 3 x 4 coarse cells, 16 days.
+#: A small synthetic world shared by science and flow tests: 3 x 4 coarse cells, 22 days.
 SMALL_BBOX = (-98.0, 35.0, -96.8, 35.7)
 SMALL_START = "2024-06-01"
-SMALL_DAYS = 16
+SMALL_DAYS = 22
 
 
 @pytest.fixture(scope="session")
