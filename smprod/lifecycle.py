@@ -36,7 +36,7 @@ from smprod.training import spatial_split, split_metrics, temporal_split, traini
 HOLDOUT_DAYS = 5
 
 
-class DownscalerPyfunc(mlflow.pyfunc.PythonModel):
+class DownscalerPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """MLflow wrapper: ``predict`` gives the point prediction; the Downscaler is ``self.model``."""
 
     def load_context(self, context: Any) -> None:
@@ -159,7 +159,7 @@ def load_champion(tracking_uri: str, name: str) -> tuple[Downscaler, ModelInfo, 
     mlflow.set_tracking_uri(tracking_uri)
     loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     model: Downscaler = loaded.unwrap_python_model().model
-    run = client.get_run(version.run_id)
+    run = client.get_run(str(version.run_id))
     end = run.data.tags.get("window_end")
     info = ModelInfo(name=name, version=str(version.version), run_id=str(version.run_id), kind=model.kind)
     return model, info, date.fromisoformat(end) if end else None
@@ -190,7 +190,7 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> 
         }
     )
     mlflow.log_metrics(metrics)
-    dataset = mlflow.data.from_pandas(
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
         table.assign(day=table["day"].astype(str)), name="coarse-training-table", targets="sm"
     )
     mlflow.log_input(dataset, context="training")

@@ -32,7 +32,7 @@ def write_all(
 
 def importances(model: Downscaler, path: Path) -> None:
     values = model.feature_importances()
-    names = sorted(values, key=values.get)
+    names = sorted(values, key=lambda name: values[name])
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.barh(names, [values[n] for n in names])
     ax.set_xlabel("importance (normalised)")
