@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from smprod.correction import porosity_from_texture
+from smprod.errors import MissingInputError
 from smprod.features import InputStore
 from smprod.grid import Region
 from smprod.layout import ProductFiles, WorkLayout
@@ -109,3 +111,26 @@ def produce_day(
         inputs=inputs,
         precip_run=precip_run,
     )
+
+
+def latest_coarse_day(
+    source: Any,
+    coarse_product: str,
+    bbox: tuple[float, float, float, float],
+    today: date,
+    lookback_days: int = 30,
+) -> date:
+    """The most recent day (up to ``today``) for which the coarse SMAP granule exists.
+
+    Raises:
+        MissingInputError: when no SMAP granule exists in the look-back window.
+    """
+    from smprod.sources.base import GranuleQuery
+
+    refs = source.find(GranuleQuery((coarse_product,), today - timedelta(days=lookback_days), today, bbox))
+    days = [ref.granule.day for ref in refs if ref.granule.day <= today]
+    if not days:
+        raise MissingInputError(
+            f"no {coarse_product} granule between {today - timedelta(days=lookback_days)} and {today}"
+        )
+    return max(days)

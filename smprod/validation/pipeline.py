@@ -181,3 +181,19 @@ def published_days(layout: WorkLayout) -> list[date]:
         if layout.product_files(day).soil_moisture.exists():
             days.append(day)
     return sorted(days)
+
+
+def validate_produced_day(
+    engine: Engine,
+    region: Region,
+    station_files: Iterable[Path],
+    fields: DayFields,
+    window_days: tuple[int, ...],
+    min_n: int,
+) -> ValidationRun:
+    """The daily flow's validate stage: refresh stations, match the day from memory, store skill."""
+    run = ValidationRun(ingest=stations.ingest(engine, station_files))
+    run.matchup_rows = match_fields(engine, region, fields)
+    run.days_matched = [fields.day]
+    store_skill(engine, fields.day, window_days, min_n, run)
+    return run

@@ -1,0 +1,76 @@
+"""``smprod run``, ``smprod backfill``, ``smprod train``: run the flows once."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+
+DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
+
+
+def _day(text: str, option: str) -> date:
+    from smprod.errors import ConfigError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as err:
+        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from err
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        day: Annotated[
+            str | None, typer.Option("--day", help="Day to produce (default: latest SMAP day).")
+        ] = None,
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+    ) -> None:
+        """Produce one day through the daily flow (ingest, model, produce, publish, validate)."""
+        from flows.daily import daily
+
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        status = daily(day=_day(day, "--day") if day else None, settings=settings)
+        typer.echo(f"{day or 'latest day'}: {status}")
+
+    @app.command("backfill")
+    def backfill_command(
+        start: Annotated[str, typer.Option("--start", help="First day YYYY-MM-DD.")],
+        end: Annotated[str, typer.Option("--end", help="Last day YYYY-MM-DD.")],
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+    ) -> None:
+        """Produce every day from --start to --end in order; failed days are listed (exit 1)."""
+        from flows.daily import backfill
+
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        outcome = backfill(_day(start, "--start"), _day(end, "--end"), settings=settings)
+        for day, status in outcome.items():
+            typer.echo(f"{day}: {status}")
+        if any(status.startswith("failed") for status in outcome.values()):
+            raise typer.Exit(1)
+
+    @app.command("train")
+    def train(
+        end: Annotated[str, typer.Option("--end", help="Last day of the training window.")],
+        window_days: Annotated[int | None, typer.Option("--window-days", help="Window length.")] = None,
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+    ) -> None:
+        """Train on the window ending --end, register a challenger and apply the promotion rule."""
+        from flows.daily import retrain
+
+        settings = settings_from_cli(
+            config, workdir=workdir, archive=archive, bbox=bbox, training_window_days=window_days
+        )
+        typer.echo(retrain(_day(end, "--end"), settings=settings))

@@ -1,0 +1,296 @@
+"""Prefect flows: daily production, backfill, retrain. They only wire library calls.
+
+Stages of a day (each a task with a clear name): ``ingest`` (discover, fetch, read, grid),
+``model`` (load the champion or retrain per policy), ``produce`` (predict + correct + write),
+``publish`` (STAC), ``validate`` (matchups and metrics). Network-facing tasks retry with
+exponential backoff. A day is produced under a PostgreSQL advisory lock (never by two runs at
+once) and recorded in the run ledger; a day already published from the same inputs with the
+same model version is skipped (the cache key is input hash + model version, kept in the
+product's provenance, so it survives restarts and does not depend on Prefect's result store).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.tasks import exponential_backoff
+
+from smprod.config import Settings
+
+NETWORK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What every task needs, as plain values (picklable for Dask workers)."""
+
+    settings: Settings
+    database_url: str
+    tracking_uri: str
+    artifact_root: str
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        from smprod import db
+
+        return db.make_engine(self.database_url)
+
+    @property
+    def region(self):  # type: ignore[no-untyped-def]
+        from smprod.grid import region_from_bbox
+
+        return region_from_bbox(self.settings.bbox, self.settings.coarse_km)
+
+    @property
+    def layout(self):  # type: ignore[no-untyped-def]
+        from smprod.layout import WorkLayout
+
+        return WorkLayout(self.settings.workdir)
+
+    def source(self):  # type: ignore[no-untyped-def]
+        if self.settings.earthdata:
+            from smprod.sources.earthdata import EarthdataSource
+
+            return EarthdataSource(self.settings.archive_dir)
+        from smprod.sources import ArchiveSource
+
+        return ArchiveSource(self.settings.archive_dir)
+
+
+def make_ctx(settings: Settings) -> Ctx:
+    """Resolve the service endpoints (embedded stack or configured) for the flows."""
+    from flows.services import resolve_endpoints, use_prefect_api
+
+    endpoints = resolve_endpoints(settings)
+    use_prefect_api(endpoints)
+    return Ctx(
+        settings, endpoints.database_url, endpoints.mlflow_tracking_uri, endpoints.mlflow_artifact_root
+    )
+
+
+# ------------------------------------------------------------------------------------- tasks
+
+
+@task(
+    name="ingest",
+    retries=NETWORK_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    cache_policy=NO_CACHE,
+)
+def ingest_task(ctx: Ctx, day: date) -> Any:
+    from smprod.ingest import ingest_day
+
+    return ingest_day(day, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine)
+
+
+@task(name="model", cache_policy=NO_CACHE)
+def model_task(ctx: Ctx, day: date) -> Any:
+    """The champion, retrained first when the policy says so; logs the policy's decision."""
+    from smprod.errors import ModelError
+    from smprod.lifecycle import load_champion
+    from smprod.retrain_policy import ChampionFacts, decide_retrain
+
+    try:
+        model, info, trained_through = load_champion(ctx.tracking_uri, ctx.settings.model_name)
+        facts = ChampionFacts(info.version, trained_through or day, *_insitu_facts(ctx, info.version))
+    except ModelError:
+        facts = None
+    decision = decide_retrain(
+        day,
+        facts,
+        ctx.settings.retrain_max_age_days,
+        ctx.settings.retrain_insitu_ubrmse,
+        ctx.settings.validation_min_n,
+    )
+    get_run_logger().info(
+        "retrain policy for %s: %s (%s)", day, "retrain" if decision.retrain else "keep", decision.reason
+    )
+    if decision.retrain:
+        train_task(ctx, day - timedelta(days=1))
+        model, info, _ = load_champion(ctx.tracking_uri, ctx.settings.model_name)
+    return model, info
+
+
+def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT ubrmse, n FROM validation_metrics WHERE scope = 'overall' AND window_name = '30d' "
+        "AND variant = 'corrected' AND model_version = :v ORDER BY computed_for DESC LIMIT 1"
+    )
+    with ctx.engine.connect() as conn:
+        row = conn.execute(query, {"v": version}).first()
+    return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
+
+
+def train_task(ctx: Ctx, end: date) -> Any:
+    from smprod import __version__
+    from smprod.features import InputStore
+    from smprod.lifecycle import TrainingSpec, train_and_register
+
+    spec = TrainingSpec(
+        end=end,
+        window_days=ctx.settings.training_window_days,
+        region=ctx.region,
+        coarse_product=ctx.settings.coarse_product,
+        kind=ctx.settings.model_kind,
+        model_name=ctx.settings.model_name,
+        promotion_metric=ctx.settings.promotion_metric,
+        code_version=__version__,
+    )
+    result = train_and_register(spec, InputStore(ctx.layout), ctx.tracking_uri, ctx.artifact_root, ctx.engine)
+    get_run_logger().info(
+        "trained %s v%s: %s", ctx.settings.model_name, result.version, result.decision.reason
+    )
+    return result
+
+
+@task(name="produce", cache_policy=NO_CACHE)
+def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
+    from smprod.production import produce_day
+
+    return produce_day(day, ctx.region, ctx.layout, model, info, ctx.settings.coarse_product)
+
+
+@task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def publish_task(ctx: Ctx, day: date) -> Path | None:
+    try:
+        from catalog.publish import publish_day
+    except ImportError:
+        get_run_logger().warning("catalog.publish is not available: %s not published to STAC", day)
+        return None
+    return publish_day(ctx.layout, ctx.region, day, ctx.tracking_uri)
+
+
+@task(
+    name="validate",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    cache_policy=NO_CACHE,
+)
+def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
+    from smprod.validation.matchups import DayFields
+    from smprod.validation.pipeline import validate_produced_day
+    from smprod.validation.stations import find_station_files
+
+    fields = DayFields(
+        day=product.files.day,
+        corrected=product.corrected,
+        model_version=info.version,
+        model_run_id=info.run_id,
+        coarse_sm=product.coarse_sm,
+        uncorrected=product.uncorrected,
+        precip=product.precip,
+    )
+    run = validate_produced_day(
+        ctx.engine,
+        ctx.region,
+        find_station_files(ctx.settings.archive_dir),
+        fields,
+        ctx.settings.validation_windows,
+        ctx.settings.validation_min_n,
+    )
+    return run.matchup_rows
+
+
+# ------------------------------------------------------------------------------------- flows
+
+
+@flow(name="smprod-day")
+def produce_one_day(settings: Settings, day: date) -> str:
+    """Every stage of one day under its lock, recorded in the run ledger; returns the status."""
+    from smprod import runs
+
+    ctx = make_ctx(settings)
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    with runs.day_lock(ctx.engine, day):
+        runs.close_abandoned(ctx.engine, day)
+        run_id = runs.start_run(ctx.engine, day, str(flow_run.id) if flow_run else None)
+        try:
+            status = _stages(ctx, day, run_id)
+        except Exception as err:
+            runs.finish_run(
+                ctx.engine, run_id, "failed", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+            )
+            raise
+        runs.finish_run(ctx.engine, run_id, status)
+    return status
+
+
+def _stages(ctx: Ctx, day: date, run_id: int) -> str:
+    from smprod import runs
+    from smprod.production import input_key, is_current
+
+    def timed(stage: str, call, *args):  # type: ignore[no-untyped-def]
+        start = time.monotonic()
+        result = call(*args)
+        runs.record_stage(ctx.engine, run_id, stage, time.monotonic() - start)
+        return result
+
+    report = timed("ingest", ingest_task, ctx, day)
+    key = input_key(report.inputs)
+    runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key)
+    model, info = timed("model", model_task, ctx, day)
+    runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
+    if is_current(ctx.layout.product_files(day), key, info.version):
+        get_run_logger().info(
+            "%s is already published from the same inputs with v%s: skipped", day, info.version
+        )
+        return "skipped"
+    product = timed("produce", produce_task, ctx, day, model, info)
+    timed("publish", publish_task, ctx, day)
+    timed("validate", validate_task, ctx, product, info)
+    return "succeeded"
+
+
+@flow(name="smprod-daily")
+def daily(day: date | None = None, settings: Settings | None = None) -> str:
+    """Produce ``day`` (default: the latest day whose coarse SMAP granule is available)."""
+    from smprod.config import load_settings
+    from smprod.production import latest_coarse_day
+
+    settings = settings or load_settings()
+    if day is None:
+        ctx = make_ctx(settings)
+        day = latest_coarse_day(
+            ctx.source(), settings.coarse_product, settings.bbox, datetime.now(UTC).date()
+        )
+    return produce_one_day(settings, day)
+
+
+@flow(name="smprod-backfill")
+def backfill(start: date, end: date, settings: Settings | None = None) -> dict[str, str]:
+    """Days ``start``..``end`` in order; a day that fails is reported and the others go on."""
+    from smprod.config import load_settings
+
+    settings = settings or load_settings()
+    outcome: dict[str, str] = {}
+    day = start
+    while day <= end:
+        try:
+            outcome[str(day)] = produce_one_day(settings, day)
+        except Exception as err:  # one bad day must not stop the backfill
+            get_run_logger().error("%s failed: %s", day, err)
+            outcome[str(day)] = f"failed: {err}"
+        day += timedelta(days=1)
+    return outcome
+
+
+@flow(name="smprod-retrain")
+def retrain(end: date | None = None, settings: Settings | None = None) -> str:
+    """Train on the window ending ``end`` (default yesterday) and apply the promotion rule."""
+    from smprod.config import load_settings
+
+    settings = settings or load_settings()
+    ctx = make_ctx(settings)
+    end = end or datetime.now(UTC).date() - timedelta(days=1)
+    result = train_task(ctx, end)
+    return f"v{result.version}: {result.decision.reason}"
