@@ -68,3 +68,21 @@ def test_daily_produces_validates_and_reruns_idempotently(
 
     outcome = backfill(small_world.days[-3], small_world.days[-2], settings=settings)
     assert set(outcome.values()) == {"succeeded"}
+    _check_catalog(small_world.layout.catalog, [small_world.days[-3], small_world.days[-2], day])
+
+
+def _check_catalog(root, days) -> None:
+    import json
+
+    import pystac
+
+    items = sorted(root.rglob("smprod-sm-1km-*.json"))
+    assert [p.stem for p in items] == [f"smprod-sm-1km-{d:%Y%m%d}" for d in sorted(days)]  # one item per day
+    for path in items:
+        item = pystac.Item.from_dict(json.loads(path.read_text()))
+        assert item.properties["proj:code"] == "EPSG:6933"
+        for asset in item.assets.values():
+            assert (path.parent / asset.href).resolve().exists()
+            assert asset.extra_fields["file:checksum"].startswith("1220")
+    collection = json.loads((root / "smprod-sm-1km" / "collection.json").read_text())
+    assert len([link for link in collection["links"] if link["rel"] == "item"]) == len(days)

@@ -1,0 +1,88 @@
+"""``smprod demo``: the whole system on a synthetic archive, through the production flows."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from flows.commands._options import ConfigOpt, WorkdirOpt, settings_from_cli
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        workdir: WorkdirOpt = None,
+        days: Annotated[int, typer.Option("--days", min=1, max=60, help="Product days to backfill.")] = 14,
+        config: ConfigOpt = None,
+    ) -> None:
+        """Start the stack, write a synthetic archive, train and register a model, backfill DAYS days
+        (publish to STAC, validate into PostgreSQL) and print where to look."""
+        from flows.daily import backfill, make_ctx, retrain
+        from infra.stack import EmbeddedStack
+        from smprod.demo import DEMO_SEED, DEMO_TRAINING_DAYS, demo_plan
+        from smprod.ingest import ingest_day
+        from smprod.synthetic.archive import write_archive
+
+        began = time.monotonic()
+        settings = settings_from_cli(config, workdir=workdir, training_window_days=DEMO_TRAINING_DAYS)
+        plan = demo_plan(days)
+        stack = EmbeddedStack(settings.workdir)
+        typer.echo(f"[1/5] starting the embedded stack in {settings.workdir / 'stack'}")
+        stack.up(prefect=True)
+        archive = settings.archive_dir
+        if not (archive / "smap").exists():
+            typer.echo(f"[2/5] writing a synthetic archive ({plan.archive_days} days) to {archive}")
+            write_archive(
+                archive, plan.archive_start, plan.archive_days, settings.bbox, settings.coarse_km, DEMO_SEED
+            )
+        else:
+            typer.echo(f"[2/5] reusing the archive in {archive}")
+        ctx = make_ctx(settings)
+        typer.echo(f"[3/5] ingesting the {len(plan.training_days)} training days")
+        source = ctx.source()
+        for day in plan.training_days:
+            if not (ctx.layout.inputs_dir(day) / "coarse.nc").exists():
+                ingest_day(day, ctx.region, settings.coarse_product, source, ctx.layout, ctx.engine)
+        typer.echo(f"[4/5] training and registering a model (window ending {plan.training_days[-1]})")
+        typer.echo("      " + retrain(plan.training_days[-1], settings=settings))
+        first, last = plan.product_days[0], plan.product_days[-1]
+        typer.echo(f"[5/5] backfilling {first} .. {last} through the daily flow")
+        outcome = backfill(first, last, settings=settings)
+        failed = {day: status for day, status in outcome.items() if status.startswith("failed")}
+        _pointers(settings, stack, time.monotonic() - began, len(outcome) - len(failed), failed)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _pointers(settings, stack, seconds: float, produced: int, failed: dict) -> None:  # type: ignore[no-untyped-def]
+    endpoints = stack.endpoints(stack.prefect_url())
+    socket_dir = stack.postgres_socket_dir()
+    psql = f"{_pgserver_bin()}/psql -h {socket_dir} -U postgres smprod"
+    typer.echo("")
+    typer.echo(f"demo finished in {seconds / 60:.1f} min: {produced} days produced, {len(failed)} failed")
+    for day, status in failed.items():
+        typer.echo(f"  {day}: {status}")
+    typer.echo(f"products:    {settings.workdir / 'products'}")
+    catalog = settings.workdir / "catalog" / "catalog.json"
+    if catalog.exists():
+        typer.echo(f"STAC:        {catalog}  (serve: smprod catalog serve --workdir {settings.workdir})")
+    typer.echo(
+        f"MLflow UI:   mlflow ui --backend-store-uri '{endpoints.mlflow_tracking_uri}' "
+        f"--default-artifact-root {endpoints.mlflow_artifact_root} --host 127.0.0.1 --port 5000"
+    )
+    typer.echo(f"Prefect UI:  {(endpoints.prefect_api_url or '').removesuffix('/api')}")
+    typer.echo(f"metrics SQL: {psql} -c 'SELECT * FROM validation_summary_30d'")
+    typer.echo(
+        f"run ledger:  {psql} -c 'SELECT day, status, model_version, stage_seconds FROM production_runs'"
+    )
+    typer.echo(f"stop:        smprod stack down --workdir {settings.workdir}")
+
+
+def _pgserver_bin() -> str:
+    from pathlib import Path
+
+    import pgserver
+
+    return str(Path(pgserver.__file__).parent / "pginstall" / "bin")
