@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start the stack, write a synthetic archive, train and register a model, backfill DAYS days
         (publish to STAC, validate into PostgreSQL) and print where to look."""
-        from flows.daily import backfill, make_ctx, retrain
+        from flows.services import use_prefect_api
         from infra.stack import EmbeddedStack
         from smprod.demo import DEMO_SEED, DEMO_TRAINING_DAYS, demo_plan
         from smprod.ingest import ingest_day
@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
         plan = demo_plan(days)
         stack = EmbeddedStack(settings.workdir)
         typer.echo(f"[1/5] starting the embedded stack in {settings.workdir / 'stack'}")
-        stack.up(prefect=True)
+        # Prefect reads its API URL when it is imported: point it at the stack's server first.
+        use_prefect_api(stack.up(prefect=True))
+        from flows.daily import backfill, make_ctx, retrain
+
         archive = settings.archive_dir
         if not (archive / "smap").exists():
             typer.echo(f"[2/5] writing a synthetic archive ({plan.archive_days} days) to {archive}")
@@ -67,7 +70,7 @@ def _pointers(settings, stack, seconds: float, produced: int, failed: dict) -> N
     typer.echo(f"products:    {settings.workdir / 'products'}")
     catalog = settings.workdir / "catalog" / "catalog.json"
     if catalog.exists():
-        typer.echo(f"STAC:        {catalog}  (serve: smprod catalog serve --workdir {settings.workdir})")
+        typer.echo(f"STAC:        {catalog}  (a static catalog: open it with any STAC browser or pystac)")
     typer.echo(
         f"MLflow UI:   mlflow ui --backend-store-uri '{endpoints.mlflow_tracking_uri}' "
         f"--default-artifact-root {endpoints.mlflow_artifact_root} --host 127.0.0.1 --port 5000"

@@ -12,6 +12,13 @@ from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, 
 DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
 
 
+def _prepare(settings) -> None:  # type: ignore[no-untyped-def]
+    """Resolve the services and point Prefect at its API before Prefect is imported."""
+    from flows.services import resolve_endpoints, use_prefect_api
+
+    use_prefect_api(resolve_endpoints(settings))
+
+
 def _day(text: str, option: str) -> date:
     from smprod.errors import ConfigError
 
@@ -33,9 +40,10 @@ def register(app: typer.Typer) -> None:
         bbox: BBoxOpt = None,
     ) -> None:
         """Produce one day through the daily flow (ingest, model, produce, publish, validate)."""
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        _prepare(settings)
         from flows.daily import daily
 
-        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         status = daily(day=_day(day, "--day") if day else None, settings=settings)
         typer.echo(f"{day or 'latest day'}: {status}")
 
@@ -49,9 +57,10 @@ def register(app: typer.Typer) -> None:
         bbox: BBoxOpt = None,
     ) -> None:
         """Produce every day from --start to --end in order; failed days are listed (exit 1)."""
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        _prepare(settings)
         from flows.daily import backfill
 
-        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         outcome = backfill(_day(start, "--start"), _day(end, "--end"), settings=settings)
         for day, status in outcome.items():
             typer.echo(f"{day}: {status}")
