@@ -103,3 +103,65 @@ def test_stations_and_static_layers_exist(archive):
     for name in ("elevation", "sand", "silt", "clay"):
         with rasterio.open(out / "static" / f"{name}.tif") as ds:
             assert ds.crs.to_epsg() == 4326  # deliberately not EASE-Grid 2.0
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "product, real_name, fields",
+    [
+        (
+            "MOD11A1",
+            "MOD11A1.A2021227.h11v05.061.2021228105320.hdf",
+            ["LST_Day_1km", "LST_Night_1km", "QC_Day"],
+        ),
+        (
+            "MOD13A2",
+            "MOD13A2.A2021225.h11v06.061.2021320163717.hdf",
+            ["1 km 16 days NDVI", "1 km 16 days EVI"],
+        ),
+        (
+            "MCD43A3",
+            "MCD43A3.A2017199.h15v07.006.2017208032853.hdf",
+            ["Albedo_BSA_shortwave", "Albedo_WSA_shortwave"],
+        ),
+    ],
+)
+def test_modis_sds_match_the_real_tiles(archive, realdata, product, real_name, fields):
+    from pyhdf.SD import SD
+
+    out, _ = archive
+    synthetic = SD(str(next((out / "modis" / product).glob("*.hdf"))))
+    real = SD(str(realdata / "MODIS" / real_name))
+    for name in fields:
+        syn_ds, real_ds = synthetic.select(name), real.select(name)
+        assert syn_ds.info()[1:4] == real_ds.info()[1:4], name  # rank, shape, number type
+        real_attrs, syn_attrs = real_ds.attributes(), syn_ds.attributes()
+        for key in ("scale_factor", "add_offset", "_FillValue", "valid_range", "units"):
+            if key in real_attrs and (key == "units" or not isinstance(real_attrs[key], str)):
+                assert syn_attrs.get(key) == real_attrs.get(key), (name, key)
+    assert "StructMetadata.0" in synthetic.attributes()
+
+
+@pytest.mark.realdata
+def test_smap_variables_match_the_real_dmr(archive, realdata):
+    import re
+
+    import h5py
+
+    out, _ = archive
+    dmr = (realdata / "SPL3SMP" / "SC_SPL3SMP_008.dmr").read_text()
+    with h5py.File(next((out / "smap").glob("*.h5"))) as f:
+        for group, suffix in (
+            ("Soil_Moisture_Retrieval_Data_AM", ""),
+            ("Soil_Moisture_Retrieval_Data_PM", "_pm"),
+        ):
+            for name, dap_type in (
+                ("soil_moisture", "Float32"),
+                ("retrieval_qual_flag", "UInt16"),
+                ("latitude", "Float32"),
+                ("longitude", "Float32"),
+            ):
+                assert re.search(rf'<{dap_type} name="{name}{suffix}">', dmr), name
+                assert f[group][name + suffix].dtype == {"Float32": "float32", "UInt16": "uint16"}[dap_type]
+            fill = f[group]["soil_moisture" + suffix].attrs["_FillValue"]
+            assert float(fill) == -9999.0
