@@ -38,6 +38,13 @@ BBOX = (-100.0, 34.0, -96.0, 37.0)
 START = date(2024, 5, 1)
 
 
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson R; NaN when either side has no variance (e.g. nearest-neighbour sub-grid anomalies)."""
+    if a.size < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def fine_metrics(field: np.ndarray, truth: np.ndarray, bilinear: np.ndarray, factor: int) -> dict[str, float]:
     """RMSE, ubRMSE, bias, R, sub-grid R and added-value R of ``field`` against the truth."""
     ok = np.isfinite(field) & np.isfinite(truth) & np.isfinite(bilinear)
@@ -51,10 +58,11 @@ def fine_metrics(field: np.ndarray, truth: np.ndarray, bilinear: np.ndarray, fac
         "rmse": float(np.sqrt(np.mean(d**2))),
         "ubrmse": float(np.sqrt(np.mean((d - d.mean()) ** 2))),
         "bias": float(d.mean()),
-        "r": float(np.corrcoef(field[ok], truth[ok])[0, 1]),
-        "subgrid_r": float(np.corrcoef(anomalies[0][sub], anomalies[1][sub])[0, 1]),
-        "added_value_r": float(np.corrcoef(field[ok] - bilinear[ok], truth[ok] - bilinear[ok])[0, 1])
-        if np.std(field[ok] - bilinear[ok]) > 0
+        "r": _corr(field[ok], truth[ok]),
+        "subgrid_r": _corr(anomalies[0][sub], anomalies[1][sub]),
+        # 0 by definition for any resampling of SMAP (no deviation from bilinear)
+        "added_value_r": _corr(field[ok] - bilinear[ok], truth[ok] - bilinear[ok])
+        if not np.allclose(field[ok], bilinear[ok])
         else 0.0,
     }
 
