@@ -132,10 +132,28 @@ def compute_skill(
     excluded: list[Exclusion] = []
     for window in windows_for(computed_for, window_days):
         selected = _in_window(frame, window)
-        for group, part in selected.groupby(["model_version", "variant"], sort=True):
-            for item in _window_rows(part, window, (str(group[0]), str(group[1])), min_n):
+        groups = [
+            ((str(v), str(var)), part) for (v, var), part in selected.groupby(["model_version", "variant"])
+        ]
+        # The product as published, whatever model made each day: weekly retrains would otherwise
+        # split every window into per-version pieces too short for min_n.
+        latest = _latest_version_per_day(selected)
+        groups += [((ALL_VERSIONS, str(var)), part) for var, part in latest.groupby("variant")]
+        for key, part in groups:
+            for item in _window_rows(part, window, key, min_n):
                 if isinstance(item, Exclusion):
                     excluded.append(item)
                 else:
                     rows.append(item)
     return rows, excluded
+
+
+#: ``model_version`` of rows pooled over every model version (each day's latest production).
+ALL_VERSIONS = "all"
+
+
+def _latest_version_per_day(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per station, day and variant: the one made by the highest model version."""
+    order = pd.to_numeric(frame["model_version"], errors="coerce").fillna(-1)
+    ranked = frame.assign(_order=order).sort_values("_order", ascending=False)
+    return ranked.drop_duplicates(["station_key", "day", "variant"]).drop(columns="_order")

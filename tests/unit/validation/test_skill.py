@@ -28,6 +28,7 @@ def _frame(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _pick(rows, **match):
+    match.setdefault("model_version", "4")  # per-version rows; pooled "all" rows are tested apart
     found = [r for r in rows if all(r[k] == v for k, v in match.items())]
     assert len(found) == 1, (match, len(found))
     return found[0]
