@@ -16,10 +16,13 @@ from typing import Any
 
 import pystac
 
+from smprod.errors import CatalogError
 from smprod.grid import Region
 from smprod.layout import PRODUCT_ID, ProductFiles, WorkLayout
 
 FRAGMENTS = Path(__file__).parent / "fragments"
+#: Assets of an item, in order (the files of :class:`smprod.layout.ProductFiles`).
+ASSET_KEYS = ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance")
 EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
@@ -43,7 +46,17 @@ def _file_fields(path: Path) -> dict[str, Any]:
 def item_for_day(
     files: ProductFiles, region: Region, catalog_root: Path, tracking_uri: str | None
 ) -> pystac.Item:
-    """The STAC item of a produced day, with hrefs relative to the item file."""
+    """The STAC item of a produced day, with hrefs relative to the item file.
+
+    Raises:
+        CatalogError: when a product file of the day is missing (the day was not produced).
+    """
+    missing = [key for key in ASSET_KEYS if not getattr(files, key).is_file()]
+    if missing:
+        raise CatalogError(
+            f"{files.day} cannot be published: {', '.join(missing)} missing in {files.provenance.parent} "
+            f"(produce the day first: smprod run --day {files.day})"
+        )
     record = json.loads(files.provenance.read_text())
     minlon, minlat, maxlon, maxlat = region.fine.lonlat_bounds()
     start = datetime.combine(files.day, time(0), UTC)
@@ -78,7 +91,7 @@ def item_for_day(
     )
     item_dir = catalog_root / PRODUCT_ID / item.id
     fragments = json.loads((FRAGMENTS / "collection.json").read_text())["item_assets"]
-    for key in ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance"):
+    for key in ASSET_KEYS:
         path: Path = getattr(files, key)
         extra = {**fragments[key], **_file_fields(path)}
         item.add_asset(
@@ -111,6 +124,7 @@ def publish_day(layout: WorkLayout, region: Region, day: date, tracking_uri: str
     if previous is not None:
         item.properties["smprod:reprocessed"] = True
     item_dict = item.to_dict(include_self_link=False, transform_hrefs=False)
+    item_dict["collection"] = PRODUCT_ID  # required by STAC 1.1 when a collection link exists
     item_dict["links"] = [link for link in item_dict["links"] if link["rel"] == "via"] + [
         {"rel": "collection", "href": "../collection.json", "type": "application/json"},
         {"rel": "parent", "href": "../collection.json", "type": "application/json"},

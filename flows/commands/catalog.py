@@ -1,0 +1,65 @@
+"""``smprod catalog``: check and serve the static STAC catalog (wiring only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.commands._options import BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+
+DayArg = Annotated[str, typer.Argument(help="Product day, YYYY-MM-DD.")]
+PathArg = Annotated[
+    Path | None,
+    typer.Argument(help="Catalog directory or one STAC JSON file (default: <workdir>/catalog)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    catalog_app = typer.Typer(help="The STAC catalog of the products.", no_args_is_help=True)
+
+    @catalog_app.command("validate")
+    def validate(path: PathArg = None, config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
+        """Validate every catalog, collection and item against the vendored STAC schemas (offline)."""
+        from catalog.validate import validate_catalog
+        from smprod.errors import CatalogError
+        from smprod.layout import WorkLayout
+
+        if path is None:
+            path = WorkLayout(settings_from_cli(config, workdir=workdir).workdir).catalog
+        report = validate_catalog(path)
+        for problem in report.problems:
+            typer.echo(str(problem), err=True)
+        if not report.ok:
+            files = len({problem.file for problem in report.problems})
+            raise CatalogError(
+                f"{len(report.problems)} problem(s) in {files} of {report.objects} STAC object(s) "
+                f"under {path}"
+            )
+        if report.objects == 0:
+            raise CatalogError(f"no STAC object under {path}: nothing was published there")
+        typer.echo(f"ok: {report.objects} STAC object(s) under {path} are valid STAC 1.1")
+
+    @catalog_app.command("publish")
+    def publish(
+        day: DayArg, config: ConfigOpt = None, workdir: WorkdirOpt = None, bbox: BBoxOpt = None
+    ) -> None:
+        """(Re)publish a produced day's item and the collection from its product files."""
+        from datetime import date
+
+        from catalog.publish import publish_day
+        from smprod.errors import ConfigError
+        from smprod.grid import region_from_bbox
+        from smprod.layout import WorkLayout
+
+        try:
+            when = date.fromisoformat(day)
+        except ValueError as err:
+            raise ConfigError(f"day {day!r} is not a date YYYY-MM-DD") from err
+        settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
+        region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
+        path = publish_day(WorkLayout(settings.workdir), region, when, settings.mlflow_tracking_uri)
+        typer.echo(f"published: {path}")
+
+    app.add_typer(catalog_app, name="catalog")

@@ -1,0 +1,60 @@
+"""Small, real product days for the catalog tests (written by ``smprod.product.write_product``).
+
+A 2 x 2 coarse-cell region (72 x 72 pixels at 1 km) keeps each day to a few tens of kilobytes and
+well under a second, while the files are the real COGs, thumbnail and provenance record that
+production writes, so the catalog is built from what it will see in operation.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from smprod.correction import conserve_mass
+from smprod.grid import Region, region_from_bbox
+from smprod.layout import ProductFiles, WorkLayout
+from smprod.product import write_product
+from smprod.provenance import ModelInfo, ProductInfo
+
+#: Two by two 36 km cells over Oklahoma.
+TINY_BBOX = (-97.5, 35.1, -97.2, 35.3)
+MODEL_NAME = "smprod-downscaler"
+
+
+def tiny_region() -> Region:
+    region = region_from_bbox(TINY_BBOX, 36)
+    assert region.coarse.shape == (2, 2), region.coarse.shape  # the tests' size budget
+    return region
+
+
+def write_day(
+    workdir: Path,
+    day: date,
+    region: Region,
+    *,
+    model_version: str = "1",
+    precip_run: str = "Late",
+    smap_release: str = "R19240_001",
+) -> ProductFiles:
+    """Write one product day under ``workdir`` from seeded random fields (seed = the day)."""
+    rng = np.random.default_rng(day.toordinal())
+    smap = rng.uniform(0.1, 0.4, region.coarse.shape)
+    model = np.repeat(np.repeat(smap, 36, 0), 36, 1) + rng.normal(0, 0.04, region.fine.shape)
+    model[:5, :7] = np.nan
+    corrected = conserve_mass(model, smap, region.factor)
+    sigma = np.abs(rng.normal(0.03, 0.01, region.fine.shape))
+    info = ProductInfo(
+        day=day,
+        region=region,
+        model=ModelInfo(MODEL_NAME, model_version, f"run{model_version:0>6}", "random_forest"),
+        inputs={"SPL3SMP": [f"SMAP_L3_SM_P_{day:%Y%m%d}_{smap_release}.h5"]},
+        coarse_product="SPL3SMP",
+        smap_release=smap_release,
+        precip_run=precip_run,
+        software={"smprod": "0.1.0", "gdal": "test"},
+        parameters={"porosity": 0.5},
+    )
+    files = WorkLayout(workdir).product_files(day)
+    return write_product(files, corrected.values, corrected.qa, sigma, info)
