@@ -1,0 +1,298 @@
+"""The STAC item of one product day, built from the day's files alone.
+
+Everything an item says comes from the product directory: the provenance record (model, inputs,
+SMAP release, IMERG run, QA fractions, software), the COGs themselves (data type, nodata,
+scale/offset, unit and statistics of each band, read block by block so memory stays bounded)
+and the files' sizes and SHA-256 (``file:checksum`` as a sha2-256 multihash, ``1220`` + hex).
+Asset titles, roles and media types are data in ``catalog/fragments/collection.json``.
+
+Decisions that live here:
+
+* **Item id** ``smprod-sm-1km-YYYYMMDD``; ``datetime`` is noon UTC of the day, with
+  ``start_datetime``/``end_datetime`` the first and last second of the UTC day.
+* **Revisions.** An item remembers what it was made from (``smprod:input_key``, the model
+  version, the assets' checksums). Republishing identical files gives the identical item; when the
+  files changed, ``smprod:revision`` goes up by one, ``smprod:reprocessed`` becomes true and
+  ``smprod:reprocessing`` says why (e.g. ``model 3 -> 4``, ``IMERG Late -> Final``).
+* **Timestamps without a clock.** ``updated`` is the modification time of the provenance record
+  (when the day's files were written), ``created`` the ``updated`` of the first revision; the
+  library never reads "now", so a republish of unchanged files changes nothing.
+* **Model link.** ``via`` -> ``models:/<name>/<version>`` (the MLflow model-version URI, usable
+  with ``mlflow.pyfunc.load_model``) and, when the tracking URI is an MLflow server
+  (``http(s)://``), a second ``via`` link to the version's page in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from smprod.errors import CatalogError
+from smprod.grid import Region
+from smprod.layout import PRODUCT_ID, ProductFiles
+
+FRAGMENTS = Path(__file__).parent / "fragments"
+EXTENSIONS = [
+    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/file/v2.1.0/schema.json",
+    "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+]
+#: Assets of an item, in order (the files of :class:`smprod.layout.ProductFiles`).
+ASSET_KEYS = ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance")
+COG_KEYS = ("soil_moisture", "qa", "uncertainty")
+#: Multihash prefix of SHA2-256 (code 0x12, length 0x20), as the file extension requires.
+SHA256_MULTIHASH = "1220"
+#: Processing level of the product (STAC processing extension: a model output on a fixed grid).
+PROCESSING_LEVEL = "L4"
+DECIMALS = 6
+
+
+def fragments() -> dict[str, Any]:
+    """The static collection text and asset definitions (``fragments/collection.json``)."""
+    return json.loads((FRAGMENTS / "collection.json").read_text())
+
+
+def item_id(day: Any) -> str:
+    return f"{PRODUCT_ID}-{day:%Y%m%d}"
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def file_fields(path: Path) -> dict[str, Any]:
+    """``file:size`` and ``file:checksum`` (sha2-256 multihash) of ``path``, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"file:size": path.stat().st_size, "file:checksum": SHA256_MULTIHASH + digest.hexdigest()}
+
+
+def raster_band(path: Path) -> dict[str, Any]:
+    """The ``raster:bands`` entry of a single-band COG: type, nodata, scale/offset, unit, stats.
+
+    Statistics cover the valid (not nodata) pixels of the full-resolution band, accumulated
+    block by block (the COG's 512 px tiles) so memory does not grow with the region.
+    """
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(path) as src:
+        count, total, squares, low, high = 0, 0.0, 0.0, math.inf, -math.inf
+        for _, window in src.block_windows(1):
+            block = src.read(1, window=window, masked=True).astype(np.float64)
+            values = block.compressed()
+            values = values[np.isfinite(values)]
+            if values.size:
+                count += values.size
+                total += float(values.sum())
+                squares += float((values**2).sum())
+                low, high = min(low, float(values.min())), max(high, float(values.max()))
+        band: dict[str, Any] = {
+            "data_type": src.dtypes[0],
+            "scale": src.scales[0],
+            "offset": src.offsets[0],
+            "sampling": "area",
+            "spatial_resolution": src.res[0],
+        }
+        if src.nodata is not None:
+            band["nodata"] = _nodata(src.nodata)
+        if src.units[0]:
+            band["unit"] = src.units[0]
+        pixels = src.width * src.height
+    band["statistics"] = {"valid_percent": round(100.0 * count / pixels, DECIMALS)}
+    if count:
+        mean = total / count
+        band["statistics"].update(
+            minimum=round(low, DECIMALS),
+            maximum=round(high, DECIMALS),
+            mean=round(mean, DECIMALS),
+            stddev=round(math.sqrt(max(squares / count - mean * mean, 0.0)), DECIMALS),
+        )
+    return band
+
+
+def _nodata(value: float) -> float | str:
+    """Nodata as the raster extension writes it (``"nan"`` for NaN, JSON has no NaN)."""
+    return "nan" if math.isnan(value) else value
+
+
+def _geometry(region: Region) -> tuple[list[float], dict[str, Any]]:
+    minlon, minlat, maxlon, maxlat = region.fine.lonlat_bounds()
+    ring = [[minlon, minlat], [maxlon, minlat], [maxlon, maxlat], [minlon, maxlat], [minlon, minlat]]
+    return [minlon, minlat, maxlon, maxlat], {"type": "Polygon", "coordinates": [ring]}
+
+
+def _times(files: ProductFiles) -> dict[str, str]:
+    start = datetime.combine(files.day, time(0), UTC)
+    return {
+        "datetime": rfc3339(start + timedelta(hours=12)),
+        "start_datetime": rfc3339(start),
+        "end_datetime": rfc3339(start + timedelta(days=1) - timedelta(seconds=1)),
+    }
+
+
+def input_key(record: dict[str, Any]) -> str:
+    """The day's input key: the producer's (``parameters.input_key``), else a hash of ``inputs``."""
+    key = record.get("parameters", {}).get("input_key")
+    if key:
+        return str(key)
+    canonical = json.dumps(
+        {k: sorted(v) for k, v in sorted(record.get("inputs", {}).items())}, sort_keys=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> dict[str, Any]:
+    model = record["model"]
+    bounds = region.fine.bounds
+    software = {str(k): str(v) for k, v in record.get("software", {}).items()}
+    return {
+        **_times(files),
+        "gsd": region.fine.res,
+        "proj:code": "EPSG:6933",
+        "proj:shape": list(region.fine.shape),
+        "proj:transform": list(region.fine.transform)[:6],
+        "proj:bbox": list(bounds),
+        "processing:level": PROCESSING_LEVEL,
+        "processing:lineage": (
+            f"SMAP {record['coarse_product']} ({record['smap_release']}) downscaled to 1 km by "
+            f"{model['name']} v{model['version']} ({model.get('kind', '')}), mass-corrected"
+        ),
+        "processing:software": software,
+        "processing:version": software.get("smprod", ""),
+        "smprod:model_name": model["name"],
+        "smprod:model_version": str(model["version"]),
+        "smprod:model_run_id": model["run_id"],
+        "smprod:model_kind": model.get("kind", ""),
+        "smprod:coarse_product": record["coarse_product"],
+        "smprod:smap_release": record["smap_release"],
+        "smprod:precip_run": record["precip_run"],
+        "smprod:input_key": input_key(record),
+        "smprod:qa_fractions": record.get("qa_fractions", {}),
+    }
+
+
+def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
+    definitions = fragments()["item_assets"]
+    assets = {}
+    for key in ASSET_KEYS:
+        path: Path = getattr(files, key)
+        asset = {"href": os.path.relpath(path, item_dir), **definitions[key], **file_fields(path)}
+        if key in COG_KEYS:
+            asset["raster:bands"] = [raster_band(path)]
+        assets[key] = asset
+    return assets
+
+
+def model_links(record: dict[str, Any], tracking_uri: str | None) -> list[dict[str, Any]]:
+    """``via`` links to the MLflow model version (URI always; UI page for an MLflow server)."""
+    name, version = record["model"]["name"], record["model"]["version"]
+    links = [
+        {
+            "rel": "via",
+            "href": f"models:/{name}/{version}",
+            "title": f"MLflow registered model version {name} v{version}",
+        }
+    ]
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        links.append(
+            {
+                "rel": "via",
+                "href": f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}",
+                "type": "text/html",
+                "title": f"{name} v{version} in the MLflow UI",
+            }
+        )
+    return links
+
+
+def build_item(
+    files: ProductFiles, region: Region, item_dir: Path, tracking_uri: str | None
+) -> dict[str, Any]:
+    """The item of a produced day as a STAC 1.1 dict (first revision; see :func:`revise`).
+
+    Raises:
+        CatalogError: when a product file of the day is missing (the day was not produced).
+    """
+    missing = [key for key in ASSET_KEYS if not getattr(files, key).is_file()]
+    if missing:
+        raise CatalogError(
+            f"{files.day} cannot be published: {', '.join(missing)} missing in {files.provenance.parent} "
+            f"(produce the day first: smprod run --day {files.day})"
+        )
+    record = json.loads(files.provenance.read_text())
+    bbox, geometry = _geometry(region)
+    properties = _properties(files, region, record)
+    written = rfc3339(datetime.fromtimestamp(files.provenance.stat().st_mtime, UTC))
+    properties.update(
+        {"created": written, "updated": written, "smprod:revision": 1, "smprod:reprocessed": False}
+    )
+    return {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "stac_extensions": EXTENSIONS,
+        "id": item_id(files.day),
+        "collection": PRODUCT_ID,
+        "geometry": geometry,
+        "bbox": bbox,
+        "properties": properties,
+        "links": [
+            {"rel": "collection", "href": "../collection.json", "type": "application/json"},
+            {"rel": "parent", "href": "../collection.json", "type": "application/json"},
+            {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
+            *model_links(record, tracking_uri),
+        ],
+        "assets": _assets(files, item_dir),
+    }
+
+
+def _checksums(item: dict[str, Any]) -> dict[str, str]:
+    return {key: asset.get("file:checksum", "") for key, asset in item.get("assets", {}).items()}
+
+
+def revise(item: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Carry the revision history of ``previous`` (the item already published for the day) over.
+
+    Same asset checksums -> the previous revision, reprocessing flags and timestamps are kept (the
+    item is unchanged). Different -> revision + 1, ``smprod:reprocessed`` true and the reasons.
+    """
+    if previous is None:
+        return item
+    props, before = item["properties"], previous.get("properties", {})
+    props["created"] = before.get("created", props["created"])
+    if _checksums(previous) == _checksums(item):
+        for key in ("updated", "smprod:revision", "smprod:reprocessed", "smprod:reprocessing"):
+            if key in before:
+                props[key] = before[key]
+        return item
+    props["smprod:revision"] = int(before.get("smprod:revision", 1)) + 1
+    props["smprod:reprocessed"] = True
+    props["smprod:reprocessing"] = reprocessing_reasons(before, props)
+    return item
+
+
+def reprocessing_reasons(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Why a day was made again, e.g. ``["model 3 -> 4", "IMERG Late -> Final"]``."""
+    labels = {
+        "smprod:model_version": "model",
+        "smprod:precip_run": "IMERG",
+        "smprod:smap_release": "SMAP release",
+        "smprod:coarse_product": "coarse product",
+        "processing:version": "smprod",
+    }
+    reasons = [
+        f"{label} {before.get(key)} -> {after.get(key)}"
+        for key, label in labels.items()
+        if before.get(key) != after.get(key)
+    ]
+    if before.get("smprod:input_key") != after.get("smprod:input_key"):
+        reasons.append("input granules changed")
+    return reasons or ["product files changed"]
