@@ -1,4 +1,5 @@
-"""Small, real product days for the catalog tests (written by ``smprod.product.write_product``).
+"""Small, real product days for the catalog tests (written by ``smprod.product.write_product``),
+and ``smprod catalog serve`` started and stopped as a user does.
 
 A 2 x 2 coarse-cell region (72 x 72 pixels at 1 km) keeps each day to a few tens of kilobytes and
 well under a second, while the files are the real COGs, thumbnail and provenance record that
@@ -7,6 +8,9 @@ production writes, so the catalog is built from what it will see in operation.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from smprod.layout import ProductFiles, WorkLayout
 from smprod.product import write_product
 from smprod.provenance import ModelInfo, ProductInfo
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Two by two 36 km cells over Oklahoma.
 TINY_BBOX = (-97.5, 35.1, -97.2, 35.3)
 MODEL_NAME = "smprod-downscaler"
@@ -58,3 +63,42 @@ def write_day(
     )
     files = WorkLayout(workdir).product_files(day)
     return write_product(files, corrected.values, corrected.qa, sigma, info)
+
+
+def publish_days(workdir: Path, days: list[date], region: Region) -> None:
+    """Write and publish ``days`` (model version 1) into ``<workdir>/catalog``."""
+    from catalog.publish import publish_day
+
+    for day in days:
+        write_day(workdir, day, region)
+        publish_day(WorkLayout(workdir), region, day)
+
+
+def start_serve(workdir: Path, port: int, browse_port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start ``smprod catalog serve`` as a user would; return the process and the printed URLs
+    (``STAC API``, ``Browse``), read from its first lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMPROD_")}
+    env.update(PYTHONPATH=str(PROJECT_ROOT), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "flows.cli", "catalog", "serve", "--workdir", str(workdir)]
+    command += ["--port", str(port), "--browse-port", str(browse_port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    urls: dict[str, str] = {}
+    assert process.stdout is not None
+    for line in process.stdout:
+        if ":" in line and line.split(":", 1)[0] in {"STAC API", "Browse"}:
+            urls[line.split(":", 1)[0]] = line.split(":", 1)[1].split()[0]
+        if line.startswith("Stop with"):
+            break
+    else:
+        raise AssertionError(f"smprod catalog serve ended with {process.wait()} before printing its URLs")
+    return process, urls
+
+
+def stop_serve(process: subprocess.Popen[str]) -> int:
+    """SIGTERM, as systemd or Ctrl-C would; returns the exit code."""
+    process.terminate()
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()

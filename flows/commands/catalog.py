@@ -62,4 +62,36 @@ def register(app: typer.Typer) -> None:
         path = publish_day(WorkLayout(settings.workdir), region, when, settings.mlflow_tracking_uri)
         typer.echo(f"published: {path}")
 
+    @catalog_app.command("serve")
+    def serve(
+        path: PathArg = None,
+        port: Annotated[int, typer.Option("--port", help="STAC API port (rustac).")] = 7822,
+        browse_port: Annotated[
+            int | None,
+            typer.Option("--browse-port", help="Files and browse page port (default: --port + 1)."),
+        ] = None,
+        host: Annotated[str, typer.Option("--host", help="Interface for both servers.")] = "127.0.0.1",
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+    ) -> None:
+        """Serve the catalog as a STAC API and as files with a browse page, until stopped."""
+        import contextlib
+        import signal
+        import sys
+
+        from catalog.collection import item_files
+        from catalog.serve import CatalogServer
+        from smprod.layout import WorkLayout
+
+        if path is None:
+            path = WorkLayout(settings_from_cli(config, workdir=workdir).workdir).catalog
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd/kill: stop both servers cleanly
+        with CatalogServer(path, host=host, port=port, browse_port=browse_port) as server:
+            typer.echo(f"STAC API: {server.urls.api}/  ({len(item_files(path))} items loaded at start)")
+            typer.echo(f"Browse: {server.urls.browse}")
+            typer.echo(f"Files: {server.urls.files}/catalog/catalog.json")
+            typer.echo("Stop with Ctrl-C (items published later appear after a restart).")
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
+                server.wait()
+
     app.add_typer(catalog_app, name="catalog")
