@@ -14,7 +14,8 @@ Decisions that live here:
   ``Feature`` or that has a ``stac_version``; other JSON files are not catalog objects and are
   skipped (temporary files of an interrupted publish end in ``.tmpPID`` and are never read).
 * **Structure as well as schemas.** A ``root``/``parent``/``child``/``item``/``collection`` link
-  with a relative href must point at an existing file, and an item file must be listed by a
+  and an asset with a relative href must point at an existing file (with ``checksums``, asset
+  sizes and SHA-256 must equal ``file:size``/``file:checksum``), and an item file must be listed by a
   collection (an item no collection lists is what a publish killed before its collection write
   leaves behind; publishing that day again repairs it).
 * **Messages.** For ``oneOf``/``anyOf`` failures the deepest failing sub-schema is reported, so a
@@ -191,15 +192,57 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
         yield from _leaves(sub)
 
 
-def validate_file(path: Path, root: Path = SCHEMAS) -> list[Problem]:
-    """Schema and link problems of one JSON file (an unreadable file is one problem)."""
+def validate_file(path: Path, root: Path = SCHEMAS, checksums: bool = False) -> list[Problem]:
+    """Schema, link and asset problems of one JSON file (an unreadable file is one problem).
+
+    Args:
+        path: the JSON file.
+        root: folder of the vendored schemas.
+        checksums: also compare each local asset's size and SHA-256 with ``file:size`` and
+            ``file:checksum`` (reads every asset; off by default).
+    """
     try:
         obj = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         return [Problem(path, "$", f"not readable JSON: {err}")]
     if not isinstance(obj, dict):
         return [Problem(path, "$", "not a JSON object")]
-    return object_problems(obj, path, root) + _link_problems(obj, path)
+    return (
+        object_problems(obj, path, root) + _link_problems(obj, path) + _asset_problems(obj, path, checksums)
+    )
+
+
+def _local(href: str) -> bool:
+    return "://" not in href and not href.startswith("/") and ":" not in href.split("/", 1)[0]
+
+
+def _asset_problems(obj: dict[str, Any], path: Path, checksums: bool) -> list[Problem]:
+    """A relative asset href must name an existing file; with ``checksums``, the right one."""
+    problems = []
+    assets = obj.get("assets") if isinstance(obj.get("assets"), dict) else {}
+    for key, asset in (assets or {}).items():
+        href = str(asset.get("href", "")) if isinstance(asset, dict) else ""
+        if not href or not _local(href):
+            continue
+        target = path.parent / href
+        if not target.is_file():
+            problems.append(Problem(path, f"$.assets.{key}.href", f"asset file {href!r} does not exist"))
+        elif checksums:
+            problems.extend(_checksum_problems(asset, target, path, key))
+    return problems
+
+
+def _checksum_problems(asset: dict[str, Any], target: Path, path: Path, key: str) -> list[Problem]:
+    from catalog.items import file_fields
+
+    actual = file_fields(target)
+    return [
+        Problem(
+            path, f"$.assets.{key}['{field}']", f"{asset[field]!r} differs from the file's {actual[field]!r}"
+        )
+        for field in ("file:size", "file:checksum")
+        if field in asset and asset[field] != actual[field]
+    ]
 
 
 def _link_problems(obj: dict[str, Any], path: Path) -> list[Problem]:
@@ -222,8 +265,10 @@ def is_stac_object(obj: object) -> bool:
     return isinstance(obj, dict) and (obj.get("type") in CORE_SCHEMA_PATHS or "stac_version" in obj)
 
 
-def validate_catalog(path: Path, root: Path = SCHEMAS) -> CatalogReport:
+def validate_catalog(path: Path, root: Path = SCHEMAS, checksums: bool = False) -> CatalogReport:
     """Validate every STAC object under ``path`` (a catalog directory or one JSON file).
+
+    With ``checksums``, every local asset is also read and compared with its ``file:*`` fields.
 
     Raises:
         CatalogError: when ``path`` does not exist.
@@ -238,7 +283,7 @@ def validate_catalog(path: Path, root: Path = SCHEMAS) -> CatalogReport:
         if obj is not None and not is_stac_object(obj):
             continue
         objects += 1
-        problems.extend(validate_file(file, root))
+        problems.extend(validate_file(file, root, checksums))
         if isinstance(obj, dict) and obj.get("type") == "Feature":
             items.append(file)
         listed.update(_item_targets(obj, file))

@@ -20,7 +20,14 @@ def register(app: typer.Typer) -> None:
     catalog_app = typer.Typer(help="The STAC catalog of the products.", no_args_is_help=True)
 
     @catalog_app.command("validate")
-    def validate(path: PathArg = None, config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
+    def validate(
+        path: PathArg = None,
+        checksums: Annotated[
+            bool, typer.Option("--checksums", help="Also check asset sizes and SHA-256 (reads every file).")
+        ] = False,
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+    ) -> None:
         """Validate every catalog, collection and item against the vendored STAC schemas (offline)."""
         from catalog.validate import validate_catalog
         from smprod.errors import CatalogError
@@ -28,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         if path is None:
             path = WorkLayout(settings_from_cli(config, workdir=workdir).workdir).catalog
-        report = validate_catalog(path)
+        report = validate_catalog(path, checksums=checksums)
         for problem in report.problems:
             typer.echo(str(problem), err=True)
         if not report.ok:

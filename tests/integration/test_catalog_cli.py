@@ -74,3 +74,13 @@ def test_publish_republishes_a_day_and_refuses_an_unproduced_one(workdir: Path) 
     result = _smprod("catalog", "publish", "2024-06-03", *options)
     assert result.returncode == 1
     assert "2024-06-03 cannot be published: soil_moisture, qa" in result.stderr
+
+
+def test_validate_checksums_names_a_changed_asset(workdir: Path) -> None:
+    thumbnail = next((workdir / "products").rglob("*20240602_thumbnail.png"))
+    thumbnail.write_bytes(thumbnail.read_bytes() + b"extra")
+    assert _smprod("catalog", "validate", "--workdir", str(workdir)).returncode == 0  # structure is fine
+    result = _smprod("catalog", "validate", "--checksums", "--workdir", str(workdir))
+    assert result.returncode == 1
+    assert "$.assets.thumbnail['file:size']" in result.stderr
+    assert "$.assets.thumbnail['file:checksum']" in result.stderr

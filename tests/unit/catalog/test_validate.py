@@ -190,3 +190,21 @@ def test_object_problems_of_a_non_stac_type() -> None:
 def test_a_missing_path_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
         validate_catalog(tmp_path / "nowhere")
+
+
+def test_a_missing_asset_file_is_reported(item_path: Path) -> None:
+    qa = next((item_path.parents[3] / "products").rglob("*20240601_qa.tif"))
+    qa.unlink()
+    (problem,) = _problems_of(item_path)
+    assert problem.json_path == "$.assets.qa.href" and "does not exist" in problem.message
+
+
+def test_checksums_are_compared_only_when_asked(item_path: Path) -> None:
+    sm = next((item_path.parents[3] / "products").rglob("*20240601_soil_moisture.tif"))
+    data = bytearray(sm.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    sm.write_bytes(bytes(data))
+    root = item_path.parents[2]
+    assert validate_catalog(root).ok
+    (problem,) = validate_catalog(root, checksums=True).problems
+    assert problem.json_path == "$.assets.soil_moisture['file:checksum']" and "differs" in problem.message
