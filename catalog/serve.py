@@ -8,7 +8,8 @@ asked):
   the collection without its item links and a GeoJSON FeatureCollection of every item, whose
   asset hrefs are rewritten to absolute URLs on the file server (a relative href means nothing to
   an API client, and rustac resolves relative item links against its working directory, not the
-  collection file). The backend is loaded at start: days published later appear after a restart.
+  collection file). The in-memory backend cannot be updated, so the API is restarted on the new
+  documents when the collection file changes (checked every ``reload_seconds`` by :meth:`wait`).
 * **Files and browse page** on ``browse_port`` (a ``ThreadingHTTPServer`` in a thread): ``/catalog/``
   is the catalog directory, ``/products/`` the products beside it (item asset hrefs point there),
   ``/catalog/browse/`` the page in ``catalog/browse/`` (it reads ``../catalog.json``); ``/``
@@ -41,6 +42,8 @@ from smprod.layout import PRODUCT_ID
 BROWSE = Path(__file__).parent / "browse"
 #: rustac's own default API port (``rustac serve --help``).
 DEFAULT_PORT = 7822
+#: How often ``smprod catalog serve`` looks for newly published days (seconds).
+DEFAULT_RELOAD_SECONDS = 30.0
 #: Seconds to wait for rustac to answer, and for it to exit after SIGTERM.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -149,14 +152,26 @@ def rustac_command() -> list[str]:
     return [found]
 
 
-def _die_with_parent() -> None:
-    """In the rustac child: ask Linux to send SIGTERM when smprod dies, even by SIGKILL, so an
-    orphaned API never keeps the port (``prctl(PR_SET_PDEATHSIG)``; a no-op elsewhere)."""
-    if sys.platform == "linux":
-        import ctypes
-        import signal
+def _catalog_stamp(catalog_root: Path) -> int:
+    """Changes whenever a publish rewrites the collection (it is rewritten after every item)."""
+    collection = catalog_root / PRODUCT_ID / "collection.json"
+    return collection.stat().st_mtime_ns if collection.exists() else 0
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+if sys.platform == "linux":
+    import ctypes
+    import signal
+
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child must not import
+    _PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the rustac child, before exec: ask Linux to send SIGTERM when smprod dies, even by
+    SIGKILL, so an orphaned API never keeps the port (``prctl(PR_SET_PDEATHSIG)``). It only calls
+    an already resolved C function (safe between fork and exec although a thread is running)."""
+    if sys.platform == "linux":
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class CatalogServer:
@@ -182,6 +197,7 @@ class CatalogServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._files: ThreadingHTTPServer | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._loaded = 0
 
     def start(self) -> ServeUrls:
         """Start both servers and wait until the API answers.
@@ -192,17 +208,32 @@ class CatalogServer:
         if not self.catalog_root.is_dir():
             raise CatalogError(f"{self.catalog_root} is not a catalog directory")
         self._scratch = tempfile.TemporaryDirectory(prefix="smprod-serve-")
-        hrefs = api_documents(self.catalog_root, self.urls.files, Path(self._scratch.name))
         self._files = files_server(self.catalog_root, self._host, self._browse_port)
+        self._start_api()
+        threading.Thread(target=self._files.serve_forever, name="smprod-files", daemon=True).start()
+        return self.urls
+
+    def _start_api(self) -> None:
+        """(Re)write the API documents from the catalog as it is now and start rustac on them."""
+        assert self._scratch is not None
+        self._loaded = _catalog_stamp(self.catalog_root)
+        hrefs = api_documents(self.catalog_root, self.urls.files, Path(self._scratch.name))
         command = [*rustac_command(), "serve", "--addr", f"{self._host}:{self._port}", *map(str, hrefs)]
         log = Path(self._scratch.name) / "rustac.log"
-        with log.open("wb") as sink:  # started before any thread of ours: preexec_fn is then safe
+        with log.open("wb") as sink:
             self._process = subprocess.Popen(
                 command, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
             )
-        threading.Thread(target=self._files.serve_forever, name="smprod-files", daemon=True).start()
         self._wait_until_ready(log)
-        return self.urls
+
+    def reload_if_changed(self) -> bool:
+        """Restart the API on the current catalog when the collection changed since it was loaded
+        (the API is unavailable for the fraction of a second rustac needs to start); True if so."""
+        if _catalog_stamp(self.catalog_root) == self._loaded:
+            return False
+        self._stop_api()
+        self._start_api()
+        return True
 
     def _wait_until_ready(self, log: Path) -> None:
         assert self._process is not None
@@ -221,17 +252,26 @@ class CatalogServer:
         self.stop()
         raise CatalogError(f"the STAC API did not answer at {self.urls.api} within {START_TIMEOUT:.0f} s")
 
-    def wait(self) -> None:
+    def wait(self, reload_seconds: float | None = None) -> None:
         """Block until the API process ends (it runs until stopped).
+
+        Args:
+            reload_seconds: when set, look this often for a changed collection (a day published
+                since the start) and reload the API with it.
 
         Raises:
             CatalogError: when rustac ends by itself.
         """
-        if self._process is not None and self._process.wait() != 0:
-            raise CatalogError(f"rustac serve stopped with exit code {self._process.returncode}")
+        while self._process is not None:
+            try:
+                code = self._process.wait(timeout=reload_seconds)
+            except subprocess.TimeoutExpired:
+                self.reload_if_changed()
+                continue
+            raise CatalogError(f"rustac serve stopped with exit code {code}")
 
-    def stop(self) -> None:
-        """Stop rustac (SIGTERM, then SIGKILL after a grace period) and the file server."""
+    def _stop_api(self) -> None:
+        """SIGTERM to rustac, SIGKILL after a grace period."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -239,6 +279,11 @@ class CatalogServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+    def stop(self) -> None:
+        """Stop rustac and the file server; remove the API documents."""
+        self._stop_api()
+        self._process = None
         if self._files is not None:
             self._files.shutdown()
             self._files.server_close()

@@ -74,13 +74,15 @@ def publish_days(workdir: Path, days: list[date], region: Region) -> None:
         publish_day(WorkLayout(workdir), region, day)
 
 
-def start_serve(workdir: Path, port: int, browse_port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_serve(
+    workdir: Path, port: int, browse_port: int, *options: str
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """Start ``smprod catalog serve`` as a user would; return the process and the printed URLs
     (``STAC API``, ``Browse``), read from its first lines."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMPROD_")}
     env.update(PYTHONPATH=str(PROJECT_ROOT), PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "flows.cli", "catalog", "serve", "--workdir", str(workdir)]
-    command += ["--port", str(port), "--browse-port", str(browse_port)]
+    command += ["--port", str(port), "--browse-port", str(browse_port), *options]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     urls: dict[str, str] = {}
     assert process.stdout is not None

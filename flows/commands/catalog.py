@@ -78,6 +78,9 @@ def register(app: typer.Typer) -> None:
             typer.Option("--browse-port", help="Files and browse page port (default: --port + 1)."),
         ] = None,
         host: Annotated[str, typer.Option("--host", help="Interface for both servers.")] = "127.0.0.1",
+        reload_seconds: Annotated[
+            float, typer.Option("--reload-seconds", help="Look this often for new days (0: never).")
+        ] = 30.0,
         config: ConfigOpt = None,
         workdir: WorkdirOpt = None,
     ) -> None:
@@ -94,11 +97,11 @@ def register(app: typer.Typer) -> None:
             path = WorkLayout(settings_from_cli(config, workdir=workdir).workdir).catalog
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd/kill: stop both servers cleanly
         with CatalogServer(path, host=host, port=port, browse_port=browse_port) as server:
-            typer.echo(f"STAC API: {server.urls.api}/  ({len(item_files(path))} items loaded at start)")
+            typer.echo(f"STAC API: {server.urls.api}/  ({len(item_files(path))} items)")
             typer.echo(f"Browse: {server.urls.browse}")
             typer.echo(f"Files: {server.urls.files}/catalog/catalog.json")
-            typer.echo("Stop with Ctrl-C (items published later appear after a restart).")
+            typer.echo("Stop with Ctrl-C. Days published meanwhile are picked up (see --reload-seconds).")
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops it
-                server.wait()
+                server.wait(reload_seconds or None)
 
     app.add_typer(catalog_app, name="catalog")

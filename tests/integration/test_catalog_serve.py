@@ -55,6 +55,30 @@ def test_search_by_bbox_and_datetime_returns_exactly_the_days(workdir: Path) -> 
             urllib.request.urlopen(url, timeout=2)  # both servers are gone
 
 
+def test_a_day_published_while_serving_is_found(tmp_path: Path) -> None:
+    import time
+
+    publish_days(tmp_path, DAYS[:2], tiny_region())
+    process, urls = start_serve(tmp_path, free_port(), free_port(), "--reload-seconds", "0.5")
+    try:
+        inside = list(TINY_BBOX)
+        assert _ids(urls["STAC API"], bbox=inside) == ["smprod-sm-1km-20240601", "smprod-sm-1km-20240602"]
+        publish_days(tmp_path, DAYS[2:3], tiny_region())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if len(_ids(urls["STAC API"], bbox=inside)) == 3:
+                    break
+            except Exception:  # the API restarts for a fraction of a second
+                pass
+            time.sleep(0.5)
+        assert _ids(urls["STAC API"], bbox=inside, datetime="2024-06-03T12:00:00Z") == [
+            "smprod-sm-1km-20240603"
+        ]
+    finally:
+        assert stop_serve(process) == 0
+
+
 def test_serve_without_a_catalog_exits_1(tmp_path: Path) -> None:
     import os
     import subprocess
