@@ -171,3 +171,17 @@ def test_publishing_a_day_that_was_not_produced_is_refused(layout: WorkLayout) -
 def test_model_links_without_a_tracking_server() -> None:
     record = {"model": {"name": "m", "version": "7"}}
     assert [link["href"] for link in model_links(record, "postgresql+psycopg://x/mlflow")] == ["models:/m/7"]
+
+
+def test_pystac_reads_the_published_catalog(layout: WorkLayout) -> None:
+    import pystac
+
+    for day in (date(2024, 6, 1), date(2024, 6, 2)):
+        _publish(layout, day)
+    catalog = pystac.Catalog.from_file(str(layout.catalog / "catalog.json"))
+    items = sorted(catalog.get_items(recursive=True), key=lambda item: item.id)
+    assert [item.id for item in items] == ["smprod-sm-1km-20240601", "smprod-sm-1km-20240602"]
+    assert items[0].collection_id == PRODUCT_ID
+    assert Path(items[0].assets["soil_moisture"].get_absolute_href() or "").resolve() == (
+        layout.product_files(date(2024, 6, 1)).soil_moisture.resolve()
+    )
