@@ -1,4 +1,4 @@
-"""Prefect flows: daily production, backfill, retrain. They only wire library calls.
+"""Prefect flows: daily production, backfill, retrain, reprocess. They only wire library calls.
 
 Stages of a day (each a task with a clear name): ``ingest`` (discover, fetch, read, grid),
 ``model`` (load the champion or retrain per policy), ``produce`` (predict + correct + write),
@@ -7,6 +7,9 @@ exponential backoff. A day is produced under a PostgreSQL advisory lock (never b
 once) and recorded in the run ledger; a day already published from the same inputs with the
 same model version is skipped (the cache key is input hash + model version, kept in the
 product's provenance, so it survives restarts and does not depend on Prefect's result store).
+``smprod-reprocess`` produces again the published days whose inputs improved since
+(:mod:`smprod.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
+changes, so :func:`produce_one_day` does not skip them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ from prefect.tasks import exponential_backoff
 from smprod.config import Settings
 
 NETWORK_RETRIES = 3
+
+
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry network-facing tasks unless the failure cannot change by waiting.
+
+    A missing required granule, a corrupt file or a bad setting fails the same way a minute
+    later; retrying them would only delay the day's clear error (and a backfill's next day).
+    """
+    from smprod.errors import ConfigError, GranuleError, MissingInputError
+
+    return not isinstance(state.data, MissingInputError | GranuleError | ConfigError)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ def make_ctx(settings: Settings) -> Ctx:
     name="ingest",
     retries=NETWORK_RETRIES,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=_worth_retrying,
     cache_policy=NO_CACHE,
 )
 def ingest_task(ctx: Ctx, day: date) -> Any:
@@ -294,3 +309,44 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     end = end or datetime.now(UTC).date() - timedelta(days=1)
     result = train_task(ctx, end)
     return f"v{result.version}: {result.decision.reason}"
+
+
+@task(
+    name="find-updates",
+    retries=NETWORK_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    cache_policy=NO_CACHE,
+)
+def find_updates_task(ctx: Ctx, since: date | None) -> Any:
+    from smprod import ledger
+    from smprod.reprocess import find_reprocessing
+
+    quarantined = {row["granule_id"] for row in ledger.granule_rows(ctx.engine, status="quarantined")}
+    return find_reprocessing(ctx.layout, ctx.source(), ctx.settings.bbox, since, quarantined)
+
+
+@flow(name="smprod-reprocess")
+def reprocess_updates(settings: Settings | None = None, since: date | None = None) -> dict[str, str]:
+    """Produce again the published days (on or after ``since``) whose inputs improved.
+
+    Returns:
+        day -> ``"<status>: <why>"`` for every day it reprocessed (status as for a daily run,
+        or ``failed: <error>``); days without better inputs are left alone and not listed.
+    """
+    from smprod.config import load_settings
+
+    settings = settings or load_settings()
+    logger = get_run_logger()
+    updates = find_updates_task(make_ctx(settings), since)
+    if not updates:
+        logger.info("no published day%s has better inputs now", f" since {since}" if since else "")
+    outcome: dict[str, str] = {}
+    for update in updates:
+        logger.info("reprocessing %s: %s", update.day, update.reason)
+        try:
+            status = produce_one_day(settings, update.day)
+        except Exception as err:  # one bad day must not stop the others
+            logger.error("%s failed: %s", update.day, err)
+            status = f"failed: {err}"
+        outcome[str(update.day)] = f"{status}: {update.reason}"
+    return outcome

@@ -1,4 +1,4 @@
-"""``smprod run``, ``smprod backfill``, ``smprod train``: run the flows once."""
+"""``smprod run``, ``smprod backfill``, ``smprod reprocess``, ``smprod train``: run the flows once."""
 
 from __future__ import annotations
 
@@ -62,6 +62,32 @@ def register(app: typer.Typer) -> None:
         from flows.daily import backfill
 
         outcome = backfill(_day(start, "--start"), _day(end, "--end"), settings=settings)
+        for day, status in outcome.items():
+            typer.echo(f"{day}: {status}")
+        if any(status.startswith("failed") for status in outcome.values()):
+            raise typer.Exit(1)
+
+    @app.command("reprocess")
+    def reprocess(
+        since: Annotated[
+            str | None, typer.Option("--since", help="First product day to check (default: all).")
+        ] = None,
+        config: ConfigOpt = None,
+        workdir: WorkdirOpt = None,
+        archive: ArchiveOpt = None,
+        bbox: BBoxOpt = None,
+    ) -> None:
+        """Produce again the published days whose inputs improved (IMERG Final, newer SMAP release).
+
+        Prints each reprocessed day with its status and why; exit 1 if any of them failed.
+        """
+        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+        _prepare(settings)
+        from flows.daily import reprocess_updates
+
+        outcome = reprocess_updates(settings, _day(since, "--since") if since else None)
+        if not outcome:
+            typer.echo("no published day has better inputs now")
         for day, status in outcome.items():
             typer.echo(f"{day}: {status}")
         if any(status.startswith("failed") for status in outcome.values()):

@@ -1,0 +1,254 @@
+"""Unattended operation end to end: reprocessing, a missing granule in a backfill, a killed run.
+
+Each test gets its own copy of the small synthetic archive (hard links: cheap, and deleting or
+adding a file touches only the copy), its own work directory and its own fresh PostgreSQL
+database; one champion model, trained once for the module, is shared. The retrain policy is
+pushed out of the way (in situ threshold 1.0), so these tests exercise operations, not training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from prefect.testing.utilities import prefect_test_harness
+
+from smprod import db, runs
+from smprod.config import load_settings
+from smprod.layout import WorkLayout
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+def _fresh_database(pg_server, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    pg_server.psql(f'CREATE DATABASE "{name}";')
+    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
+
+
+@pytest.fixture(scope="module")
+def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
+    """A champion trained on the 14 days before the small world's last day (as tests/e2e/test_daily_flow)."""
+    from smprod import __version__
+    from smprod.features import InputStore
+    from smprod.lifecycle import TrainingSpec, train_and_register
+
+    tracking_uri = _fresh_database(pg_server, "ops_mlflow")
+    promotions = _fresh_database(pg_server, "ops_models")
+    db.upgrade(promotions)
+    spec = TrainingSpec(
+        end=small_world.days[-2],
+        window_days=14,
+        region=small_world.region,
+        coarse_product="SPL3SMP",
+        kind="rf",
+        model_name=f"ops-{uuid.uuid4().hex[:6]}",
+        code_version=__version__,
+    )
+    artifacts = str(tmp_path_factory.mktemp("ops_mlflow_artifacts"))
+    result = train_and_register(
+        spec, InputStore(small_world.layout), tracking_uri, artifacts, db.make_engine(promotions)
+    )
+    assert result.decision.promote  # the first model becomes champion
+    return types.SimpleNamespace(tracking_uri=tracking_uri, name=spec.model_name)
+
+
+@pytest.fixture
+def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
+    archive = tmp_path / "archive"
+    shutil.copytree(small_world.archive, archive, copy_function=os.link)
+    overrides = {
+        "workdir": tmp_path / "work",
+        "archive": archive,
+        "bbox": BBOX,
+        "database_url": database_url,
+        "mlflow_tracking_uri": champion.tracking_uri,
+        "model_name": champion.name,
+        "validation_min_n": 1,
+        "retrain_insitu_ubrmse": 1.0,
+    }
+    return types.SimpleNamespace(
+        settings=load_settings(**overrides),
+        overrides=overrides,
+        layout=WorkLayout(tmp_path / "work"),
+        archive=archive,
+        days=small_world.days,
+        engine=db.make_engine(database_url),
+    )
+
+
+def _provenance(world, day) -> dict:
+    return json.loads(world.layout.product_files(day).provenance.read_text())
+
+
+def _items(world) -> list[str]:
+    return sorted(p.stem for p in world.layout.catalog.rglob("smprod-sm-1km-*.json"))
+
+
+def _item_ids(*days) -> list[str]:
+    return sorted(f"smprod-sm-1km-{d:%Y%m%d}" for d in days)
+
+
+# --------------------------------------------------------------------------------- reprocess
+
+
+def _add_imerg_final(archive: Path, day) -> str:
+    """Write the IMERG Final granule of ``day`` (the Late field, 10% drier, as a calibrated run)."""
+    import netCDF4
+
+    from smprod.synthetic.formats import write_imerg_daily
+
+    [late] = archive.rglob(f"3B-DAY-L.MS.MRG.3IMERG.{day:%Y%m%d}-*.nc4")
+    with netCDF4.Dataset(late) as nc:
+        values = np.asarray(nc["precipitation"][0], dtype=np.float32)  # (lon, lat south->north)
+    name = late.name.replace("3B-DAY-L.", "3B-DAY.", 1)
+    write_imerg_daily(late.parent / name, np.flipud(values.T) * 0.9, day, "Final")
+    return name
+
+
+def test_reprocess_reproduces_only_days_whose_inputs_improved(world, prefect_api):
+    from flows.daily import produce_one_day, reprocess_updates
+
+    late_day, final_day = world.days[-2], world.days[-4]  # IMERG Late on D / Final on D-2..D
+    for day in (late_day, final_day):
+        assert produce_one_day(world.settings, day) == "succeeded"
+    assert _provenance(world, late_day)["precip_run"] == "Late"
+    assert reprocess_updates(world.settings) == {}  # nothing better yet: nothing produced
+
+    final = _add_imerg_final(world.archive, late_day)
+    outcome = reprocess_updates(world.settings)
+
+    assert list(outcome) == [str(late_day)]
+    assert outcome[str(late_day)].startswith(f"succeeded: {final} replaces 3B-DAY-L.")
+    record = _provenance(world, late_day)
+    assert record["precip_run"] == "Final" and final in record["inputs"]["GPM_3IMERGDF"]
+    late_runs = runs.runs_of(world.engine, late_day)
+    assert [r.status for r in late_runs] == ["succeeded", "succeeded"]
+    assert late_runs[0].input_key != late_runs[1].input_key
+    assert [r.status for r in runs.runs_of(world.engine, final_day)] == ["succeeded"]
+    assert _items(world) == _item_ids(late_day, final_day)
+    assert reprocess_updates(world.settings, since=final_day) == {}  # now current
+
+
+# ------------------------------------------------------------------------- missing granule
+
+
+def test_backfill_goes_on_past_a_day_whose_smap_granule_is_missing(world, prefect_api):
+    from flows.daily import backfill
+
+    first, middle, last = world.days[-5], world.days[-4], world.days[-3]
+    [smap] = world.archive.rglob(f"SMAP_L3_SM_P_{middle:%Y%m%d}_*.h5")
+    smap.unlink()
+
+    outcome = backfill(first, last, settings=world.settings)
+
+    assert outcome[str(first)] == outcome[str(last)] == "succeeded"
+    assert outcome[str(middle)].startswith("failed: ")
+    assert f"no valid SPL3SMP granule for {middle}" in outcome[str(middle)]
+    [failed] = runs.runs_of(world.engine, middle)
+    assert failed.status == "failed" and failed.finished_at is not None
+    assert f"MissingInputError: no valid SPL3SMP granule for {middle}" in failed.error
+    assert set(failed.stage_seconds) == set()  # it stopped in ingest, before any stage finished
+    assert _items(world) == _item_ids(first, last)
+    assert not world.layout.product_files(middle).provenance.exists()
+
+
+# -------------------------------------------------------------------------------- crash
+
+
+def _env(world) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMPROD_", "PREFECT_"))}
+    env.update({f"SMPROD_{k.upper()}": str(v) for k, v in world.overrides.items()})
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    return env
+
+
+def _wait_until_stage_done(world, day, stage: str, proc: subprocess.Popen, timeout_s: float = 240) -> None:
+    """Poll the ledger until the running run of ``day`` has finished ``stage``."""
+    deadline = time.monotonic() + timeout_s
+    query = sa.text("SELECT stage_seconds FROM production_runs WHERE day = :d AND status = 'running'")
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"smprod run ended early ({proc.returncode})"
+        with world.engine.connect() as conn:
+            stages = conn.execute(query, {"d": day}).scalar()
+        if stages and stage in stages:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run of {day} did not finish {stage!r} within {timeout_s} s")
+
+
+def _matchup_keys(world) -> tuple[int, int]:
+    with world.engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM matchups")).scalar()
+        distinct = conn.execute(
+            sa.text("SELECT count(*) FROM (SELECT DISTINCT station_id, day, variant, model_version FROM matchups) k")
+        ).scalar()
+    return int(total), int(distinct)
+
+
+@pytest.mark.parametrize(
+    ("after", "killed_in"), [("model", "produce"), ("produce", "publish or validate")]
+)
+def test_a_run_killed_mid_way_is_recovered_by_a_rerun(
+    world, small_world, prefect_api, tmp_path, after, killed_in
+):
+    import rasterio
+
+    from flows.daily import produce_one_day
+    from smprod.product import product_problems
+
+    day = world.days[-3]
+    env = {**_env(world), "SMPROD_PREFECT_API_URL": prefect_api}
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", "--day", str(day)],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_until_stage_done(world, day, after, proc)
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, like a dead machine
+        finally:
+            proc.kill()
+            proc.wait()
+    [killed] = runs.runs_of(world.engine, day)
+    assert killed.status == "running" and "validate" not in killed.stage_seconds, killed_in
+    with runs.day_lock(world.engine, day, wait_s=30):  # the dead run's lock is gone
+        pass
+
+    assert produce_one_day(world.settings, day) == "succeeded"  # not "skipped": it never finished
+
+    abandoned, rerun = runs.runs_of(world.engine, day)
+    assert abandoned.status == "failed" and abandoned.error.startswith("abandoned")
+    assert rerun.status == "succeeded" and set(rerun.stage_seconds) >= {"produce", "publish", "validate"}
+    assert _items(world) == _item_ids(day)
+    files = world.layout.product_files(day)
+    assert product_problems(files, small_world.region) == []  # valid COGs, checksums as recorded
+    with rasterio.open(files.soil_moisture) as src:  # every block decodes, the day has values
+        assert np.isfinite(src.read(1)).mean() > 0.5
+    assert sorted(p.name for p in files.provenance.parent.iterdir()) == sorted(
+        p.name for p in (*files.cogs().values(), files.thumbnail, files.provenance)
+    ), "leftover temporaries of the killed run"
+    total, distinct = _matchup_keys(world)
+    assert total == distinct > 0
