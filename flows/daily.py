@@ -6,7 +6,9 @@ Stages of a day (each a task with a clear name): ``ingest`` (discover, fetch, re
 exponential backoff. A day is produced under a PostgreSQL advisory lock (never by two runs at
 once) and recorded in the run ledger; a day already published from the same inputs with the
 same model version is skipped (the cache key is input hash + model version, kept in the
-product's provenance, so it survives restarts and does not depend on Prefect's result store).
+product's provenance, so it survives restarts and does not depend on Prefect's result store),
+but only when the ledger's last succeeded run of the day has that key too: a run killed after
+writing the files but before publishing or validating must not make the day look done.
 ``smprod-reprocess`` produces again the published days whose inputs improved since
 (:mod:`smprod.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
 changes, so :func:`produce_one_day` does not skip them.
@@ -255,7 +257,9 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key)
     model, info = timed("model", model_task, ctx, day)
     runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
-    if is_current(ctx.layout.product_files(day), key, info.version):
+    if is_current(ctx.layout.product_files(day), key, info.version) and runs.finished_with(
+        ctx.engine, day, key, info.version
+    ):
         get_run_logger().info(
             "%s is already published from the same inputs with v%s: skipped", day, info.version
         )

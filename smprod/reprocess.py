@@ -204,4 +204,3 @@ def find_reprocessing(
     """
     produced = produced_days(layout, since)
     return find_updates(produced, offered_granules(source, produced, bbox), exclude)
-

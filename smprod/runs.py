@@ -102,6 +102,17 @@ def latest_success(engine: Engine, day: date) -> ProductionRun | None:
         ).first()
 
 
+def finished_with(engine: Engine, day: date, input_key: str, model_version: str) -> bool:
+    """Whether the latest successful run of ``day`` used these inputs and this model version.
+
+    Files on disk are not enough to call a day done: a run killed after writing the product but
+    before publishing or validating leaves current-looking files behind (the crash test in
+    ``tests/e2e/test_operations.py``); only a succeeded run in the ledger proves every stage ran.
+    """
+    last = latest_success(engine, day)
+    return last is not None and last.input_key == input_key and last.model_version == str(model_version)
+
+
 def runs_of(engine: Engine, day: date) -> list[ProductionRun]:
     """Every recorded run of ``day``, oldest first."""
     with session_scope(engine) as session:

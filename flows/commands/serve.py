@@ -1,4 +1,4 @@
-"""``smprod serve``: serve the scheduled deployments (daily production, weekly retrain)."""
+"""``smprod serve``: serve the scheduled deployments (daily production, weekly retrain, reprocess)."""
 
 from __future__ import annotations
 
@@ -14,24 +14,35 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Register the deployments with their schedules on the Prefect server and run them (blocks).
 
-        Schedules come from the settings (daily_cron default 06:00 UTC, retrain_cron weekly).
-        Stopping the process does not pause the schedules (pause_on_shutdown=False): a restart by
-        systemd picks up where it left off.
+        Deployments (flow/deployment): ``smprod-daily/daily`` (daily_cron, default 06:00 UTC),
+        ``smprod-retrain/weekly-retrain`` (retrain_cron, Mondays 07:00 UTC) and
+        ``smprod-reprocess/reprocess`` (reprocess_cron, daily 06:30 UTC). Stopping the process
+        does not pause the schedules (pause_on_shutdown=False): a restart by systemd picks up
+        where it left off; pause one with ``prefect deployment pause smprod-daily/daily``.
         """
-        from prefect import serve as prefect_serve
-
-        from flows.daily import daily, make_ctx, retrain
+        from flows.services import resolve_endpoints, use_prefect_api
         from infra.stack import EmbeddedStack
 
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         if settings.prefect_api_url is None:
             EmbeddedStack(settings.workdir).up(prefect=True)
-        make_ctx(settings)  # points this process at the Prefect API
+        # Prefect reads its API URL when it is imported: resolve it first, or serve would start
+        # a throw-away temporary server and register the deployments there.
+        use_prefect_api(resolve_endpoints(settings))
+        from prefect import serve as prefect_serve
+
+        from flows.daily import daily, reprocess_updates, retrain
+
         parameters = {"settings": settings.model_dump(mode="json")}
+        schedules = {
+            "daily": (daily, settings.daily_cron),
+            "weekly-retrain": (retrain, settings.retrain_cron),
+            "reprocess": (reprocess_updates, settings.reprocess_cron),
+        }
         deployments = [
-            daily.to_deployment(name="daily", cron=settings.daily_cron, parameters=parameters),
-            retrain.to_deployment(name="weekly-retrain", cron=settings.retrain_cron, parameters=parameters),
+            flow.to_deployment(name=name, cron=cron, parameters=parameters)
+            for name, (flow, cron) in schedules.items()
         ]
-        names = [d.name for d in deployments]
-        typer.echo(f"serving {names}; schedules {settings.daily_cron!r}, {settings.retrain_cron!r}")
+        for name, (flow, cron) in schedules.items():
+            typer.echo(f"serving {flow.name}/{name} on {cron!r} (UTC)")
         prefect_serve(*deployments, pause_on_shutdown=False)

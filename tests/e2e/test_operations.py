@@ -203,16 +203,19 @@ def _matchup_keys(world) -> tuple[int, int]:
     with world.engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM matchups")).scalar()
         distinct = conn.execute(
-            sa.text("SELECT count(*) FROM (SELECT DISTINCT station_id, day, variant, model_version FROM matchups) k")
+            sa.text(
+                "SELECT count(*) FROM (SELECT DISTINCT station_id, day, variant, model_version FROM matchups) k"
+            )
         ).scalar()
     return int(total), int(distinct)
 
 
 @pytest.mark.parametrize(
-    ("after", "killed_in"), [("model", "produce"), ("produce", "publish or validate")]
+    ("after", "not_reached"),
+    [("model", "publish"), ("produce", "validate")],  # killed in produce / after the files exist
 )
 def test_a_run_killed_mid_way_is_recovered_by_a_rerun(
-    world, small_world, prefect_api, tmp_path, after, killed_in
+    world, small_world, prefect_api, tmp_path, after, not_reached
 ):
     import rasterio
 
@@ -232,8 +235,10 @@ def test_a_run_killed_mid_way_is_recovered_by_a_rerun(
         finally:
             proc.kill()
             proc.wait()
+    assert proc.returncode == -signal.SIGKILL
     [killed] = runs.runs_of(world.engine, day)
-    assert killed.status == "running" and "validate" not in killed.stage_seconds, killed_in
+    assert killed.status == "running" and after in killed.stage_seconds
+    assert not_reached not in killed.stage_seconds  # it really died mid-way
     with runs.day_lock(world.engine, day, wait_s=30):  # the dead run's lock is gone
         pass
 
