@@ -202,11 +202,8 @@ def _wait_until_stage_done(world, day, stage: str, proc: subprocess.Popen, timeo
 def _matchup_keys(world) -> tuple[int, int]:
     with world.engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM matchups")).scalar()
-        distinct = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM (SELECT DISTINCT station_id, day, variant, model_version FROM matchups) k"
-            )
-        ).scalar()
+        keys = "SELECT DISTINCT station_id, day, variant, model_version FROM matchups"
+        distinct = conn.execute(sa.text(f"SELECT count(*) FROM ({keys}) k")).scalar()
     return int(total), int(distinct)
 
 
