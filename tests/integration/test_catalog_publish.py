@@ -27,24 +27,27 @@ import catalog.publish as publish
 from smprod.layout import WorkLayout
 from tests.catalog_days import tiny_region
 
-def stall(root):
-    print("item written", flush=True)
+def stall(*args):
+    print("stalled", flush=True)
     time.sleep(300)
 
-publish.write_collection = stall
+if sys.argv[3] == "collection":  # between the item's rename and the collection write
+    publish.write_collection = stall
+else:  # the item's temporary file is complete, its rename not done
+    publish.os.replace = stall
 publish.publish_day(WorkLayout(Path(sys.argv[1])), tiny_region(), date.fromisoformat(sys.argv[2]))
 """
 
 
-def _publish_and_kill(workdir: Path, day: date) -> None:
+def _publish_and_kill(workdir: Path, day: date, where: str = "collection") -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    command = [sys.executable, "-c", STALLING_PUBLISH, str(workdir), day.isoformat()]
+    command = [sys.executable, "-c", STALLING_PUBLISH, str(workdir), day.isoformat(), where]
     with subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as child:
         assert child.stdout is not None
         line = child.stdout.readline()
-        assert line == "item written\n", child.stderr.read() if child.stderr else line
+        assert line == "stalled\n", child.stderr.read() if child.stderr else line
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
 
@@ -77,4 +80,23 @@ def test_killed_publish_then_rerun_leaves_one_complete_item(tmp_path: Path) -> N
     item = json.loads((item_dir / f"{PRODUCT_ID}-20240603.json").read_text())
     assert item["properties"]["smprod:revision"] == 1  # the killed run's item was already this one
     assert not list(layout.catalog.rglob(".*.tmp*"))
+    assert validate_catalog(layout.catalog).ok
+
+
+def test_publish_killed_before_the_item_rename_leaves_the_previous_catalog(tmp_path: Path) -> None:
+    layout, region = WorkLayout(tmp_path), tiny_region()
+    write_day(tmp_path, date(2024, 6, 1), region)
+    publish_day(layout, region, date(2024, 6, 1))
+    item = layout.catalog / PRODUCT_ID / f"{PRODUCT_ID}-20240601" / f"{PRODUCT_ID}-20240601.json"
+    before = item.read_bytes()
+    write_day(tmp_path, date(2024, 6, 1), region, model_version="2")  # reprocess the day
+
+    _publish_and_kill(tmp_path, date(2024, 6, 1), where="item")
+    assert item.read_bytes() == before  # readers still see the complete previous item
+    assert len(list(item.parent.glob(".*.tmp*"))) == 1  # the dead writer's temporary file
+    assert validate_catalog(layout.catalog).ok
+
+    publish_day(layout, region, date(2024, 6, 1))
+    assert sorted(p.name for p in item.parent.iterdir()) == [item.name]
+    assert json.loads(item.read_text())["properties"]["smprod:revision"] == 2
     assert validate_catalog(layout.catalog).ok
