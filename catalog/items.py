@@ -76,25 +76,10 @@ def file_fields(path: Path) -> dict[str, Any]:
 
 
 def raster_band(path: Path) -> dict[str, Any]:
-    """The ``raster:bands`` entry of a single-band COG: type, nodata, scale/offset, unit, stats.
-
-    Statistics cover the valid (not nodata) pixels of the full-resolution band, accumulated
-    block by block (the COG's 512 px tiles) so memory does not grow with the region.
-    """
-    import numpy as np
+    """The ``raster:bands`` entry of a single-band COG: type, nodata, scale/offset, unit, stats."""
     import rasterio
 
     with rasterio.open(path) as src:
-        count, total, squares, low, high = 0, 0.0, 0.0, math.inf, -math.inf
-        for _, window in src.block_windows(1):
-            block = src.read(1, window=window, masked=True).astype(np.float64)
-            values = block.compressed()
-            values = values[np.isfinite(values)]
-            if values.size:
-                count += values.size
-                total += float(values.sum())
-                squares += float((values**2).sum())
-                low, high = min(low, float(values.min())), max(high, float(values.max()))
         band: dict[str, Any] = {
             "data_type": src.dtypes[0],
             "scale": src.scales[0],
@@ -106,17 +91,34 @@ def raster_band(path: Path) -> dict[str, Any]:
             band["nodata"] = _nodata(src.nodata)
         if src.units[0]:
             band["unit"] = src.units[0]
-        pixels = src.width * src.height
-    band["statistics"] = {"valid_percent": round(100.0 * count / pixels, DECIMALS)}
+        band["statistics"] = band_statistics(src)
+    return band
+
+
+def band_statistics(src: Any) -> dict[str, float]:
+    """Statistics of band 1's valid (not nodata, finite) pixels at full resolution, accumulated
+    block by block (the COG's 512 px tiles) so memory does not grow with the region."""
+    import numpy as np
+
+    count, total, squares, low, high = 0, 0.0, 0.0, math.inf, -math.inf
+    for _, window in src.block_windows(1):
+        values = src.read(1, window=window, masked=True).astype(np.float64).compressed()
+        values = values[np.isfinite(values)]
+        if values.size:
+            count += values.size
+            total += float(values.sum())
+            squares += float((values**2).sum())
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+    stats = {"valid_percent": round(100.0 * count / (src.width * src.height), DECIMALS)}
     if count:
         mean = total / count
-        band["statistics"].update(
+        stats.update(
             minimum=round(low, DECIMALS),
             maximum=round(high, DECIMALS),
             mean=round(mean, DECIMALS),
             stddev=round(math.sqrt(max(squares / count - mean * mean, 0.0)), DECIMALS),
         )
-    return band
+    return stats
 
 
 def _nodata(value: float) -> float | str:

@@ -185,3 +185,29 @@ def test_pystac_reads_the_published_catalog(layout: WorkLayout) -> None:
     assert Path(items[0].assets["soil_moisture"].get_absolute_href() or "").resolve() == (
         layout.product_files(date(2024, 6, 1)).soil_moisture.resolve()
     )
+
+
+def test_band_statistics_over_many_blocks_equal_numpy(tmp_path: Path) -> None:
+    from affine import Affine
+
+    from catalog.items import raster_band
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.25, 0.07, (700, 600)).astype(np.float32)
+    values[rng.random(values.shape) < 0.2] = np.nan
+    path = tmp_path / "band.tif"
+    profile = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256, "nodata": float("nan")}
+    with rasterio.open(
+        path, "w", width=600, height=700, count=1, dtype="float32", crs="EPSG:6933",
+        transform=Affine(1000.0, 0, 0, 0, -1000.0, 0), **profile,
+    ) as dst:  # fmt: skip
+        dst.write(values, 1)
+    band = raster_band(path)
+    valid = values[np.isfinite(values)].astype(np.float64)
+    stats = band["statistics"]
+    assert (band["data_type"], band["nodata"], band["spatial_resolution"]) == ("float32", "nan", 1000.0)
+    assert_allclose(
+        [stats["mean"], stats["stddev"], stats["minimum"], stats["maximum"], stats["valid_percent"]],
+        [valid.mean(), valid.std(), valid.min(), valid.max(), 100 * valid.size / values.size],
+        atol=1e-6,
+    )
