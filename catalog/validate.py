@@ -40,7 +40,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from smprod.errors import CatalogError
+from smprod.errors import CatalogError, SchemaNotVendoredError
 
 #: The vendored schemas and their index (official URL -> file).
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -87,17 +87,6 @@ class CatalogReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-class SchemaNotVendoredError(CatalogError):
-    """Raised when a schema URL is needed that is not in ``catalog/schemas/index.json``."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        super().__init__(
-            f"schema not vendored: {url} (add the official file to catalog/schemas/ and index.json; "
-            "validation never downloads)"
-        )
 
 
 def _refuse(uri: str) -> Resource:

@@ -73,5 +73,16 @@ class CatalogError(SmprodError):
     """Raised when a STAC object is invalid or the catalog cannot be updated."""
 
 
+class SchemaNotVendoredError(CatalogError):
+    """Raised when validation needs a JSON schema that is not kept in ``catalog/schemas/``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"schema not vendored: {url} (add the official file to catalog/schemas/ and index.json; "
+            "validation never downloads)"
+        )
+
+
 class SmprodWarning(UserWarning):
     """Warned when smprod proceeds with a degraded input; the test suite turns it into an error."""
