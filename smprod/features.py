@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from smprod.errors import MissingInputError
 from smprod.grid import Region, RegionGrid
 from smprod.layout import WorkLayout
-from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.regrid import bilinear_window, block_mean, upsample_nearest
 
 PREDICTORS = (
     "sm_lag3",
@@ -73,9 +73,35 @@ def albedo_from_bsa_wsa(bsa: NDArray, wsa: NDArray, zenith: NDArray) -> NDArray:
     return bsa * (1 - r) + wsa * r
 
 
+#: netCDF-C chunk cache (bytes per variable) for the 1 km inputs. The library default (64 MiB
+#: per variable in recent netCDF-C) would let a tiled reader keep most of a large region in
+#: memory; a tile reads whole chunks of its own (:meth:`Region.tile_pixels`), so 1 MiB is enough.
+FINE_CHUNK_CACHE = 1 << 20
+#: Open day files kept by an :class:`InputStore` (a day plus its gap-filling neighbours).
+MAX_OPEN_FILES = 40
+
+
+def _open_lazy(path: Path) -> xr.Dataset:
+    """Open a 1 km input file without reading its arrays (windows are read on demand)."""
+    import netCDF4
+
+    size, nelems, preemption = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(FINE_CHUNK_CACHE, nelems, preemption)
+    try:
+        return xr.open_dataset(path, engine="netcdf4", cache=False)
+    finally:
+        netCDF4.set_chunk_cache(size, nelems, preemption)
+
+
 @dataclass
 class InputStore:
-    """Read-only access to the gridded day inputs under a work directory (cached, lazy)."""
+    """Read-only access to the gridded day inputs under a work directory.
+
+    Coarse files are small and loaded whole; 1 km files stay on disk and are read window by
+    window, so memory follows the tile being predicted, not the region. Open files are kept
+    (at most :data:`MAX_OPEN_FILES`, oldest closed first) because gap filling revisits the
+    neighbouring days for every tile.
+    """
 
     layout: WorkLayout
     _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
@@ -87,17 +113,40 @@ class InputStore:
         return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
 
     def open(self, day: date, scale: str) -> xr.Dataset:
-        """The day's ``fine`` or ``coarse`` dataset; MissingInputError if it was not ingested."""
+        """The day's ``fine`` (lazy) or ``coarse`` (loaded) dataset.
+
+        Raises:
+            MissingInputError: the day was not ingested.
+        """
         key = (day, scale)
         if key not in self._cache:
             path = self.path(day, scale)
             if not path.exists():
                 raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
-            with xr.open_dataset(path) as ds:
-                self._cache[key] = ds.load()
-            if len(self._cache) > 64:  # keep memory bounded on long backfills
-                self._cache.pop(next(iter(self._cache)))
+            if scale == "fine":
+                self._cache[key] = _open_lazy(path)
+            else:
+                with xr.open_dataset(path) as ds:
+                    self._cache[key] = ds.load()
+            while len(self._cache) > MAX_OPEN_FILES:
+                self._cache.pop(next(iter(self._cache))).close()
         return self._cache[key]
+
+    def read(self, day: date, name: str, tile: RegionGrid, region: Region) -> NDArray:
+        """The 1 km variable ``name`` of ``day`` over ``tile`` (a window of ``region.fine``)."""
+        r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
+        da = self.open(day, "fine")[name]
+        return np.asarray(da[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols].values)
+
+    def close(self) -> None:
+        """Close every open file."""
+        for ds in self._cache.values():
+            ds.close()
+        self._cache.clear()
+
+    def __getstate__(self) -> dict[str, object]:
+        # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
+        return {"layout": self.layout, "_cache": {}}
 
 
 def _doy_terms(day: date) -> tuple[float, float]:
@@ -106,22 +155,21 @@ def _doy_terms(day: date) -> tuple[float, float]:
 
 
 def gap_fill(
-    day: date, name: str, store: InputStore, window: Callable[[xr.DataArray], NDArray]
+    day: date, name: str, store: InputStore, read: Callable[[date], NDArray]
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """The day's field ``name`` (fine scale, ``window`` selects a tile) with gaps filled in time.
+    """The day's field ``name`` (``read(day)`` returns its window) with gaps filled in time.
 
     Returns:
         (filled field, mask of pixels that were filled)
     """
-    current = window(store.open(day, "fine")[name]).astype(np.float32)
+    current = read(day).astype(np.float32)
     missing = ~np.isfinite(current)
     if not missing.any():
         return current, missing
-    before, after = (
-        _nearest_valid(day, name, store, window, missing, -1),
-        _nearest_valid(day, name, store, window, missing, +1),
+    (v0, d0), (v1, d1) = (
+        _nearest_valid(day, store, read, missing, -1),
+        _nearest_valid(day, store, read, missing, +1),
     )
-    (v0, d0), (v1, d1) = before, after
     with np.errstate(invalid="ignore", divide="ignore"):
         weight = d0 / (d0 + d1)
         both = np.isfinite(v0) & np.isfinite(v1)
@@ -130,7 +178,9 @@ def gap_fill(
     return filled, missing
 
 
-def _nearest_valid(day, name, store, window, missing, step):  # type: ignore[no-untyped-def]
+def _nearest_valid(
+    day: date, store: InputStore, read: Callable[[date], NDArray], missing: NDArray, step: int
+) -> tuple[NDArray, NDArray]:
     """Per pixel, the nearest valid value ``step`` days away (within GAP_DAYS) and its distance."""
     value = np.full(missing.shape, np.nan, np.float32)
     distance = np.full(missing.shape, np.nan, np.float32)
@@ -139,7 +189,7 @@ def _nearest_valid(day, name, store, window, missing, step):  # type: ignore[no-
         other = day + timedelta(days=step * k)
         if not need.any() or not store.has(other):
             continue
-        field_ = window(store.open(other, "fine")[name])
+        field_ = read(other)
         take = need & np.isfinite(field_)
         value[take], distance[take] = field_[take], k
         need &= ~take
@@ -169,28 +219,22 @@ def fine_features(
     """
     tile = tile or region.fine
     r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
-
-    def window(da: xr.DataArray) -> NDArray:
-        return np.asarray(da.values[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols], dtype=np.float64)
-
-    fine = store.open(day, "fine")
     coarse = store.open(day, "coarse")
     columns: dict[str, NDArray] = {}
     filled_any = np.zeros(tile.shape, bool)
     modis: dict[str, NDArray] = {}
     for name in MODIS_INPUTS:
-        values, filled = gap_fill(day, name, store, window)
+        values, filled = gap_fill(day, name, store, partial(_read_window, store, name, tile, region))
         modis[name] = _fill_spatially(values, region.factor)
         filled_any |= filled
     for lag in ("sm_lag3", "sm_lag7"):
-        columns[lag] = window(xr.DataArray(bilinear_to_fine(coarse[lag].values, region.factor)))
+        columns[lag] = bilinear_window(coarse[lag].values, region.factor, r0, c0, tile.nrows, tile.ncols)
     lon, lat = tile.lonlat()
     zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
     columns.update({name: modis[name] for name in ("lst_day", "lst_night", "ndvi", "evi")})
     columns["albedo"] = albedo_from_bsa_wsa(modis["albedo_bsa"], modis["albedo_wsa"], zenith)
-    for name in ("precip", "precip_3d", "elevation", "slope", "sand", "silt", "clay"):
-        columns[name] = window(fine[name])
-    columns["landcover"] = window(fine["landcover"])
+    for name in ("precip", "precip_3d", "elevation", "slope", "sand", "silt", "clay", "landcover"):
+        columns[name] = store.read(day, name, tile, region)
     doy_sin, doy_cos = _doy_terms(day)
     columns.update(
         doy_sin=np.full(tile.shape, doy_sin), doy_cos=np.full(tile.shape, doy_cos), lat=lat, lon=lon
@@ -198,6 +242,10 @@ def fine_features(
     frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
     _check_present(frame, day, "1 km")
     return frame, filled_any
+
+
+def _read_window(store: InputStore, name: str, tile: RegionGrid, region: Region, day: date) -> NDArray:
+    return store.read(day, name, tile, region).astype(np.float64)
 
 
 def coarse_features(day: date, region: Region, store: InputStore) -> pd.DataFrame:

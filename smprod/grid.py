@@ -182,6 +182,10 @@ class RegionGrid:
         return {"y": self.y, "x": self.x}
 
 
+#: Side of a processing tile (km): 144 x 144 1 km cells, 4 x 4 cells of 36 km, 16 x 16 of 9 km.
+TILE_KM = 144
+
+
 @dataclass(frozen=True)
 class Region:
     """A product region: a lon/lat bbox snapped outward to whole coarse cells.
@@ -197,6 +201,20 @@ class Region:
     def factor(self) -> int:
         """Fine cells per coarse cell along one axis (36 or 9)."""
         return self.coarse.km // self.fine.km
+
+    @property
+    def tile_cells(self) -> int:
+        """Coarse cells per side of a processing tile: tiles of about ``TILE_KM`` whatever the grid.
+
+        Prediction, correction and the on-disk chunks of the gridded inputs share this tiling,
+        so a tile reads whole chunks and peak memory is set by the tile, not the region.
+        """
+        return max(1, round(TILE_KM / self.coarse.km))
+
+    @property
+    def tile_pixels(self) -> int:
+        """1 km cells per side of a processing tile."""
+        return self.tile_cells * self.factor
 
     def coarse_index(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """For every fine cell, the (row, col) of its coarse cell inside ``coarse`` (2-D arrays)."""

@@ -353,14 +353,47 @@ def _coarse_values(
     return out
 
 
-def _write_atomic(ds: xr.Dataset, target: Path) -> Path:
+def write_day_inputs(
+    layout: WorkLayout,
+    region: Region,
+    day: date,
+    fine: dict[str, NDArray],
+    smap: xr.Dataset,
+    lags: dict[str, NDArray],
+    attrs: dict[str, str],
+) -> tuple[Path, Path]:
+    """Write the day's gridded inputs (``fine.nc``, ``coarse.nc``), each atomically.
+
+    Args:
+        fine: every ``FINE_VARIABLES`` field on ``region.fine``.
+        smap: the day's SMAP on ``region.coarse`` (``sm``, ``sm_am``, ``sm_pm``).
+        lags: ``sm_lag3`` and ``sm_lag7`` on ``region.coarse``.
+        attrs: global attributes (inputs used, SMAP release, precipitation run, ...).
+
+    The fine variables are chunked on the processing tiles (:attr:`Region.tile_pixels`), so
+    prediction reads whole chunks of one tile and never decompresses the whole region.
+    """
+    directory = layout.inputs_dir(day)
+    coarse = _coarse_values(fine, smap, lags, region.factor)
+    side = region.tile_pixels
+    fine_chunks = (min(side, region.fine.nrows), min(side, region.fine.ncols))
+    return (
+        _write_atomic(_dataset(fine, region.fine, attrs), directory / "fine.nc", fine_chunks),
+        _write_atomic(_dataset(coarse, region.coarse, attrs), directory / "coarse.nc"),
+    )
+
+
+def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None = None) -> Path:
     """Write ``ds`` as netCDF-4 to a temporary sibling of ``target``, then rename it onto ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        encoding = {name: {"zlib": True, "complevel": 1} for name in ds.data_vars}
+        encoding: dict[str, dict[str, Any]] = {
+            str(name): {"zlib": True, "complevel": 1, **({"chunksizes": chunks} if chunks else {})}
+            for name in ds.data_vars
+        }
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         os.replace(tmp, target)
     finally:
@@ -416,8 +449,6 @@ def ingest_day(
         "coarse_product": coarse_product,
         "missing": json.dumps(report.missing),
     }
-    coarse = _coarse_values(fine, smap[day.isoformat()], lags, region.factor)
-    _write_atomic(_dataset(fine, region.fine, attrs), report.fine)
-    _write_atomic(_dataset(coarse, region.coarse, attrs), report.coarse)
+    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
     ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
     return report

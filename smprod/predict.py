@@ -1,7 +1,9 @@
 """Prediction of a region at 1 km, tile by tile, so peak memory does not grow with the region.
 
-Tiles are windows of whole coarse cells (``TILE_COARSE_CELLS`` x ``TILE_COARSE_CELLS``), so every
-tile can be mass-corrected on its own and the results equal an untiled run.
+Tiles are windows of whole coarse cells (:attr:`Region.tile_cells` per side, about 144 km), so
+every tile can be mass-corrected on its own and the results equal an untiled run. A tile reads
+only its own window of the 1 km inputs (:meth:`InputStore.read`), so memory is set by the tile
+and the output layers, not by the region.
 """
 
 from __future__ import annotations
@@ -18,9 +20,6 @@ from smprod.grid import Region, RegionGrid
 from smprod.models.base import Downscaler
 from smprod.qa import QA
 
-#: Coarse cells per tile side (36 km: 144 x 144 km tiles of 20 736 1 km cells).
-TILE_COARSE_CELLS = 4
-
 
 @dataclass
 class Prediction:
@@ -31,8 +30,12 @@ class Prediction:
     qa: NDArray[np.uint8]
 
 
-def tiles(region: Region, size: int = TILE_COARSE_CELLS) -> Iterator[RegionGrid]:
-    """Windows of ``region.fine`` made of up to ``size x size`` whole coarse cells."""
+def tiles(region: Region, size: int | None = None) -> Iterator[RegionGrid]:
+    """Windows of ``region.fine`` made of up to ``size x size`` whole coarse cells (row-major).
+
+    ``size`` defaults to :attr:`Region.tile_cells`.
+    """
+    size = size or region.tile_cells
     f = region.factor
     for r in range(0, region.coarse.nrows, size):
         for c in range(0, region.coarse.ncols, size):
@@ -63,7 +66,7 @@ def predict_tile(
 
 
 def predict_region(
-    model: Downscaler, day: date, region: Region, store: InputStore, size: int = TILE_COARSE_CELLS
+    model: Downscaler, day: date, region: Region, store: InputStore, size: int | None = None
 ) -> Prediction:
     """Predict the whole region tile by tile into preallocated output arrays."""
     out = Prediction(

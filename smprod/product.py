@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 import smprod
 from smprod.cog import BandSpec, check_cog, cog_problems, write_cog
-from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass, correction_summary
+from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass_in_tiles, correction_summary
 from smprod.errors import ProductError
 from smprod.grid import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -203,7 +203,8 @@ def correct_and_write(
     Returns:
         The correction (values, QA bits, residual per coarse cell, infeasible cells).
     """
-    result = conserve_mass(model, smap, info.region.factor, porosity)
+    region = info.region
+    result = conserve_mass_in_tiles(model, smap, region.factor, porosity, region.tile_cells)
     flags = np.asarray(qa).astype(np.uint8) | result.qa
     summary = correction_summary(result, porosity)
     info = replace(info, parameters={**info.parameters, "correction": summary})

@@ -88,3 +88,24 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     return np.where(den > 1e-9, out, np.nan)
+
+
+def bilinear_window(
+    coarse: NDArray, factor: int, row0: int, col0: int, nrows: int, ncols: int
+) -> NDArray[np.float64]:
+    """A window of :func:`bilinear_to_fine` of ``coarse``, computed from the coarse cells it needs.
+
+    The window (fine rows ``row0:row0+nrows``, cols ``col0:col0+ncols``) must be aligned to whole
+    coarse cells. Only those cells plus a one-cell halo are interpolated, so a tile costs the
+    tile, not the region; the values equal the whole-field interpolation.
+    """
+    coarse = np.asarray(coarse, dtype=np.float64)
+    if row0 % factor or col0 % factor or nrows % factor or ncols % factor:
+        raise ValueError(f"window ({row0},{col0},{nrows},{ncols}) is not aligned to {factor}-cell blocks")
+    r0, c0 = row0 // factor, col0 // factor
+    lo_r, lo_c = max(0, r0 - 1), max(0, c0 - 1)
+    hi_r = min(coarse.shape[0], r0 + nrows // factor + 1)
+    hi_c = min(coarse.shape[1], c0 + ncols // factor + 1)
+    fine = bilinear_to_fine(coarse[lo_r:hi_r, lo_c:hi_c], factor)
+    top, left = (r0 - lo_r) * factor, (c0 - lo_c) * factor
+    return fine[top : top + nrows, left : left + ncols]

@@ -12,9 +12,11 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smprod.correction import (
+    CONVERGED,
     DEFAULT_POROSITY,
     REQUIRED_RESIDUAL,
     conserve_mass,
+    conserve_mass_in_tiles,
     porosity_from_texture,
 )
 from smprod.errors import CorrectionError
@@ -168,9 +170,22 @@ def test_tiles_aligned_to_coarse_cells_correct_like_the_whole(case: Case, data: 
         )
         if case.smap[:, cols_c].size
     ]
-    assert_allclose(np.hstack([p.values for p in parts]), whole.values, rtol=0, atol=1e-12)
+    # A cell whose mean is within CONVERGED of SMAP is left alone or shifted depending on the
+    # summation order of its mean, so the two runs may differ by up to CONVERGED there.
+    assert_allclose(np.hstack([p.values for p in parts]), whole.values, rtol=0, atol=2 * CONVERGED)
     assert_array_equal(np.hstack([p.qa for p in parts]), whole.qa)
     assert_array_equal(np.hstack([p.infeasible for p in parts]), whole.infeasible)
+
+
+@SETTINGS
+@given(cases(), st.integers(1, 3))
+def test_tiled_correction_equals_the_whole(case: Case, tile_cells: int) -> None:
+    whole = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    tiled = conserve_mass_in_tiles(case.model, case.smap, case.factor, case.porosity, tile_cells)
+    assert_allclose(tiled.values, whole.values, rtol=0, atol=2 * CONVERGED)
+    assert_allclose(tiled.residual, whole.residual, rtol=0, atol=2 * CONVERGED)
+    assert_array_equal(tiled.qa, whole.qa)
+    assert_array_equal(tiled.infeasible, whole.infeasible)
 
 
 def test_hand_computed_clip_is_redistributed_over_headroom() -> None:

@@ -71,7 +71,7 @@ def test_gap_fill_interpolates_linearly_between_neighbours(small_world, tmp_path
         fine["lst_day"][:] = np.nan if k == 1 else 300.0 + 10 * k
         fine.to_netcdf(target.parent / "fine.nc")
     store = InputStore(layout)
-    values, filled = gap_fill(days[1], "lst_day", store, lambda da: da.values)
+    values, filled = gap_fill(days[1], "lst_day", store, lambda d: store.open(d, "fine")["lst_day"].values)
     assert filled.all()
     assert_allclose(values, 310.0)  # halfway between 300 and 320
 

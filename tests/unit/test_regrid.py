@@ -59,3 +59,15 @@ def test_upsample_nearest_inverts_block_mean():
 def test_shape_must_be_whole_blocks():
     with pytest.raises(ValueError, match="blocks"):
         block_mean(np.zeros((5, 4)), 2)
+
+
+def test_bilinear_window_equals_the_window_of_the_whole_field():
+    from smprod.regrid import bilinear_window
+
+    rng = np.random.default_rng(5)
+    coarse = rng.random((5, 7))
+    coarse[2, 3] = np.nan
+    whole = bilinear_to_fine(coarse, 4)
+    for row0, col0, nrows, ncols in [(0, 0, 8, 8), (4, 8, 12, 12), (16, 20, 4, 8), (0, 0, 20, 28)]:
+        part = bilinear_window(coarse, 4, row0, col0, nrows, ncols)
+        np.testing.assert_allclose(part, whole[row0 : row0 + nrows, col0 : col0 + ncols], rtol=0, atol=1e-12)

@@ -1,0 +1,102 @@
+"""Gridded day inputs written straight from a simulated world, for regions too large for an archive.
+
+The throughput benchmark needs the inputs of regions of up to 4 million 1 km cells; making them
+through MODIS/IMERG/SMAP granules would measure ingest, not production. This writes what ingest
+writes (``fine.nc``/``coarse.nc`` through :func:`smprod.ingest.write_day_inputs`, so the same
+chunking and encoding) from the world's fields with the archive's observation model: clouds in
+LST (Terra and Aqua averaged where both see), SMAP with its noise and gaps, the 3-day rain sum.
+It is a benchmark fixture, not a second archive: accuracy is judged on the real-format archive.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from smprod.grid import Region
+from smprod.ingest import FINE_VARIABLES, SMAP_LAGS, write_day_inputs
+from smprod.layout import WorkLayout
+from smprod.regrid import block_mean
+from smprod.synthetic.archive import SMAP_NOISE, SMAP_OVERPASS_COVER
+from smprod.synthetic.world import Day, World
+
+
+def _smap(truth: NDArray, rng: np.random.Generator) -> NDArray[np.float32]:
+    """One day of coarse SMAP: the truth's cell means with retrieval noise; unseen cells NaN."""
+    seen = rng.random(truth.shape) < SMAP_OVERPASS_COVER
+    noisy = np.clip(truth + rng.normal(0.0, SMAP_NOISE, truth.shape), 0.02, 0.5)
+    return np.where(seen, noisy, np.nan).astype(np.float32)
+
+
+def _mean_of_platforms(fields: dict[str, NDArray]) -> NDArray[np.float32]:
+    stacked = np.stack(list(fields.values()))
+    valid = np.isfinite(stacked)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(valid, stacked, 0.0).sum(axis=0) / valid.sum(axis=0)
+    return mean.astype(np.float32)
+
+
+def _fine_fields(world: World, day: Day, rain: dict[date, NDArray]) -> dict[str, NDArray]:
+    st = world.statics
+    last3 = [rain[when] for k in range(3) if (when := day.day - timedelta(days=k)) in rain]
+    # ingest's rule: NaN unless all three days exist (a partial sum would be silently low)
+    precip_3d = np.sum(last3, axis=0) if len(last3) == 3 else np.full(day.precip.shape, np.nan)
+    fields: dict[str, NDArray] = {
+        "lst_day": _mean_of_platforms(day.lst_day),
+        "lst_night": _mean_of_platforms(day.lst_night),
+        "ndvi": day.ndvi,
+        "evi": day.evi,
+        "albedo_bsa": day.albedo_bsa,
+        "albedo_wsa": day.albedo_wsa,
+        "precip": day.precip,
+        "precip_3d": precip_3d,
+        "landcover": st.landcover,
+        "elevation": st.elevation,
+        "slope": st.slope,
+        "sand": st.sand,
+        "silt": st.silt,
+        "clay": st.clay,
+    }
+    return {name: np.asarray(fields[name]).astype(np.int16 if name == "landcover" else np.float32)
+            for name in FINE_VARIABLES}  # fmt: skip
+
+
+def _lags(smap: dict[date, NDArray], day: date, shape: tuple[int, int]) -> dict[str, NDArray]:
+    """``sm_lag3``/``sm_lag7`` by ingest's rule: first valid of the lag days in SMAP_LAGS order."""
+    out = {}
+    for name, backs in SMAP_LAGS.items():
+        value = np.full(shape, np.nan, np.float32)
+        for back in backs:
+            earlier = smap.get(day - timedelta(days=back))
+            if earlier is not None:
+                value = np.where(np.isfinite(value), value, earlier).astype(np.float32)
+        out[name] = value
+    return out
+
+
+def write_gridded_inputs(world: World, layout: WorkLayout, seed: int = 0) -> list[date]:
+    """Write every day of ``world`` as gridded inputs under ``layout``; returns the days written."""
+    region: Region = world.region
+    rng = np.random.default_rng(seed)
+    smap = {d.day: _smap(block_mean(d.theta, region.factor), rng) for d in world.days}
+    rain = {d.day: d.precip for d in world.days}
+    for day in world.days:
+        coarse_sm = smap[day.day]
+        passes = xr.Dataset(
+            {name: (("y", "x"), coarse_sm) for name in ("sm", "sm_am", "sm_pm")},
+        )
+        attrs = {
+            "day": day.day.isoformat(),
+            "inputs": json.dumps({"synthetic-gridded": [f"world-seed-{seed}-{day.day.isoformat()}"]}),
+            "smap_release": "synthetic",
+            "precip_run": "Final",
+            "coarse_product": "SPL3SMP" if region.coarse.km == 36 else "SPL3SMP_E",
+            "missing": "[]",
+        }
+        lags = _lags(smap, day.day, region.coarse.shape)
+        write_day_inputs(layout, region, day.day, _fine_fields(world, day, rain), passes, lags, attrs)
+    return [d.day for d in world.days]
