@@ -5,17 +5,28 @@ Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb
 Writes (or reuses) a synthetic archive in DIR, ingests it (ledger in an embedded PostgreSQL under
 DIR), then prints per model kind: coarse test metrics of the temporal and spatial splits (R2, R,
 RMSE, ubRMSE, bias) and 1 km metrics against the truth on held-out days (RMSE, ubRMSE, bias, R,
-sub-grid R, added-value R) with and without mass correction, next to the two baselines.
+sub-grid R, added-value R) with and without mass correction, next to the two baselines and two
+references that bound what any model can reach on this world:
+
+* the noise ceiling: SMAP against the truth's coarse means. A perfect coarse model predicts the
+  truth, so its R2 against noisy SMAP cannot exceed this;
+* the oracle mass-conserving field: the truth itself put through the mass correction. Every
+  corrected product inherits SMAP's error in each cell mean; the oracle has only that error.
+
+The uncertainty is checked out of sample: sigma is calibrated on a random half of the temporal
+test split and its one-sigma coverage reported on the other half.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,12 +38,12 @@ from smprod.features import PREDICTORS, InputStore
 from smprod.grid import region_from_bbox
 from smprod.ingest import ingest_day
 from smprod.layout import WorkLayout
-from smprod.models import make_model
+from smprod.models import Downscaler, make_model
 from smprod.predict import predict_region
 from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
 from smprod.sources import ArchiveSource
 from smprod.synthetic.archive import write_archive
-from smprod.training import spatial_split, split_metrics, temporal_split, training_table
+from smprod.training import SplitMetrics, spatial_split, split_metrics, temporal_split, training_table
 
 BBOX = (-100.0, 34.0, -96.0, 37.0)
 START = date(2024, 5, 1)
@@ -67,6 +78,63 @@ def fine_metrics(field: np.ndarray, truth: np.ndarray, bilinear: np.ndarray, fac
     }
 
 
+def read_truth(archive: Path, day: date) -> np.ndarray:
+    """The synthetic world's true 1 km soil moisture of ``day`` (written by ``smprod synth``)."""
+    with rasterio.open(archive / "truth" / f"truth_{day:%Y%m%d}.tif") as ds:
+        return ds.read(1)
+
+
+def noise_ceiling(archive: Path, days: list[date], store: InputStore, factor: int) -> SplitMetrics:
+    """SMAP against the truth's coarse means over ``days``: the best a coarse model can score."""
+    truth, smap = [], []
+    for day in days:
+        observed = store.open(day, "coarse")["sm"].values.astype(np.float64)
+        coarse_truth = block_mean(read_truth(archive, day), factor)
+        ok = np.isfinite(observed) & np.isfinite(coarse_truth)
+        truth.append(coarse_truth[ok])
+        smap.append(observed[ok])
+    return split_metrics(np.concatenate(truth), np.concatenate(smap))
+
+
+def held_out_coverage(model: Downscaler, rows: pd.DataFrame, seed: int = 0) -> tuple[float, float]:
+    """(coverage on the calibration half, coverage on the other half) of ``rows``."""
+    calibrate = np.random.default_rng(seed).random(len(rows)) < 0.5
+    fitted = model.calibrate(rows.loc[calibrate, list(PREDICTORS)], rows.loc[calibrate, "sm"].to_numpy())
+    mean, sigma = model.predict_with_uncertainty(rows.loc[~calibrate, list(PREDICTORS)])
+    inside = np.abs(rows.loc[~calibrate, "sm"].to_numpy() - mean) <= sigma
+    return fitted, float(inside.mean())
+
+
+@dataclass(frozen=True)
+class DayFields:
+    """What the 1 km scores of a held-out day need."""
+
+    day: date
+    truth: np.ndarray
+    smap: np.ndarray
+    porosity: np.ndarray
+    bilinear: np.ndarray
+
+
+def _day_fields(archive: Path, store: InputStore, day: date, factor: int) -> DayFields:
+    smap = store.open(day, "coarse")["sm"].values
+    fine = store.open(day, "fine")
+    porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+    return DayFields(day, read_truth(archive, day), smap, porosity, bilinear_to_fine(smap, factor))
+
+
+def _coarse_report(table: pd.DataFrame, kind: str) -> None:
+    for label, split in (("temporal", temporal_split), ("spatial", spatial_split)):
+        train, test = split(table)
+        model = make_model(kind, PREDICTORS).fit(table.loc[train, list(PREDICTORS)], table.loc[train, "sm"])
+        m = split_metrics(model.predict(table.loc[test]), table.loc[test, "sm"].to_numpy())
+        figures = f"R2 {m.r2:.3f} R {m.r:.3f} RMSE {m.rmse:.4f} ubRMSE {m.ubrmse:.4f} bias {m.bias:+.4f}"
+        print(f"{kind:5s} coarse {label:8s}: {figures}")
+        if label == "temporal":
+            fitted, held_out = held_out_coverage(model, table.loc[test])
+            print(f"{kind:5s} 1-sigma coverage: {fitted:.3f} where calibrated, {held_out:.3f} held out")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=40)
@@ -88,45 +156,37 @@ def main() -> None:
     train_days, test_days = days[8 : -args.test_days], days[-args.test_days :]
     table = training_table(train_days, region, store)
     print(f"training samples: {len(table)} coarse cell-days; test days {test_days[0]}..{test_days[-1]}")
+    ceiling = noise_ceiling(archive, train_days, store, region.factor)
+    print(
+        f"noise ceiling (SMAP vs truth cell means): R2 {ceiling.r2:.3f} R {ceiling.r:.3f} "
+        f"ubRMSE {ceiling.ubrmse:.4f}"
+    )
+    held_out = [_day_fields(archive, store, day, region.factor) for day in test_days]
     rows = []
+    for f in held_out:
+        references = {
+            "nearest": upsample_nearest(f.smap, region.factor),
+            "bilinear": f.bilinear,
+            "oracle mass-conserving": conserve_mass(f.truth, f.smap, region.factor, f.porosity).values,
+        }
+        rows += [
+            (name, fine_metrics(v, f.truth, f.bilinear, region.factor)) for name, v in references.items()
+        ]
     for kind in args.kinds.split(","):
-        for label, split in (("temporal", temporal_split), ("spatial", spatial_split)):
-            train, test = split(table)
-            model = make_model(kind, PREDICTORS).fit(
-                table.loc[train, list(PREDICTORS)], table.loc[train, "sm"]
-            )
-            m = split_metrics(model.predict(table.loc[test]), table.loc[test, "sm"].to_numpy())
-            figures = f"R2 {m.r2:.3f} R {m.r:.3f} RMSE {m.rmse:.4f} ubRMSE {m.ubrmse:.4f} bias {m.bias:+.4f}"
-            print(f"{kind:5s} coarse {label:8s}: {figures}")
+        _coarse_report(table, kind)
         model = make_model(kind, PREDICTORS).fit(table[list(PREDICTORS)], table["sm"])
-        for day in test_days:
-            with rasterio.open(archive / "truth" / f"truth_{day:%Y%m%d}.tif") as ds:
-                truth = ds.read(1)
-            smap = store.open(day, "coarse")["sm"].values
-            fine = store.open(day, "fine")
-            bilinear = bilinear_to_fine(smap, region.factor)
-            predicted = predict_region(model, day, region, store).values
-            corrected = conserve_mass(
-                predicted,
-                smap,
-                region.factor,
-                porosity_from_texture(fine["sand"].values, fine["clay"].values),
-            ).values
-            variants = {
-                "nearest": upsample_nearest(smap, region.factor),
-                "bilinear": bilinear,
-                f"{kind} uncorrected": predicted,
-                f"{kind} corrected": corrected,
-            }
-            for name, field in variants.items():
-                rows.append((name, fine_metrics(field, truth, bilinear, region.factor)))
+        for f in held_out:
+            predicted = predict_region(model, f.day, region, store).values
+            corrected = conserve_mass(predicted, f.smap, region.factor, f.porosity).values
+            for name, field in ((f"{kind} uncorrected", predicted), (f"{kind} corrected", corrected)):
+                rows.append((name, fine_metrics(field, f.truth, f.bilinear, region.factor)))
     print(f"\n1 km against the truth (mean over {len(test_days)} held-out days)")
-    print(f"{'variant':22s} {'RMSE':>7s} {'ubRMSE':>7s} {'bias':>8s} {'R':>6s} {'subR':>6s} {'AV-R':>6s}")
+    print(f"{'variant':24s} {'RMSE':>7s} {'ubRMSE':>7s} {'bias':>8s} {'R':>6s} {'subR':>6s} {'AV-R':>6s}")
     for name in dict.fromkeys(n for n, _ in rows):
         values = [m for n, m in rows if n == name]
         mean = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
         print(
-            f"{name:22s} {mean['rmse']:7.4f} {mean['ubrmse']:7.4f} {mean['bias']:+8.4f} {mean['r']:6.3f} "
+            f"{name:24s} {mean['rmse']:7.4f} {mean['ubrmse']:7.4f} {mean['bias']:+8.4f} {mean['r']:6.3f} "
             f"{mean['subgrid_r']:6.3f} {mean['added_value_r']:6.3f}"
         )
 

@@ -173,8 +173,10 @@ def train_task(ctx: Ctx, end: date) -> Any:
 @task(name="produce", cache_policy=NO_CACHE)
 def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
     from smprod.production import produce_day
+    from smprod.scaleout import dask_client
 
-    return produce_day(day, ctx.region, ctx.layout, model, info, ctx.settings.coarse_product)
+    with dask_client(ctx.settings.dask_address) as client:
+        return produce_day(day, ctx.region, ctx.layout, model, info, ctx.settings.coarse_product, client)
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -221,7 +223,9 @@ def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
 # ------------------------------------------------------------------------------------- flows
 
 
-@flow(name="smprod-day")
+# validate_parameters=False: Settings arrives validated (load_settings), and re-validating it in a
+# Dask worker failed with pydantic's "not fully defined" error for the unpickled class.
+@flow(name="smprod-day", validate_parameters=False)
 def produce_one_day(settings: Settings, day: date) -> str:
     """Every stage of one day under its lock, recorded in the run ledger; returns the status."""
     from smprod import runs
@@ -287,20 +291,59 @@ def daily(day: date | None = None, settings: Settings | None = None) -> str:
 
 @flow(name="smprod-backfill")
 def backfill(start: date, end: date, settings: Settings | None = None) -> dict[str, str]:
-    """Days ``start``..``end`` in order; a day that fails is reported and the others go on."""
+    """Days ``start``..``end``; a day that fails is reported and the others go on.
+
+    Without a Dask scheduler the days run in order, one at a time (each already uses every
+    core). With ``dask_address`` set, the first day runs here (it may train the champion the
+    others need) and the rest run on the cluster, as many at once as it has worker threads;
+    the validation windows are then recomputed in day order, so the metrics equal a serial run.
+    """
     from smprod.config import load_settings
 
     settings = settings or load_settings()
-    outcome: dict[str, str] = {}
-    day = start
-    while day <= end:
-        try:
-            outcome[str(day)] = produce_one_day(settings, day)
-        except Exception as err:  # one bad day must not stop the backfill
-            get_run_logger().error("%s failed: %s", day, err)
-            outcome[str(day)] = f"failed: {err}"
-        day += timedelta(days=1)
-    return outcome
+    days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    if settings.dask_address and len(days) > 1:
+        from prefect_dask import DaskTaskRunner
+
+        outcome = {str(days[0]): _outcome(settings, days[0])}
+        on_cluster = _backfill_on_cluster.with_options(
+            task_runner=DaskTaskRunner(address=settings.dask_address)
+        )
+        outcome.update(on_cluster(settings, days[1:]))
+        rescore_task(make_ctx(settings), [d for d in days if outcome[str(d)] == "succeeded"])
+        return outcome
+    return {str(day): _outcome(settings, day) for day in days}
+
+
+def _outcome(settings: Settings, day: date) -> str:
+    try:
+        return produce_one_day(settings, day)
+    except Exception as err:  # one bad day must not stop the backfill
+        get_run_logger().error("%s failed: %s", day, err)
+        return f"failed: {err}"
+
+
+@task(name="day", cache_policy=NO_CACHE)
+def day_task(settings: Settings, day: date) -> str:
+    """One backfill day on a Dask worker (its own smprod-day flow run, lock and ledger row)."""
+    return _outcome(settings, day)
+
+
+@flow(name="smprod-backfill-cluster", validate_parameters=False)
+def _backfill_on_cluster(settings: Settings, days: list[date]) -> dict[str, str]:
+    futures = [day_task.submit(settings, day) for day in days]
+    return {str(day): future.result() for day, future in zip(days, futures, strict=True)}
+
+
+@task(name="rescore", cache_policy=NO_CACHE)
+def rescore_task(ctx: Ctx, days: list[date]) -> None:
+    """Recompute the validation windows of ``days`` in order (after days ran concurrently)."""
+    from smprod.validation.pipeline import ValidationRun, store_skill
+
+    for day in sorted(days):
+        store_skill(
+            ctx.engine, day, ctx.settings.validation_windows, ctx.settings.validation_min_n, ValidationRun()
+        )
 
 
 @flow(name="smprod-retrain")

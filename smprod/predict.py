@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,9 @@ from smprod.features import InputStore, fine_features
 from smprod.grid import Region, RegionGrid
 from smprod.models.base import Downscaler
 from smprod.qa import QA
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -66,17 +70,56 @@ def predict_tile(
 
 
 def predict_region(
-    model: Downscaler, day: date, region: Region, store: InputStore, size: int | None = None
+    model: Downscaler,
+    day: date,
+    region: Region,
+    store: InputStore,
+    size: int | None = None,
+    client: Client | None = None,
 ) -> Prediction:
-    """Predict the whole region tile by tile into preallocated output arrays."""
+    """Predict the whole region tile by tile into preallocated output arrays.
+
+    With a Dask ``client`` every row of tiles is one task on the cluster (the model is sent to
+    the workers once); the workers read the inputs from ``store``'s work directory, which they
+    must see. The result does not depend on where the tiles ran.
+    """
     out = Prediction(
         np.full(region.fine.shape, np.nan, np.float32),
         np.full(region.fine.shape, np.nan, np.float32),
         np.zeros(region.fine.shape, np.uint8),
     )
-    for tile in tiles(region, size):
-        part = predict_tile(model, day, region, store, tile)
-        rows = slice(tile.row0 - region.fine.row0, tile.row0 - region.fine.row0 + tile.nrows)
-        cols = slice(tile.col0 - region.fine.col0, tile.col0 - region.fine.col0 + tile.ncols)
-        out.values[rows, cols], out.sigma[rows, cols], out.qa[rows, cols] = part.values, part.sigma, part.qa
+    rows = _rows_of_tiles(region, size)
+    if client is None:
+        for row in rows:
+            for tile, part in _predict_tiles(model, day, region, store, row):
+                _place(out, region, tile, part)
+        return out
+    shared_model = client.scatter(model, broadcast=True)
+    futures = [
+        client.submit(_predict_tiles, shared_model, day, region, InputStore(store.layout), row, pure=False)
+        for row in rows
+    ]
+    for future in futures:  # in submission order: placement is deterministic
+        for tile, part in future.result():
+            _place(out, region, tile, part)
+        future.release()
     return out
+
+
+def _rows_of_tiles(region: Region, size: int | None) -> list[list[RegionGrid]]:
+    rows: dict[int, list[RegionGrid]] = {}
+    for tile in tiles(region, size):
+        rows.setdefault(tile.row0, []).append(tile)
+    return list(rows.values())
+
+
+def _predict_tiles(
+    model: Downscaler, day: date, region: Region, store: InputStore, row: list[RegionGrid]
+) -> list[tuple[RegionGrid, Prediction]]:
+    return [(tile, predict_tile(model, day, region, store, tile)) for tile in row]
+
+
+def _place(out: Prediction, region: Region, tile: RegionGrid, part: Prediction) -> None:
+    rows = slice(tile.row0 - region.fine.row0, tile.row0 - region.fine.row0 + tile.nrows)
+    cols = slice(tile.col0 - region.fine.col0, tile.col0 - region.fine.col0 + tile.ncols)
+    out.values[rows, cols], out.sigma[rows, cols], out.qa[rows, cols] = part.values, part.sigma, part.qa

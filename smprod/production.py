@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,9 @@ from smprod.predict import predict_region
 from smprod.product import correct_and_write
 from smprod.provenance import ModelInfo, ProductInfo, software_versions
 from smprod.qa import QA
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -76,12 +79,16 @@ def produce_day(
     model: Downscaler,
     model_info: ModelInfo,
     coarse_product: str,
+    client: Client | None = None,
 ) -> DayProduct:
-    """Predict the day at 1 km tile by tile, mass-correct it against SMAP and write its files."""
+    """Predict the day at 1 km tile by tile, mass-correct it against SMAP and write its files.
+
+    ``client``: a Dask client to predict the tiles on (:mod:`smprod.scaleout`); None = here.
+    """
     store = InputStore(layout)
     inputs, release, precip_run = day_inputs(store, day)
     key = input_key(inputs)
-    prediction = predict_region(model, day, region, store)
+    prediction = predict_region(model, day, region, store, client=client)
     coarse_sm = store.open(day, "coarse")["sm"].values.astype(np.float64)
     fine = store.open(day, "fine")
     porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
