@@ -86,3 +86,7 @@ def _check_catalog(root, days) -> None:
             assert asset.extra_fields["file:checksum"].startswith("1220")
     collection = json.loads((root / "smprod-sm-1km" / "collection.json").read_text())
     assert len([link for link in collection["links"] if link["rel"] == "item"]) == len(days)
+    from catalog.validate import validate_catalog
+
+    report = validate_catalog(root, checksums=True)  # the official schemas, offline
+    assert report.ok, report.problems
