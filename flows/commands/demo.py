@@ -69,10 +69,13 @@ def _pointers(settings, stack, seconds: float, produced: int, failed: dict) -> N
         typer.echo(f"  {day}: {status}")
     typer.echo(f"products:    {settings.workdir / 'products'}")
     catalog = settings.workdir / "catalog" / "catalog.json"
+    smprod, mlflow = _venv_command("smprod"), _venv_command("mlflow")
     if catalog.exists():
-        typer.echo(f"STAC:        {catalog}  (a static catalog: open it with any STAC browser or pystac)")
+        typer.echo(f"STAC:        {catalog}")
+        typer.echo(f"  serve:     {smprod} catalog serve --workdir {settings.workdir}  (API + browse page)")
+        typer.echo(f"  validate:  {smprod} catalog validate --workdir {settings.workdir}")
     typer.echo(
-        f"MLflow UI:   mlflow ui --backend-store-uri '{endpoints.mlflow_tracking_uri}' "
+        f"MLflow UI:   {mlflow} ui --backend-store-uri '{endpoints.mlflow_tracking_uri}' "
         f"--default-artifact-root {endpoints.mlflow_artifact_root} --host 127.0.0.1 --port 5000"
     )
     typer.echo(f"Prefect UI:  {(endpoints.prefect_api_url or '').removesuffix('/api')}")
@@ -80,7 +83,16 @@ def _pointers(settings, stack, seconds: float, produced: int, failed: dict) -> N
     typer.echo(
         f"run ledger:  {psql} -c 'SELECT day, status, model_version, stage_seconds FROM production_runs'"
     )
-    typer.echo(f"stop:        smprod stack down --workdir {settings.workdir}")
+    typer.echo(f"stop:        {smprod} stack down --workdir {settings.workdir}")
+
+
+def _venv_command(name: str) -> str:
+    """The command's path beside this Python (the project's .venv/bin), so pointers work as printed."""
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else name
 
 
 def _pgserver_bin() -> str:
