@@ -1,0 +1,61 @@
+"""The 9 km path (SPL3SMP_E) end to end without Prefect: archive, ingest, train, produce, check."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from smprod import db
+from smprod.correction import porosity_from_texture
+from smprod.features import PREDICTORS, InputStore
+from smprod.grid import region_from_bbox
+from smprod.ingest import ingest_day
+from smprod.layout import WorkLayout
+from smprod.models import make_model
+from smprod.product import product_problems
+from smprod.production import produce_day
+from smprod.provenance import ModelInfo
+from smprod.regrid import block_mean
+from smprod.sources import ArchiveSource
+from smprod.synthetic.archive import write_archive
+from smprod.training import training_table
+
+pytestmark = pytest.mark.integration
+
+BBOX = (-97.9, 35.0, -97.2, 35.5)
+START = date(2024, 6, 1)
+NDAYS = 10
+
+
+def test_a_9km_day_is_produced_on_144km_tiles_and_conserves_mass(tmp_path, database_url):
+    write_archive(tmp_path / "archive", START, NDAYS, BBOX, 9, seed=5)
+    region = region_from_bbox(BBOX, 9)
+    assert region.factor == 9 and region.tile_cells == 16 and region.tile_pixels == 144
+    layout, source, engine = (
+        WorkLayout(tmp_path / "work"),
+        ArchiveSource(tmp_path / "archive"),
+        db.make_engine(database_url),
+    )
+    days = [START + timedelta(days=k) for k in range(NDAYS)]
+    for day in days:
+        ingest_day(day, region, "SPL3SMP_E", source, layout, engine)
+    store = InputStore(layout)
+    table = training_table(days[:-1], region, store)
+    model = make_model("rf", PREDICTORS).fit(table[list(PREDICTORS)], table["sm"].to_numpy())
+
+    product = produce_day(days[-1], region, layout, model, ModelInfo("nine", "1", "run", "rf"), "SPL3SMP_E")
+
+    assert product_problems(product.files, region) == []
+    fine = store.open(days[-1], "fine")
+    porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+    means = block_mean(product.corrected, region.factor, max_invalid_fraction=0.999)
+    valid = np.isfinite(product.corrected)
+    mean_porosity = block_mean(np.where(valid, porosity, np.nan), region.factor, max_invalid_fraction=0.999)
+    feasible = np.isfinite(product.coarse_sm) & np.isfinite(means) & (product.coarse_sm <= mean_porosity)
+    assert feasible.sum() > 10
+    np.testing.assert_allclose(means[feasible], product.coarse_sm[feasible], rtol=0, atol=1e-4)
+    record = json.loads(product.files.provenance.read_text())
+    assert record["parameters"]["correction"]["max_feasible_residual"] <= 1e-4
