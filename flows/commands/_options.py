@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,3 +27,13 @@ def settings_from_cli(config: Path | None, **overrides: Any) -> Settings:
     if config is None and os.environ.get("SMPROD_CONFIG"):
         config = Path(os.environ["SMPROD_CONFIG"])
     return load_settings(config, **overrides)
+
+
+def parse_day(text: str, option: str) -> date:
+    """A ``YYYY-MM-DD`` option value; a ConfigError naming the option otherwise (exit code 2)."""
+    from smprod.errors import ConfigError
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as err:
+        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from err

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.commands._options import BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+from flows.commands._options import BBoxOpt, ConfigOpt, WorkdirOpt, parse_day, settings_from_cli
 
 DayArg = Annotated[str, typer.Argument(help="Product day, YYYY-MM-DD.")]
 PathArg = Annotated[
@@ -53,17 +53,11 @@ def register(app: typer.Typer) -> None:
         day: DayArg, config: ConfigOpt = None, workdir: WorkdirOpt = None, bbox: BBoxOpt = None
     ) -> None:
         """(Re)publish a produced day's item and the collection from its product files."""
-        from datetime import date
-
         from catalog.publish import publish_day
-        from smprod.errors import ConfigError
         from smprod.grid import region_from_bbox
         from smprod.layout import WorkLayout
 
-        try:
-            when = date.fromisoformat(day)
-        except ValueError as err:
-            raise ConfigError(f"day {day!r} is not a date YYYY-MM-DD") from err
+        when = parse_day(day, "day")
         settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
         region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
         path = publish_day(WorkLayout(settings.workdir), region, when, settings.mlflow_tracking_uri)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
-from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+from flows.commands._options import (
+    ArchiveOpt,
+    BBoxOpt,
+    ConfigOpt,
+    WorkdirOpt,
+    parse_day,
+    settings_from_cli,
+)
 
 DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
 
@@ -17,15 +23,6 @@ def _prepare(settings) -> None:  # type: ignore[no-untyped-def]
     from flows.services import resolve_endpoints, use_prefect_api
 
     use_prefect_api(resolve_endpoints(settings))
-
-
-def _day(text: str, option: str) -> date:
-    from smprod.errors import ConfigError
-
-    try:
-        return date.fromisoformat(text)
-    except ValueError as err:
-        raise ConfigError(f"{option} {text!r} is not a date YYYY-MM-DD") from err
 
 
 def register(app: typer.Typer) -> None:
@@ -40,11 +37,12 @@ def register(app: typer.Typer) -> None:
         bbox: BBoxOpt = None,
     ) -> None:
         """Produce one day through the daily flow (ingest, model, produce, publish, validate)."""
+        when = parse_day(day, "--day") if day else None
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         _prepare(settings)
         from flows.daily import daily
 
-        status = daily(day=_day(day, "--day") if day else None, settings=settings)
+        status = daily(day=when, settings=settings)
         typer.echo(f"{day or 'latest day'}: {status}")
 
     @app.command("backfill")
@@ -57,11 +55,12 @@ def register(app: typer.Typer) -> None:
         bbox: BBoxOpt = None,
     ) -> None:
         """Produce every day from --start to --end in order; failed days are listed (exit 1)."""
+        first, last = parse_day(start, "--start"), parse_day(end, "--end")
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         _prepare(settings)
         from flows.daily import backfill
 
-        outcome = backfill(_day(start, "--start"), _day(end, "--end"), settings=settings)
+        outcome = backfill(first, last, settings=settings)
         for day, status in outcome.items():
             typer.echo(f"{day}: {status}")
         if any(status.startswith("failed") for status in outcome.values()):
@@ -81,11 +80,12 @@ def register(app: typer.Typer) -> None:
 
         Prints each reprocessed day with its status and why; exit 1 if any of them failed.
         """
+        first = parse_day(since, "--since") if since else None
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         _prepare(settings)
         from flows.daily import reprocess_updates
 
-        outcome = reprocess_updates(settings, _day(since, "--since") if since else None)
+        outcome = reprocess_updates(settings, first)
         if not outcome:
             typer.echo("no published day has better inputs now")
         for day, status in outcome.items():
@@ -108,4 +108,4 @@ def register(app: typer.Typer) -> None:
         settings = settings_from_cli(
             config, workdir=workdir, archive=archive, bbox=bbox, training_window_days=window_days
         )
-        typer.echo(retrain(_day(end, "--end"), settings=settings))
+        typer.echo(retrain(parse_day(end, "--end"), settings=settings))

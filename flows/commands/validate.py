@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+from flows.commands._options import (
+    ArchiveOpt,
+    BBoxOpt,
+    ConfigOpt,
+    WorkdirOpt,
+    parse_day,
+    settings_from_cli,
+)
 
 StartOpt = Annotated[
     str | None,
@@ -23,15 +30,6 @@ EndOpt = Annotated[
     typer.Option("--end", help="Last day to match, metrics computed for it; default: newest product."),
 ]
 NoMlflowOpt = Annotated[bool, typer.Option("--no-mlflow", help="Do not log the summary to MLflow.")]
-
-
-def _day(value: str, option: str) -> date:
-    from smprod.errors import ConfigError
-
-    try:
-        return date.fromisoformat(value)
-    except ValueError as err:
-        raise ConfigError(f"{option} {value!r} is not a date YYYY-MM-DD") from err
 
 
 def register(app: typer.Typer) -> None:
@@ -60,9 +58,11 @@ def register(app: typer.Typer) -> None:
                 raise MissingInputError(
                     f"no published product under {layout.root / 'products'}; run production first"
                 )
-        last = _day(end, "--end") if end else published[-1]
+        last = parse_day(end, "--end") if end else published[-1]
         first = (
-            _day(start, "--start") if start else last - timedelta(days=max(settings.validation_windows) - 1)
+            parse_day(start, "--start")
+            if start
+            else last - timedelta(days=max(settings.validation_windows) - 1)
         )
         database_url, tracking_uri = _endpoints(settings)
         run = pipeline.run_validation(
