@@ -293,6 +293,11 @@ def daily(day: date | None = None, settings: Settings | None = None) -> str:
 def backfill(start: date, end: date, settings: Settings | None = None) -> dict[str, str]:
     """Days ``start``..``end``; a day that fails is reported and the others go on.
 
+    Every day of the range is ingested first (``ingest-ahead``; a day that cannot be is left to
+    fail with its own message when it runs), so each day's MODIS gaps are filled between its
+    neighbours on both sides, whatever order the days then run in; the days' own ingest stage
+    then reuses those files (:mod:`smprod.ingest`, "Reuse").
+
     Without a Dask scheduler the days run in order, one at a time (each already uses every
     core). With ``dask_address`` set, the first day runs here (it may train the champion the
     others need) and the rest run on the cluster, as many at once as it has worker threads;
@@ -302,6 +307,10 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
 
     settings = settings or load_settings()
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    if len(days) > 1:
+        ctx = make_ctx(settings)
+        for day in days:
+            _ingest_ahead(ctx, day)
     if settings.dask_address and len(days) > 1:
         from prefect_dask import DaskTaskRunner
 
@@ -313,6 +322,13 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
         rescore_task(make_ctx(settings), [d for d in days if outcome[str(d)] == "succeeded"])
         return outcome
     return {str(day): _outcome(settings, day) for day in days}
+
+
+def _ingest_ahead(ctx: Ctx, day: date) -> None:
+    try:
+        ingest_task.with_options(name="ingest-ahead")(ctx, day)
+    except Exception as err:  # the day's own run reports it, with the ledger row
+        get_run_logger().warning("%s could not be ingested ahead: %s", day, err)
 
 
 def _outcome(settings: Settings, day: date) -> str:

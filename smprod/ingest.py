@@ -22,10 +22,18 @@ are NaN and listed in the files' ``missing`` attribute.
 Outputs follow the "Gridded day inputs" contract in ``docs/architecture.md``:
 ``<workdir>/inputs/YYYY/MM/DD/fine.nc`` and ``coarse.nc``, each written to a temporary file
 beside the target and renamed.
+
+**Reuse.** The files carry a fingerprint of what ingest depends on: the granules the source
+offers for the day (names and sizes, minus those this run quarantined), the static layers (size,
+modification time), the region, the coarse product and the smprod version. When a later ingest
+of the day finds the same fingerprint in both files it reuses them instead of reading every
+granule again (``IngestReport.reused``); any new, removed or replaced granule, or an upgrade,
+makes it ingest anew. ``force=True`` always ingests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -104,6 +112,7 @@ class IngestReport:
     missing: list[str] = field(default_factory=list)
     smap_release: str = ""
     precip_run: str = ""
+    reused: bool = False
 
 
 def day_queries(day: date, region: Region, coarse_product: str) -> list[GranuleQuery]:
@@ -383,6 +392,54 @@ def write_day_inputs(
     )
 
 
+def _fingerprint(
+    refs: Sequence[GranuleRef], source: GranuleSource, region: Region, coarse_product: str
+) -> str:
+    """What the day's inputs depend on, hashed (module docstring, "Reuse")."""
+    import smprod
+
+    statics = {}
+    for name, path in sorted(source.static_files().items()):
+        stat = path.stat()
+        statics[name] = [stat.st_size, stat.st_mtime_ns]
+    grid = region.coarse
+    payload = {
+        "version": smprod.__version__,
+        "coarse_product": coarse_product,
+        "region": [grid.km, grid.row0, grid.col0, grid.nrows, grid.ncols, region.fine.km],
+        "granules": sorted([ref.name, ref.size] for ref in refs),
+        "static": statics,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _reuse(report: IngestReport, fingerprint: str) -> IngestReport | None:
+    """The report of the day's existing files when both carry ``fingerprint``; else None."""
+    if not (report.fine.exists() and report.coarse.exists()):
+        return None
+    try:
+        attrs = [_attrs(report.fine), _attrs(report.coarse)]
+    except (OSError, ValueError) as err:  # unreadable leftovers: ingest anew over them
+        log.warning("%s: day files unreadable (%s); ingesting again", report.day, err)
+        return None
+    if any(a.get("ingest_fingerprint") != fingerprint for a in attrs):
+        return None
+    attrs_ = attrs[1]
+    report.inputs = json.loads(attrs_.get("inputs", "{}"))
+    report.missing = json.loads(attrs_.get("missing", "[]"))
+    report.smap_release = str(attrs_.get("smap_release", ""))
+    report.precip_run = str(attrs_.get("precip_run", ""))
+    report.reused = True
+    return report
+
+
+def _attrs(path: Path) -> dict[str, Any]:
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return {name: nc.getncattr(name) for name in nc.ncattrs()}
+
+
 def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None = None) -> Path:
     """Write ``ds`` as netCDF-4 to a temporary sibling of ``target``, then rename it onto ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -402,7 +459,13 @@ def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None =
 
 
 def ingest_day(
-    day: date, region: Region, coarse_product: str, source: GranuleSource, layout: WorkLayout, engine: Engine
+    day: date,
+    region: Region,
+    coarse_product: str,
+    source: GranuleSource,
+    layout: WorkLayout,
+    engine: Engine,
+    force: bool = False,
 ) -> IngestReport:
     """Find, fetch, read and grid the granules of ``day``; write its ``fine.nc`` and ``coarse.nc``.
 
@@ -413,6 +476,7 @@ def ingest_day(
         source: where granules come from (archive or Earthdata).
         layout: the work directory (inputs and quarantine folders).
         engine: the database holding the granule ledger.
+        force: ingest even when the day's files are current (module docstring, "Reuse").
 
     Raises:
         MissingInputError: no valid SMAP granule of ``coarse_product`` for ``day``.
@@ -422,6 +486,8 @@ def ingest_day(
     report = IngestReport(day, directory / "fine.nc", directory / "coarse.nc")
     refs = source.find_many(day_queries(day, region, coarse_product))
     ledger.record_found(engine, refs)
+    if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product))):
+        return reused
     loader = _DayLoader(source, engine, layout, report)
     smap = _smap(loader, refs, day, region, coarse_product)
     if day.isoformat() not in smap:
@@ -448,6 +514,9 @@ def ingest_day(
         "precip_run": report.precip_run,
         "coarse_product": coarse_product,
         "missing": json.dumps(report.missing),
+        "ingest_fingerprint": _fingerprint(
+            [r for r in refs if r.name not in report.quarantined], source, region, coarse_product
+        ),
     }
     write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
     ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)

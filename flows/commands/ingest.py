@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         database_url: DatabaseOpt = None,
         earthdata: EarthdataOpt = None,
         config: ConfigOpt = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Ingest even if the day's inputs are current.")
+        ] = False,
     ) -> None:
         """Find, fetch, check and grid the granules of one day into <workdir>/inputs/YYYY/MM/DD/."""
         from smprod import db
@@ -62,9 +65,11 @@ def register(app: typer.Typer) -> None:
             source = ArchiveSource(settings.archive_dir)
         region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
         report = ingest_day(
-            date.date(), region, settings.coarse_product, source, WorkLayout(settings.workdir), engine
+            date.date(), region, settings.coarse_product, source, WorkLayout(settings.workdir), engine, force
         )
         used = sum(len(v) for v in report.inputs.values())
+        if report.reused:
+            typer.echo(f"{report.day} is current (same granules, static layers and version): kept")
         typer.echo(f"ingested {report.day}: {report.fine} and {report.coarse} from {used} granule(s)")
         typer.echo(f"  SMAP release {report.smap_release}, IMERG run {report.precip_run or 'none'}")
         for name, reason in sorted(report.quarantined.items()):

@@ -217,6 +217,30 @@ def test_rerun_is_idempotent(archive, tmp_path, database_url):
     assert sorted(leftovers) == ["coarse.nc", "fine.nc"]  # no temporaries
 
 
+def test_an_unchanged_day_is_reused_and_a_new_granule_is_ingested(archive, tmp_path, database_url):
+    first = _ingest(archive, tmp_path / "work", database_url)  # quarantines the four bad granules
+    written = first.fine.stat().st_mtime_ns, first.coarse.stat().st_mtime_ns
+    second = _ingest(archive, tmp_path / "work", database_url)
+    assert second.reused and not first.reused
+    assert (second.inputs, second.missing, second.smap_release, second.precip_run) == (
+        first.inputs,
+        first.missing,
+        first.smap_release,
+        first.precip_run,
+    )
+    assert (first.fine.stat().st_mtime_ns, first.coarse.stat().st_mtime_ns) == written  # not rewritten
+
+    final = "3B-DAY.MS.MRG.3IMERG.20240610-S000000-E235959.V07B.nc4"
+    _write_imerg(archive, final, PRECIP[0])  # a better run of D arrives
+    third = _ingest(archive, tmp_path / "work", database_url)
+    assert not third.reused and final in [n for names in third.inputs.values() for n in names]
+    forced = ingest_day(
+        DAY, REGION, "SPL3SMP", ArchiveSource(archive), WorkLayout(tmp_path / "work"),
+        db.make_engine(database_url), force=True,
+    )  # fmt: skip
+    assert not forced.reused and forced.inputs == third.inputs
+
+
 def test_missing_smap_of_the_day_names_what_is_missing(archive, tmp_path, database_url):
     (archive / "smap" / GOOD_SMAP).unlink()
     with pytest.raises(MissingInputError, match=r"no valid SPL3SMP granule for 2024-06-10.*R19240_002"):
@@ -242,5 +266,9 @@ def test_cli_ingest(archive, tmp_path, database_url):
     assert result.returncode == 0, result.stderr
     assert "ingested 2024-06-10" in result.stdout and f"quarantined {GARBAGE_HDF4}" in result.stdout
     assert (tmp_path / "w/inputs/2024/06/10/coarse.nc").is_file()
+    again = _cli("ingest", *common, "--workdir", str(tmp_path / "w"), "--database-url", database_url)
+    assert "is current" in again.stdout and "quarantined" not in again.stdout
+    forced = [*common, "--workdir", str(tmp_path / "w"), "--database-url", database_url, "--force"]
+    assert "is current" not in _cli("ingest", *forced).stdout
     no_db = _cli("ingest", *common, "--workdir", str(tmp_path / "w2"))
     assert no_db.returncode == 2 and "--database-url" in no_db.stderr
