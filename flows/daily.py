@@ -307,8 +307,8 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
 
     settings = settings or load_settings()
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    ctx = make_ctx(settings)
     if len(days) > 1:
-        ctx = make_ctx(settings)
         for day in days:
             _ingest_ahead(ctx, day)
     if settings.dask_address and len(days) > 1:
@@ -319,7 +319,7 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
             task_runner=DaskTaskRunner(address=settings.dask_address)
         )
         outcome.update(on_cluster(settings, days[1:]))
-        rescore_task(make_ctx(settings), [d for d in days if outcome[str(d)] == "succeeded"])
+        rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
         return outcome
     return {str(day): _outcome(settings, day) for day in days}
 

@@ -138,12 +138,6 @@ class InputStore:
         da = self.open(day, "fine")[name]
         return np.asarray(da[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols].values)
 
-    def close(self) -> None:
-        """Close every open file."""
-        for ds in self._cache.values():
-            ds.close()
-        self._cache.clear()
-
     def __getstate__(self) -> dict[str, object]:
         # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
         return {"layout": self.layout, "_cache": {}}

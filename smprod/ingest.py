@@ -39,7 +39,7 @@ import logging
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -199,7 +199,7 @@ def _nan_field(region: Region) -> NDArray[np.float32]:
     return np.full(region.fine.shape, np.nan, dtype=np.float32)
 
 
-def _mean_valid(arrays: Sequence[NDArray]) -> NDArray[np.float32]:
+def mean_valid(arrays: Sequence[NDArray]) -> NDArray[np.float32]:
     """Per-cell mean of the finite values (NaN where none): Terra and Aqua combined."""
     stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
     count = np.isfinite(stack).sum(axis=0)
@@ -240,16 +240,26 @@ def _smap(
 def _lagged(
     smap: dict[str, xr.Dataset], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
+    """``sm_lag3``/``sm_lag7`` of the SMAP read for D-8..D; a lag with no valid cell is reported."""
+    by_day = {date.fromisoformat(when): ds["sm"].values for when, ds in smap.items()}
+    out = lagged_smap(by_day, day, region.coarse.shape)
+    for name, backs in SMAP_LAGS.items():
+        if not np.isfinite(out[name]).any():
+            report.missing.append(f"{name}: no valid SMAP on D-{backs[-1]}..D-{backs[1]}")
+    return out
+
+
+def lagged_smap(
+    sm_by_day: Mapping[date, NDArray], day: date, shape: tuple[int, int]
+) -> dict[str, NDArray[np.float32]]:
     """``sm_lag3``/``sm_lag7``: per cell the first valid of the lag days in SMAP_LAGS order."""
     out = {}
     for name, backs in SMAP_LAGS.items():
-        value = np.full(region.coarse.shape, np.nan, dtype=np.float32)
+        value = np.full(shape, np.nan, dtype=np.float32)
         for back in backs:
-            ds = smap.get((day - timedelta(days=back)).isoformat())
-            if ds is not None:
-                value = np.where(np.isfinite(value), value, ds["sm"].values).astype(np.float32)
-        if not np.isfinite(value).any():
-            report.missing.append(f"{name}: no valid SMAP on D-{backs[-1]}..D-{backs[1]}")
+            sm = sm_by_day.get(day - timedelta(days=back))
+            if sm is not None:
+                value = np.where(np.isfinite(value), value, sm).astype(np.float32)
         out[name] = value
     return out
 
@@ -283,7 +293,7 @@ def _modis(
         elif name == "landcover":
             out[name] = fields[name][0].astype(np.int16)
         else:
-            out[name] = _mean_valid(fields[name])
+            out[name] = mean_valid(fields[name])
     return out
 
 

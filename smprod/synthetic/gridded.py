@@ -18,7 +18,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from smprod.grid import Region
-from smprod.ingest import FINE_VARIABLES, SMAP_LAGS, write_day_inputs
+from smprod.ingest import FINE_VARIABLES, lagged_smap, mean_valid, write_day_inputs
 from smprod.layout import WorkLayout
 from smprod.regrid import block_mean
 from smprod.synthetic.archive import SMAP_NOISE, SMAP_OVERPASS_COVER
@@ -32,22 +32,14 @@ def _smap(truth: NDArray, rng: np.random.Generator) -> NDArray[np.float32]:
     return np.where(seen, noisy, np.nan).astype(np.float32)
 
 
-def _mean_of_platforms(fields: dict[str, NDArray]) -> NDArray[np.float32]:
-    stacked = np.stack(list(fields.values()))
-    valid = np.isfinite(stacked)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(valid, stacked, 0.0).sum(axis=0) / valid.sum(axis=0)
-    return mean.astype(np.float32)
-
-
 def _fine_fields(world: World, day: Day, rain: dict[date, NDArray]) -> dict[str, NDArray]:
     st = world.statics
     last3 = [rain[when] for k in range(3) if (when := day.day - timedelta(days=k)) in rain]
     # ingest's rule: NaN unless all three days exist (a partial sum would be silently low)
     precip_3d = np.sum(last3, axis=0) if len(last3) == 3 else np.full(day.precip.shape, np.nan)
     fields: dict[str, NDArray] = {
-        "lst_day": _mean_of_platforms(day.lst_day),
-        "lst_night": _mean_of_platforms(day.lst_night),
+        "lst_day": mean_valid(list(day.lst_day.values())),
+        "lst_night": mean_valid(list(day.lst_night.values())),
         "ndvi": day.ndvi,
         "evi": day.evi,
         "albedo_bsa": day.albedo_bsa,
@@ -63,19 +55,6 @@ def _fine_fields(world: World, day: Day, rain: dict[date, NDArray]) -> dict[str,
     }
     return {name: np.asarray(fields[name]).astype(np.int16 if name == "landcover" else np.float32)
             for name in FINE_VARIABLES}  # fmt: skip
-
-
-def _lags(smap: dict[date, NDArray], day: date, shape: tuple[int, int]) -> dict[str, NDArray]:
-    """``sm_lag3``/``sm_lag7`` by ingest's rule: first valid of the lag days in SMAP_LAGS order."""
-    out = {}
-    for name, backs in SMAP_LAGS.items():
-        value = np.full(shape, np.nan, np.float32)
-        for back in backs:
-            earlier = smap.get(day - timedelta(days=back))
-            if earlier is not None:
-                value = np.where(np.isfinite(value), value, earlier).astype(np.float32)
-        out[name] = value
-    return out
 
 
 def write_gridded_inputs(world: World, layout: WorkLayout, seed: int = 0) -> list[date]:
@@ -97,6 +76,6 @@ def write_gridded_inputs(world: World, layout: WorkLayout, seed: int = 0) -> lis
             "coarse_product": "SPL3SMP" if region.coarse.km == 36 else "SPL3SMP_E",
             "missing": "[]",
         }
-        lags = _lags(smap, day.day, region.coarse.shape)
+        lags = lagged_smap(smap, day.day, region.coarse.shape)
         write_day_inputs(layout, region, day.day, _fine_fields(world, day, rain), passes, lags, attrs)
     return [d.day for d in world.days]
