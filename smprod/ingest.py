@@ -25,10 +25,11 @@ beside the target and renamed.
 
 **Reuse.** The files carry a fingerprint of what ingest depends on: the granules the source
 offers for the day (names and sizes, minus those this run quarantined), the static layers (size,
-modification time), the region, the coarse product and the smprod version. When a later ingest
-of the day finds the same fingerprint in both files it reuses them instead of reading every
-granule again (``IngestReport.reused``); any new, removed or replaced granule, or an upgrade,
-makes it ingest anew. ``force=True`` always ingests.
+modification time), the region, the coarse product, the smprod version and a digest of the
+code that turns granules into these files (``INGEST_CODE``). When a later ingest of the day
+finds the same fingerprint in both files it reuses them instead of reading every granule again
+(``IngestReport.reused``); any new, removed or replaced granule, an upgrade, or a fixed reader
+(even without a version bump) makes it ingest anew. ``force=True`` always ingests.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,9 @@ log = logging.getLogger(__name__)
 SMAP_LAGS = {"sm_lag3": (3, 2, 4), "sm_lag7": (7, 6, 8)}
 #: Days of IMERG precipitation summed into ``precip_3d`` (D-2..D). Design, "Predictors".
 PRECIP_DAYS = 3
+#: The modules (relative to the package) whose code decides the content of the day files: a change
+#: to any of them changes the ingest fingerprint, so fixed readers take effect on a rerun.
+INGEST_CODE = ("ingest.py", "granules.py", "grid.py", "regrid.py", "reproject.py", "readers")
 #: How many years back to look for MCD12Q1 land cover (released about a year late).
 LANDCOVER_YEARS_BACK = 5
 #: MODIS product -> (reader kind, variables, resampling to 1 km).
@@ -419,8 +423,22 @@ def _fingerprint(
         "region": [grid.km, grid.row0, grid.col0, grid.nrows, grid.ncols, region.fine.km],
         "granules": sorted([ref.name, ref.size] for ref in refs),
         "static": statics,
+        "code": ingest_code_digest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=1)
+def ingest_code_digest() -> str:
+    """SHA-256 of the source of ``INGEST_CODE`` (file names and contents, in a fixed order)."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for entry in INGEST_CODE:
+        path = package / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def _reuse(report: IngestReport, fingerprint: str) -> IngestReport | None:

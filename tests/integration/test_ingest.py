@@ -241,6 +241,17 @@ def test_an_unchanged_day_is_reused_and_a_new_granule_is_ingested(archive, tmp_p
     assert not forced.reused and forced.inputs == third.inputs
 
 
+def test_a_changed_reader_ingests_anew_without_a_version_bump(archive, tmp_path, database_url, monkeypatch):
+    import smprod.ingest
+
+    _ingest(archive, tmp_path / "work", database_url)
+    assert _ingest(archive, tmp_path / "work", database_url).reused
+    digest = smprod.ingest.ingest_code_digest()
+    assert len(digest) == 64 and digest == smprod.ingest.ingest_code_digest()
+    monkeypatch.setattr(smprod.ingest, "ingest_code_digest", lambda: "a fixed reader")
+    assert not _ingest(archive, tmp_path / "work", database_url).reused
+
+
 def test_missing_smap_of_the_day_names_what_is_missing(archive, tmp_path, database_url):
     (archive / "smap" / GOOD_SMAP).unlink()
     with pytest.raises(MissingInputError, match=r"no valid SPL3SMP granule for 2024-06-10.*R19240_002"):
