@@ -71,12 +71,9 @@ class TrainingSpec:
     code_version: str = "unknown"
 
 
-def train_and_register(
-    spec: TrainingSpec, store: InputStore, tracking_uri: str, artifact_root: str | None, engine: Engine
-) -> TrainingResult:
-    """Train, log, register as challenger, compare with the champion and record the decision."""
-    days = [spec.end - timedelta(days=k) for k in range(spec.window_days - 1, -1, -1)]
-    table = training_table(days, spec.region, store)
+def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows to fit, rows of the last ``HOLDOUT_DAYS`` days): the holdout calibrates the sigma
+    and decides promotion, so it is the most recent, like the days the model will be applied to."""
     recent = sorted(table["day"].unique())[-HOLDOUT_DAYS:]
     holdout = table[table["day"].isin(recent)]
     fit_table = table[~table["day"].isin(recent)].reset_index(drop=True)
@@ -84,6 +81,27 @@ def train_and_register(
         raise ModelError(
             f"too few samples to train ({len(fit_table)} fit, {len(holdout)} held out): widen the window"
         )
+    return fit_table, holdout
+
+
+def fit_calibrated(
+    kind: str, fit_table: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0
+) -> tuple[Downscaler, float]:
+    """The model as production makes it: fitted on ``fit_table``, sigma calibrated on ``holdout``.
+
+    Returns the model and the one-sigma coverage reached on the holdout.
+    """
+    model = make_model(kind, PREDICTORS, seed).fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy())
+    return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
+
+
+def train_and_register(
+    spec: TrainingSpec, store: InputStore, tracking_uri: str, artifact_root: str | None, engine: Engine
+) -> TrainingResult:
+    """Train, log, register as challenger, compare with the champion and record the decision."""
+    days = [spec.end - timedelta(days=k) for k in range(spec.window_days - 1, -1, -1)]
+    table = training_table(days, spec.region, store)
+    fit_table, holdout = split_holdout(table)
     experiment = ensure_experiment(tracking_uri, TRAINING_EXPERIMENT, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
     with (
@@ -91,10 +109,7 @@ def train_and_register(
         tempfile.TemporaryDirectory() as tmp,
     ):
         metrics, split_results = _split_metrics(spec, fit_table)
-        model = make_model(spec.kind, PREDICTORS, spec.seed).fit(
-            fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy()
-        )
-        coverage = model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
+        model, coverage = fit_calibrated(spec.kind, fit_table, holdout, spec.seed)
         challenger_score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
         metrics.update(challenger_score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
