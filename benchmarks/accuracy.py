@@ -1,6 +1,6 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
-Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR]
+Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
 
 Writes (or reuses) a synthetic archive in DIR, ingests it (ledger in an embedded PostgreSQL under
 DIR), then prints per model kind: coarse test metrics of the temporal and spatial splits (R2, R,
@@ -174,10 +174,11 @@ def main() -> None:
     parser.add_argument("--test-days", type=int, default=4)
     parser.add_argument("--kinds", default="rf,xgb")
     parser.add_argument("--work", type=Path, default=Path("benchmark-work/accuracy"))
+    parser.add_argument("--seed", type=int, default=7, help="synthetic world seed (new --work per seed)")
     args = parser.parse_args()
     archive, layout = args.work / "archive", WorkLayout(args.work / "work")
     if not (archive / "smap").exists():
-        write_archive(archive, START, args.days, BBOX, 36, seed=7)
+        write_archive(archive, START, args.days, BBOX, 36, seed=args.seed)
     stack = EmbeddedStack(args.work / "work")
     stack.up_postgres()
     engine = db.make_engine(stack.database_url("smprod"))
