@@ -1,6 +1,7 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
 Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
+       [--terrain-bands 1]
 
 Writes (or reuses) a synthetic archive in DIR, ingests it (ledger in an embedded PostgreSQL under
 DIR), then prints per model kind: coarse test metrics of the temporal and spatial splits (R2, R,
@@ -156,10 +157,11 @@ def _day_fields(archive: Path, store: InputStore, day: date, factor: int) -> Day
     return DayFields(day, read_truth(archive, day), smap, porosity, bilinear_to_fine(smap, factor))
 
 
-def _coarse_report(table: pd.DataFrame, kind: str) -> None:
+def _coarse_report(table: pd.DataFrame, kind: str, terrain_bands: int) -> None:
     for label, split in (("temporal", temporal_split), ("spatial", spatial_split)):
         train, test = split(table)
-        model = make_model(kind, PREDICTORS).fit(table.loc[train, list(PREDICTORS)], table.loc[train, "sm"])
+        model = make_model(kind, PREDICTORS, terrain_bands=terrain_bands)
+        model.fit(table.loc[train, list(PREDICTORS)], table.loc[train, "sm"])
         m = split_metrics(model.predict(table.loc[test]), table.loc[test, "sm"].to_numpy())
         figures = f"R2 {m.r2:.3f} R {m.r:.3f} RMSE {m.rmse:.4f} ubRMSE {m.ubrmse:.4f} bias {m.bias:+.4f}"
         print(f"{kind:5s} coarse {label:8s}: {figures}")
@@ -174,6 +176,7 @@ def main() -> None:
     parser.add_argument("--test-days", type=int, default=4)
     parser.add_argument("--kinds", default="rf,xgb")
     parser.add_argument("--work", type=Path, default=Path("benchmark-work/accuracy"))
+    parser.add_argument("--terrain-bands", type=int, default=1, help="models per elevation band")
     parser.add_argument("--seed", type=int, default=7, help="synthetic world seed (new --work per seed)")
     args = parser.parse_args()
     archive, layout = args.work / "archive", WorkLayout(args.work / "work")
@@ -205,8 +208,8 @@ def main() -> None:
         }
         rows += [(name, scores_by_where(v, f, region.factor)) for name, v in references.items()]
     for kind in args.kinds.split(","):
-        _coarse_report(table, kind)
-        model, coverage = fit_calibrated(kind, *split_holdout(table))
+        _coarse_report(table, kind, args.terrain_bands)
+        model, coverage = fit_calibrated(kind, *split_holdout(table), terrain_bands=args.terrain_bands)
         print(f"{kind:5s} 1 km model (made as production does): 1-sigma coverage {coverage:.3f} on holdout")
         for f in held_out:
             prediction = predict_region(model, f.day, region, store)

@@ -159,6 +159,7 @@ def train_task(ctx: Ctx, end: date) -> Any:
         region=ctx.region,
         coarse_product=ctx.settings.coarse_product,
         kind=ctx.settings.model_kind,
+        terrain_bands=ctx.settings.terrain_bands,
         model_name=ctx.settings.model_name,
         promotion_metric=ctx.settings.promotion_metric,
         code_version=__version__,

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     model_name: str = "smprod-downscaler"
     model_kind: ModelKind = "rf"
+    terrain_bands: int = Field(1, ge=1, le=5, description="Models per elevation band (1: one model).")
     training_window_days: int = Field(60, ge=7, le=3650)
     retrain_max_age_days: int = Field(7, ge=1)
     promotion_metric: str = "ubrmse"

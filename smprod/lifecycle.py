@@ -69,6 +69,7 @@ class TrainingSpec:
     promotion_metric: str = "ubrmse"
     seed: int = 0
     code_version: str = "unknown"
+    terrain_bands: int = 1
 
 
 def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -85,13 +86,14 @@ def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def fit_calibrated(
-    kind: str, fit_table: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0
+    kind: str, fit_table: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, terrain_bands: int = 1
 ) -> tuple[Downscaler, float]:
     """The model as production makes it: fitted on ``fit_table``, sigma calibrated on ``holdout``.
 
     Returns the model and the one-sigma coverage reached on the holdout.
     """
-    model = make_model(kind, PREDICTORS, seed).fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy())
+    model = make_model(kind, PREDICTORS, seed, terrain_bands)
+    model.fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy())
     return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
 
 
@@ -109,7 +111,7 @@ def train_and_register(
         tempfile.TemporaryDirectory() as tmp,
     ):
         metrics, split_results = _split_metrics(spec, fit_table)
-        model, coverage = fit_calibrated(spec.kind, fit_table, holdout, spec.seed)
+        model, coverage = fit_calibrated(spec.kind, fit_table, holdout, spec.seed, spec.terrain_bands)
         challenger_score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
         metrics.update(challenger_score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
@@ -138,7 +140,7 @@ def _split_metrics(spec: TrainingSpec, table: pd.DataFrame) -> tuple[dict[str, f
     results = {}
     for label, split in (("temporal", temporal_split), ("spatial", spatial_split)):
         train, test = split(table, spec.seed)
-        model = make_model(spec.kind, PREDICTORS, spec.seed).fit(
+        model = make_model(spec.kind, PREDICTORS, spec.seed, spec.terrain_bands).fit(
             table.loc[train, list(PREDICTORS)], table.loc[train, "sm"].to_numpy()
         )
         predicted = model.predict(table.loc[test, list(PREDICTORS)])
@@ -187,6 +189,7 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> 
     mlflow.log_params(
         {
             "kind": spec.kind,
+            "terrain_bands": spec.terrain_bands,
             "window_days": spec.window_days,
             "seed": spec.seed,
             "n_samples": len(table),

@@ -3,6 +3,12 @@
 Uncertainty is the spread of the ensemble's members (trees of the forest, seeds of the boosted
 models, base learners of the stack), scaled by a factor calibrated on held-out data so that
 about 68 % of held-out residuals fall within one sigma (:meth:`Downscaler.calibrate`).
+
+**Terrain bands** (optional, ``terrain_bands > 1``): one model of the kind per elevation band,
+as the stacking study trains separate models per terrain region (Xu et al. 2024). The band edges
+are quantiles of the training samples' elevation, so every band gets the same share of them; a
+row (a coarse cell in training, a 1 km pixel in production) is predicted by the model of the band
+its own elevation falls in. One sigma scale is calibrated over all bands.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ KINDS = ("rf", "xgb", "stack")
 ONE_SIGMA = 0.6827
 N_JOBS = 2
 XGB_MEMBERS = 5
+#: The predictor that defines terrain bands, and the fewest training samples a band may have.
+TERRAIN_PREDICTOR = "elevation"
+MIN_BAND_SAMPLES = 100
 
 
 def _xgb(seed: int) -> Any:
@@ -78,6 +87,12 @@ class Downscaler:
     coverage: float | None = None
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     estimators: list[Any] = field(default_factory=list)
+    terrain_bands: int = 1
+    #: Elevations (m) between consecutive bands (``terrain_bands - 1`` of them, ascending).
+    band_edges: list[float] = field(default_factory=list)
+    #: One fitted model per band (empty without bands) and its number of training samples.
+    band_models: list[Downscaler] = field(default_factory=list)
+    band_samples: list[int] = field(default_factory=list)
 
     def fit(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
         """Fit on complete rows; remembers each predictor's training range (1st-99th pct)."""
@@ -85,6 +100,8 @@ class Downscaler:
         if len(X) < 20:
             raise ModelError(f"only {len(X)} training samples; need at least 20 (longer window?)")
         self.ranges = {c: (float(np.percentile(X[c], 0.5)), float(np.percentile(X[c], 99.5))) for c in X}
+        if self.terrain_bands > 1:
+            return self._fit_bands(X, np.asarray(y, np.float64))
         if self.kind == "rf":
             self.estimators = [_rf(self.seed).fit(X, y)]
         elif self.kind == "xgb":
@@ -110,6 +127,41 @@ class Downscaler:
             raise ModelError(f"unknown model kind {self.kind!r}; use one of {KINDS}")
         return self
 
+    def _fit_bands(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
+        if TERRAIN_PREDICTOR not in self.predictors:
+            raise ModelError(f"terrain bands need the {TERRAIN_PREDICTOR!r} predictor")
+        quantiles = np.linspace(0, 1, self.terrain_bands + 1)[1:-1]
+        self.band_edges = [float(e) for e in np.quantile(X[TERRAIN_PREDICTOR], quantiles)]
+        band = self.band_of(X)
+        self.band_samples = [int(np.sum(band == b)) for b in range(self.terrain_bands)]
+        if min(self.band_samples) < MIN_BAND_SAMPLES:
+            raise ModelError(
+                f"{self.terrain_bands} terrain bands leave {min(self.band_samples)} training samples in a "
+                f"band (at least {MIN_BAND_SAMPLES}): use fewer bands or a longer window"
+            )
+        self.band_models = [
+            Downscaler(self.kind, self.predictors, self.seed).fit(X[band == b], y[band == b])
+            for b in range(self.terrain_bands)
+        ]
+        return self
+
+    def band_of(self, X: pd.DataFrame) -> NDArray[np.intp]:  # noqa: N803
+        """The terrain band (0 = lowest) of every row; all 0 without bands."""
+        return np.searchsorted(self.band_edges, X[TERRAIN_PREDICTOR].to_numpy(), side="right")
+
+    def _mean_and_spread(self, X: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # noqa: N803
+        """(point prediction, unscaled member spread), each band's rows by its own model."""
+        if not self.band_models:
+            members = self._members(X)
+            return self._combine(members), members.std(axis=0)
+        mean, spread = np.empty(len(X)), np.empty(len(X))
+        band = self.band_of(X)
+        for b, model in enumerate(self.band_models):
+            rows = np.flatnonzero(band == b)
+            if rows.size:
+                mean[rows], spread[rows] = model._mean_and_spread(X.iloc[rows])
+        return mean, spread
+
     def _members(self, X: pd.DataFrame) -> NDArray:  # noqa: N803
         """Predictions of every ensemble member, shape (members, rows)."""
         X = X.loc[:, list(self.predictors)]  # noqa: N806
@@ -132,12 +184,12 @@ class Downscaler:
 
     def predict(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
         """Point prediction (m3/m3)."""
-        return self._combine(self._members(X))
+        return self._mean_and_spread(X)[0]
 
     def predict_with_uncertainty(self, X: pd.DataFrame) -> tuple[NDArray, NDArray]:  # noqa: N803
         """(prediction, calibrated one-sigma uncertainty), both m3/m3, from one pass over the members."""
-        members = self._members(X)
-        return self._combine(members), members.std(axis=0) * self.sigma_scale
+        mean, spread = self._mean_and_spread(X)
+        return mean, spread * self.sigma_scale
 
     def calibrate(self, X: pd.DataFrame, y: NDArray) -> float:  # noqa: N803
         """Scale sigma so that ONE_SIGMA of held-out residuals fall within it; returns coverage."""
@@ -158,7 +210,13 @@ class Downscaler:
         return flags
 
     def feature_importances(self) -> dict[str, float]:
-        """Impurity/gain importances normalised to sum 1 (stack: mean over its tree learners)."""
+        """Impurity/gain importances normalised to sum 1 (stack: mean over its tree learners;
+        terrain bands: the bands' importances weighted by their training samples)."""
+        if self.band_models:
+            weights = np.asarray(self.band_samples, np.float64) / sum(self.band_samples)
+            per_band = [list(m.feature_importances().values()) for m in self.band_models]
+            averaged = np.average(per_band, axis=0, weights=weights)
+            return dict(zip(self.predictors, averaged.tolist(), strict=True))
         if self.kind == "rf":
             values = self.estimators[0].feature_importances_
         elif self.kind == "xgb":
@@ -184,17 +242,20 @@ class Downscaler:
             "sigma_scale": self.sigma_scale,
             "coverage": self.coverage,
             "ranges": self.ranges,
+            "terrain_bands": {"edges_m": self.band_edges, "samples": self.band_samples},
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
         }
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         return directory
 
 
-def make_model(kind: str, predictors: tuple[str, ...], seed: int = 0) -> Downscaler:
-    """An unfitted model of ``kind``."""
+def make_model(kind: str, predictors: tuple[str, ...], seed: int = 0, terrain_bands: int = 1) -> Downscaler:
+    """An unfitted model of ``kind``; ``terrain_bands > 1``: one per elevation band (module docstring)."""
     if kind not in KINDS:
         raise ModelError(f"unknown model kind {kind!r}; use one of {KINDS}")
-    return Downscaler(kind=kind, predictors=tuple(predictors), seed=seed)
+    if terrain_bands < 1:
+        raise ModelError(f"terrain_bands must be at least 1, not {terrain_bands}")
+    return Downscaler(kind=kind, predictors=tuple(predictors), seed=seed, terrain_bands=terrain_bands)
 
 
 def load_model(directory: Path) -> Downscaler:

@@ -37,6 +37,8 @@ def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
         ("SMPROD_BBOX", "10,2,3,4", "bbox"),
         ("SMPROD_COARSE_PRODUCT", "SPL2SMP", "coarse_product"),
         ("SMPROD_TRAINING_WINDOW_DAYS", "2", "training_window_days"),
+        ("SMPROD_TERRAIN_BANDS", "0", "terrain_bands"),
+        ("SMPROD_TERRAIN_BANDS", "6", "terrain_bands"),
         ("SMPROD_DAILY_CRON", "every day", "daily_cron"),
     ],
 )

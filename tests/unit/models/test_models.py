@@ -44,6 +44,46 @@ def test_each_kind_learns_calibrates_and_round_trips(kind, tmp_path):
     assert np.all(sigma >= 0)
 
 
+@pytest.mark.parametrize("kind", ["rf", "stack"])
+def test_terrain_bands_route_each_row_to_its_elevation_band(kind, tmp_path):
+    # Opposite relations below and above 0 m: one model per band learns both, one model cannot.
+    table = _toy_table(1200)
+    sign = np.where(table["elevation"] < 0, 1.0, -1.0)
+    table["sm"] = 0.25 + 0.05 * sign * np.tanh(table["sm_lag3"])
+    banded = make_model(kind, PREDICTORS, terrain_bands=2).fit(table[list(PREDICTORS)], table["sm"])
+    assert banded.band_edges == pytest.approx([np.median(table["elevation"])])
+    assert banded.band_samples == [600, 600]
+    assert_allclose(banded.band_of(table), (table["elevation"] >= banded.band_edges[0]).astype(int))
+    rows = table.iloc[:40]
+    for band, model in enumerate(banded.band_models):  # every row predicted by its band's model
+        mine = banded.band_of(rows) == band
+        assert_allclose(banded.predict(rows)[mine], model.predict(rows[mine]))
+    coverage = banded.calibrate(table[list(PREDICTORS)], table["sm"].to_numpy())
+    assert 0.62 < coverage < 0.74
+    train, test = temporal_split(table)
+    errors = []
+    for bands in (2, 1):
+        model = make_model(kind, PREDICTORS, terrain_bands=bands)
+        model.fit(table.loc[train, list(PREDICTORS)], table.loc[train, "sm"])
+        errors.append(np.abs(model.predict(table.loc[test]) - table.loc[test, "sm"]).mean())
+    assert errors[0] < 0.9 * errors[1], errors  # bands: (2, 1)
+    importances = banded.feature_importances()
+    assert abs(sum(importances.values()) - 1) < 1e-9
+    loaded = load_model(banded.save(tmp_path / "banded"))
+    assert_allclose(loaded.predict_with_uncertainty(rows)[1], banded.predict_with_uncertainty(rows)[1])
+
+
+def test_terrain_bands_need_elevation_and_enough_samples_per_band():
+    table = _toy_table(600)
+    with pytest.raises(ModelError, match="training samples in a band"):
+        make_model("rf", PREDICTORS, terrain_bands=7).fit(table[list(PREDICTORS)], table["sm"])
+    without = tuple(p for p in PREDICTORS if p != "elevation")
+    with pytest.raises(ModelError, match="need the 'elevation' predictor"):
+        make_model("rf", without, terrain_bands=2).fit(table[list(without)], table["sm"])
+    with pytest.raises(ModelError, match="at least 1"):
+        make_model("rf", PREDICTORS, terrain_bands=0)
+
+
 def test_splits_hold_out_half_the_days_or_cells_and_are_disjoint():
     table = _toy_table()
     train, test = temporal_split(table, seed=3)
