@@ -65,6 +65,9 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+METRICS = ("rmse", "ubrmse", "bias", "r", "subgrid_r", "added_value_r", "coverage")
+
+
 def fine_metrics(
     field: np.ndarray, truth: np.ndarray, bilinear: np.ndarray, factor: int, sigma: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -73,6 +76,8 @@ def fine_metrics(
     ``coverage`` is the share of pixels whose error is within ``sigma`` (NaN without one).
     """
     ok = np.isfinite(field) & np.isfinite(truth) & np.isfinite(bilinear)
+    if not ok.any():  # e.g. nearest-neighbour SMAP in cells without SMAP
+        return dict.fromkeys(METRICS, float("nan"))
     d = field[ok] - truth[ok]
     anomalies = []
     for a in (field, truth):

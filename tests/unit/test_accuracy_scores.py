@@ -48,3 +48,10 @@ def test_scores_by_where_score_only_the_pixels_of_each_mask():
     assert scores["SMAP cells"]["rmse"] == 0.0
     assert scores["no-SMAP cells"]["rmse"] == pytest.approx(0.1)
     assert 0 < scores["all"]["rmse"] < 0.1
+
+
+def test_a_field_with_no_value_scores_nan_under_the_same_names():
+    f = _day()
+    empty = fine_metrics(np.full(f.truth.shape, np.nan), f.truth, f.bilinear, FACTOR)
+    assert set(empty) == set(fine_metrics(f.truth, f.truth, f.bilinear, FACTOR))
+    assert all(np.isnan(v) for v in empty.values())
