@@ -1,9 +1,11 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
 Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
-       [--terrain-bands 1]
+       [--terrain-bands 1] [--archive DIR --bbox W,S,E,N --start YYYY-MM-DD] [--coarse-product SPL3SMP]
 
-Writes (or reuses) a synthetic archive in DIR, ingests it (ledger in an embedded PostgreSQL under
+Writes (or reuses) a synthetic archive in DIR (or reads another world's archive, ``--archive``,
+with its truth under ``truth/`` as the archive contract says; give its ``--bbox``, ``--start`` and
+``--days``), ingests it (ledger in an embedded PostgreSQL under
 DIR), then prints per model kind: coarse test metrics of the temporal and spatial splits (R2, R,
 RMSE, ubRMSE, bias) and 1 km metrics against the truth on held-out days (RMSE, ubRMSE, bias, R,
 sub-grid R, added-value R) with and without mass correction, next to the two baselines and two
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.stack import EmbeddedStack
 from smprod import db
+from smprod.config import load_settings
 from smprod.correction import conserve_mass, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore
 from smprod.grid import region_from_bbox
@@ -183,18 +186,24 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("benchmark-work/accuracy"))
     parser.add_argument("--terrain-bands", type=int, default=1, help="models per elevation band")
     parser.add_argument("--seed", type=int, default=7, help="synthetic world seed (new --work per seed)")
+    parser.add_argument("--archive", type=Path, help="an existing archive with truth/ (default: synthesize)")
+    parser.add_argument("--bbox", default=",".join(map(str, BBOX)), help="minlon,minlat,maxlon,maxlat")
+    parser.add_argument("--start", type=date.fromisoformat, default=START, help="first day, YYYY-MM-DD")
+    parser.add_argument("--coarse-product", default="SPL3SMP", choices=("SPL3SMP", "SPL3SMP_E"))
     args = parser.parse_args()
-    archive, layout = args.work / "archive", WorkLayout(args.work / "work")
-    if not (archive / "smap").exists():
-        write_archive(archive, START, args.days, BBOX, 36, seed=args.seed)
+    settings = load_settings(None, bbox=args.bbox, coarse_product=args.coarse_product, workdir=args.work)
+    archive, layout = args.archive or args.work / "archive", WorkLayout(args.work / "work")
+    if args.archive is None and not (archive / "smap").exists():
+        write_archive(archive, args.start, args.days, settings.bbox, settings.coarse_km, seed=args.seed)
     stack = EmbeddedStack(args.work / "work")
     stack.up_postgres()
     engine = db.make_engine(stack.database_url("smprod"))
-    region, store, source = region_from_bbox(BBOX, 36), InputStore(layout), ArchiveSource(archive)
-    days = [START + timedelta(days=k) for k in range(args.days)]
+    region = region_from_bbox(settings.bbox, settings.coarse_km)
+    store, source = InputStore(layout), ArchiveSource(archive)
+    days = [args.start + timedelta(days=k) for k in range(args.days)]
     for day in days:
         if not store.has(day):
-            ingest_day(day, region, "SPL3SMP", source, layout, engine)
+            ingest_day(day, region, settings.coarse_product, source, layout, engine)
     train_days, test_days = days[8 : -args.test_days], days[-args.test_days :]
     table = training_table(train_days, region, store)
     print(f"training samples: {len(table)} coarse cell-days; test days {test_days[0]}..{test_days[-1]}")
