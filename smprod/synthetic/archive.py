@@ -16,12 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
+from scipy import ndimage
 
 from smprod.granules import modis_tiles
 from smprod.grid import CRS_EASE2, EaseGrid, Region, region_from_bbox
 from smprod.regrid import block_mean
 from smprod.synthetic import formats
-from smprod.synthetic.world import Day, World, simulate
+from smprod.synthetic.world import Day, World, simulate, smooth_noise
 
 #: Release identifier written into SMAP names (a real SPL3SMP v9 CRID).
 SMAP_RELEASE = "R19240"
@@ -30,6 +31,11 @@ SMAP_NOISE = 0.03
 SMAP_BAD_NOISE = 0.07
 SMAP_BAD_FRACTION = 0.08
 SMAP_OVERPASS_COVER = 0.5
+#: SPL3SMP_E is interpolated (Backus-Gilbert) to its 9 km grid from radiometer footprints of about
+#: 33 km (NSIDC SPL3SMP_E user guide), so its values and its errors are smooth over ~33 km rather
+#: than independent per 9 km cell. Modelled as a Gaussian footprint with that full width at half
+#: maximum; the 36 km product (one footprint per cell) keeps cell means and independent errors.
+ENHANCED_FOOTPRINT_KM = 33.0
 #: IMERG: the last day exists only as Early, the one before as Early and Late; older as Final.
 IMERG_NAMES = {"Final": "3B-DAY", "Late": "3B-DAY-L", "Early": "3B-DAY-E"}
 N_STATIONS = 12
@@ -84,12 +90,16 @@ def _write_smap(report: SynthReport, day: Day, rng: np.random.Generator, coarse_
     region = report.region
     grid = EaseGrid(coarse_km)
     truth = block_mean(day.theta, region.factor)
+    footprint = ENHANCED_FOOTPRINT_KM / 2.3548 / coarse_km if coarse_km < 36 else 0.0  # sigma, cells
+    if footprint:
+        truth = ndimage.gaussian_filter(truth, footprint, mode="nearest")
     lon, lat = _global_lonlat(coarse_km)
     passes = []
     for _ in range(2):  # AM, PM
         seen = rng.random(truth.shape) < SMAP_OVERPASS_COVER
         bad = rng.random(truth.shape) < SMAP_BAD_FRACTION
-        noise = rng.normal(0, 1, truth.shape) * np.where(bad, SMAP_BAD_NOISE, SMAP_NOISE)
+        unit = smooth_noise(rng, truth.shape, footprint) if footprint else rng.normal(0, 1, truth.shape)
+        noise = unit * np.where(bad, SMAP_BAD_NOISE, SMAP_NOISE)
         value = np.where(seen, np.clip(truth + noise, 0.02, 0.5), np.nan)
         flag = np.where(bad, 0b0001, 0).astype(np.uint16)  # bit 0 set = not recommended
         sm_global = np.full(grid.shape, np.nan, np.float32)

@@ -26,7 +26,9 @@ Deliberately nonlinear and only partly observable, so downscaling has to work fo
   random field thresholded so each day has 30-60 % cover (per overpass, Terra and Aqua differ).
 * **SMAP** = coarse-cell mean of the truth + retrieval noise (sigma 0.03 m3/m3) on each of AM and
   PM, each overpass seeing a cell on about 1 day in 2 (swath gaps), 8 % of retrievals flagged
-  not-recommended (``retrieval_qual_flag`` bit 0) with a larger error.
+  not-recommended (``retrieval_qual_flag`` bit 0) with a larger error. SPL3SMP_E (9 km): the
+  mean and the error are both smooth over its ~33 km radiometer footprint
+  (``archive.ENHANCED_FOOTPRINT_KM``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ LANDCOVER = {
 LAYER_MM = 50.0  # storage of the 5 cm layer per unit volumetric water content
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells: float) -> F32:
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells: float) -> F32:
     """Unit-variance Gaussian random field with correlation length ~``scale_cells``."""
     field_ = ndimage.gaussian_filter(rng.standard_normal(shape), scale_cells, mode="wrap")
     return ((field_ - field_.mean()) / (field_.std() + 1e-12)).astype(np.float32)
@@ -78,16 +80,16 @@ def make_statics(region: Region, rng: np.random.Generator) -> Statics:
     """Static fields of the region at 1 km."""
     shape = region.fine.shape
     rows = np.linspace(0, 1, shape[0], dtype=np.float32)[:, None]
-    elevation = 350 + 250 * rows + 60 * _smooth_noise(rng, shape, 40) + 35 * _smooth_noise(rng, shape, 15)
-    elevation += 15 * _smooth_noise(rng, shape, 5)
+    elevation = 350 + 250 * rows + 60 * smooth_noise(rng, shape, 40) + 35 * smooth_noise(rng, shape, 15)
+    elevation += 15 * smooth_noise(rng, shape, 5)
     gy, gx = np.gradient(elevation.astype(np.float64), region.fine.res)
     slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)
     relief = (elevation - ndimage.uniform_filter(elevation, 25)).astype(np.float32)
-    sand = np.clip(35 + 0.06 * (elevation - 450) + 9 * _smooth_noise(rng, shape, 10), 5, 90)
-    clay = np.clip(28 - 0.03 * (elevation - 450) + 6 * _smooth_noise(rng, shape, 10), 3, 60)
+    sand = np.clip(35 + 0.06 * (elevation - 450) + 9 * smooth_noise(rng, shape, 10), 5, 90)
+    clay = np.clip(28 - 0.03 * (elevation - 450) + 6 * smooth_noise(rng, shape, 10), 3, 60)
     clay = np.minimum(clay, 97 - sand)
     silt = 100 - sand - clay
-    potential = -relief / 25 + 0.8 * _smooth_noise(rng, shape, 20)
+    potential = -relief / 25 + 0.8 * smooth_noise(rng, shape, 20)
     landcover = np.select(
         [potential > 1.0, potential > 0.2, potential > -0.5, potential > -1.2], [5, 12, 10, 9], 7
     ).astype(np.int16)
@@ -129,7 +131,7 @@ def storms(rng: np.random.Generator, region: Region) -> F32:
             cy, cx = rng.uniform(-20, shape[0] + 20), rng.uniform(-20, shape[1] + 20)
             radius = rng.uniform(10, 50)
             rain += rng.exponential(22.0) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
-        rain += np.clip(2.0 * _smooth_noise(rng, shape, 60) + 1.0, 0, None)
+        rain += np.clip(2.0 * smooth_noise(rng, shape, 60) + 1.0, 0, None)
     return rain
 
 
@@ -157,7 +159,7 @@ class World:
 
 def _clouds(rng: np.random.Generator, shape: tuple[int, int]) -> NDArray[np.bool_]:
     """A spatially coherent cloud mask covering 30-60 % of the region."""
-    field_ = _smooth_noise(rng, shape, 12)
+    field_ = smooth_noise(rng, shape, 12)
     return field_ > np.quantile(field_, 1 - rng.uniform(0.3, 0.6))
 
 
