@@ -165,3 +165,22 @@ def test_smap_variables_match_the_real_dmr(archive, realdata):
                 assert f[group][name + suffix].dtype == {"Float32": "float32", "UInt16": "uint16"}[dap_type]
             fill = f[group]["soil_moisture" + suffix].attrs["_FillValue"]
             assert float(fill) == -9999.0
+
+
+def test_enhanced_smap_errors_are_smooth_over_the_radiometer_footprint(tmp_path):
+    # SPL3SMP_E is interpolated to 9 km from ~33 km footprints: neighbouring 9 km cells share
+    # most of their error (independent per-cell errors would correlate at about 0).
+    report = write_archive(tmp_path, date(2024, 5, 1), 2, BBOX, 9, seed=4)
+    region = report.region
+    errors = []
+    for day in (1, 2):
+        smap = read_smap_l3(
+            tmp_path / "smap" / f"SMAP_L3_SM_P_E_202405{day:02d}_R19240_001.h5", window=region.coarse
+        )
+        with rasterio.open(tmp_path / "truth" / f"truth_202405{day:02d}.tif") as ds:
+            errors.append(smap["sm"].values - block_mean(ds.read(1), region.factor))
+    pairs = np.concatenate([np.stack([e[:, :-1].ravel(), e[:, 1:].ravel()]) for e in errors], axis=1)
+    pairs = pairs[:, np.isfinite(pairs).all(axis=0)]
+    assert pairs.shape[1] > 30
+    assert np.corrcoef(pairs)[0, 1] > 0.5
+    assert 0.01 < np.nanstd(np.concatenate([e.ravel() for e in errors])) < 0.05
