@@ -308,11 +308,12 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
 
     settings = settings or load_settings()
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    if len(days) <= 1:  # nothing to ingest ahead or to spread over a cluster
+        return {str(day): _outcome(settings, day) for day in days}
     ctx = make_ctx(settings)
-    if len(days) > 1:
-        for day in days:
-            _ingest_ahead(ctx, day)
-    if settings.dask_address and len(days) > 1:
+    for day in days:
+        _ingest_ahead(ctx, day)
+    if settings.dask_address:
         from prefect_dask import DaskTaskRunner
 
         outcome = {str(days[0]): _outcome(settings, days[0])}
