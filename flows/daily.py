@@ -177,7 +177,16 @@ def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
     from smprod.scaleout import dask_client
 
     with dask_client(ctx.settings.dask_address) as client:
-        return produce_day(day, ctx.region, ctx.layout, model, info, ctx.settings.coarse_product, client)
+        return produce_day(
+            day,
+            ctx.region,
+            ctx.layout,
+            model,
+            info,
+            ctx.settings.coarse_product,
+            client,
+            ctx.settings.gap_correction_km,
+        )
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -262,7 +271,8 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key)
     model, info = timed("model", model_task, ctx, day)
     runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
-    if is_current(ctx.layout.product_files(day), key, info.version) and runs.finished_with(
+    files = ctx.layout.product_files(day)
+    if is_current(files, key, info.version, ctx.settings.gap_correction_km) and runs.finished_with(
         ctx.engine, day, key, info.version
     ):
         get_run_logger().info(

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from smprod.correction import DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import ConfigError
 
 CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
@@ -68,6 +69,12 @@ class Settings(BaseSettings):
     model_kind: ModelKind = "rf"
     terrain_bands: int = Field(1, ge=1, le=5, description="Models per elevation band (1: one model).")
     training_window_days: int = Field(60, ge=7, le=3650)
+    gap_correction_km: float = Field(
+        DEFAULT_GAP_CORRECTION_KM,
+        ge=0,
+        le=500,
+        description="Sigma (km) of the neighbour correction of cells without SMAP; 0 keeps the model value.",
+    )
     retrain_max_age_days: int = Field(7, ge=1)
     promotion_metric: str = "ubrmse"
     validation_windows: Annotated[tuple[int, ...], NoDecode] = (30, 90, 365)

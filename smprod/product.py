@@ -185,6 +185,7 @@ def correct_and_write(
     qa: ArrayLike,
     info: ProductInfo,
     porosity: float | ArrayLike = DEFAULT_POROSITY,
+    gap_correction_km: float = 0.0,
 ) -> Correction:
     """Mass-correct the model field against SMAP and write the day (the usual producer call).
 
@@ -199,12 +200,14 @@ def correct_and_write(
         qa: the producer's QA bits (uint8), same shape as ``model``.
         info: product metadata.
         porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.correction`).
+        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none).
 
     Returns:
         The correction (values, QA bits, residual per coarse cell, infeasible cells).
     """
     region = info.region
-    result = conserve_mass_in_tiles(model, smap, region.factor, porosity, region.tile_cells)
+    gap_cells = gap_correction_km / region.coarse.km
+    result = conserve_mass_in_tiles(model, smap, region.factor, porosity, region.tile_cells, gap_cells)
     flags = np.asarray(qa).astype(np.uint8) | result.qa
     summary = correction_summary(result, porosity)
     info = replace(info, parameters={**info.parameters, "correction": summary})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from smprod.correction import porosity_from_texture
+from smprod.correction import DEFAULT_GAP_CORRECTION_KM, porosity_from_texture
 from smprod.errors import MissingInputError
 from smprod.features import InputStore
 from smprod.grid import Region
@@ -61,14 +61,18 @@ def day_inputs(store: InputStore, day: date) -> tuple[dict[str, list[str]], str,
     )
 
 
-def is_current(files: ProductFiles, key: str, model_version: str) -> bool:
-    """True when the published day was made from the same inputs with the same model version."""
+def is_current(
+    files: ProductFiles, key: str, model_version: str, gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM
+) -> bool:
+    """True when the published day was made from the same inputs, model version and correction."""
     if not files.provenance.exists():
         return False
     record = json.loads(files.provenance.read_text())
     parameters = record.get("parameters", {})
-    return parameters.get("input_key") == key and str(record.get("model", {}).get("version")) == str(
-        model_version
+    return (
+        parameters.get("input_key") == key
+        and str(record.get("model", {}).get("version")) == str(model_version)
+        and parameters.get("gap_correction_km") == gap_correction_km
     )
 
 
@@ -80,10 +84,12 @@ def produce_day(
     model_info: ModelInfo,
     coarse_product: str,
     client: Client | None = None,
+    gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
 ) -> DayProduct:
     """Predict the day at 1 km tile by tile, mass-correct it against SMAP and write its files.
 
     ``client``: a Dask client to predict the tiles on (:mod:`smprod.scaleout`); None = here.
+    ``gap_correction_km``: the setting of the same name (:func:`smprod.correction.gap_shifts`).
     """
     store = InputStore(layout)
     inputs, release, precip_run = day_inputs(store, day)
@@ -104,10 +110,17 @@ def produce_day(
         smap_release=release,
         precip_run=precip_run,
         software=software_versions(),
-        parameters={"input_key": key, "model_kind": model.kind, "sigma_scale": model.sigma_scale},
+        parameters={
+            "input_key": key,
+            "model_kind": model.kind,
+            "sigma_scale": model.sigma_scale,
+            "gap_correction_km": gap_correction_km,
+        },
     )
     files = layout.product_files(day)
-    correction = correct_and_write(files, prediction.values, coarse_sm, prediction.sigma, qa, info, porosity)
+    correction = correct_and_write(
+        files, prediction.values, coarse_sm, prediction.sigma, qa, info, porosity, gap_correction_km
+    )
     return DayProduct(
         files=files,
         corrected=correction.values.astype(np.float32),

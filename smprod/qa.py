@@ -12,7 +12,9 @@ from enum import IntFlag
 class QA(IntFlag):
     """Per-pixel quality flags."""
 
-    #: no valid SMAP value for the pixel's coarse cell: value is the uncorrected model output
+    #: no valid SMAP value for the pixel's coarse cell: no mass constraint; the value is the model
+    #: output shifted by the correction of nearby cells with SMAP (``gap_correction_km``; 0 = the
+    #: model output as it is)
     COARSE_MISSING = 1 << 0
     #: at least one MODIS predictor was gap-filled in time for this pixel
     MODIS_GAP_FILLED = 1 << 1

@@ -58,6 +58,8 @@ def test_daily_produces_validates_and_reruns_idempotently(
     assert '"version": "1"' in provenance and settings.model_name in provenance
 
     assert produce_one_day(settings, day) == "skipped"  # same inputs, same model
+    kept_gaps = settings.model_copy(update={"gap_correction_km": 0.0})
+    assert produce_one_day(kept_gaps, day) == "succeeded"  # another correction: not current
     files.provenance.unlink()  # force a full rerun: bytes and row counts must not change
     assert produce_one_day(settings, day) == "succeeded"
     assert _digest(files) == first

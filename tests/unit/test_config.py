@@ -39,6 +39,7 @@ def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
         ("SMPROD_TRAINING_WINDOW_DAYS", "2", "training_window_days"),
         ("SMPROD_TERRAIN_BANDS", "0", "terrain_bands"),
         ("SMPROD_TERRAIN_BANDS", "6", "terrain_bands"),
+        ("SMPROD_GAP_CORRECTION_KM", "-1", "gap_correction_km"),
         ("SMPROD_DAILY_CRON", "every day", "daily_cron"),
     ],
 )

@@ -17,6 +17,7 @@ from smprod.correction import (
     REQUIRED_RESIDUAL,
     conserve_mass,
     conserve_mass_in_tiles,
+    gap_shifts,
     porosity_from_texture,
 )
 from smprod.errors import CorrectionError
@@ -31,6 +32,8 @@ class Case:
     smap: np.ndarray
     factor: int
     porosity: float | np.ndarray
+    #: sigma (coarse cells) of the neighbour correction of cells without SMAP; 0 = off
+    gap: float = 0.0
 
 
 def _maybe_nan(values: st.SearchStrategy[float], nan_weight: int) -> st.SearchStrategy[float]:
@@ -49,7 +52,7 @@ def cases(draw: st.DrawFn) -> Case:
         porosity: float | np.ndarray = draw(st.floats(0.25, 0.6))
     else:
         porosity = draw(hnp.arrays(np.float64, fine_shape, elements=st.floats(0.25, 0.6)))
-    return Case(model, smap, factor, porosity)
+    return Case(model, smap, factor, porosity, draw(st.sampled_from([0.0, 0.6, 1.5])))
 
 
 def _block_means(field: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +90,7 @@ def test_smap_exactly_at_porosity_is_feasible(factor: int, porosity: float) -> N
 @SETTINGS
 @given(cases())
 def test_residual_within_requirement_wherever_feasible(case: Case) -> None:
-    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
     means, _ = _block_means(result.values, case.factor)
     feasible = _feasible(case)
     assert np.all(np.abs(case.smap - means)[feasible] <= REQUIRED_RESIDUAL)
@@ -98,7 +101,7 @@ def test_residual_within_requirement_wherever_feasible(case: Case) -> None:
 @SETTINGS
 @given(cases())
 def test_values_always_within_physical_bounds(case: Case) -> None:
-    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
     bound = np.broadcast_to(case.porosity, case.model.shape)
     finite = np.isfinite(result.values)
     assert np.all(result.values[finite] >= 0.0)
@@ -108,7 +111,7 @@ def test_values_always_within_physical_bounds(case: Case) -> None:
 @SETTINGS
 @given(cases())
 def test_nan_pixels_stay_nan_and_are_flagged(case: Case) -> None:
-    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
     assert_array_equal(np.isnan(result.values), np.isnan(case.model))
     assert_array_equal((result.qa & QA.NO_RETRIEVAL) > 0, np.isnan(case.model))
 
@@ -116,9 +119,10 @@ def test_nan_pixels_stay_nan_and_are_flagged(case: Case) -> None:
 @SETTINGS
 @given(cases())
 def test_correcting_twice_changes_nothing(case: Case) -> None:
-    once = conserve_mass(case.model, case.smap, case.factor, case.porosity)
-    twice = conserve_mass(once.values, case.smap, case.factor, case.porosity)
+    once = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
+    twice = conserve_mass(once.values, case.smap, case.factor, case.porosity, case.gap)
     assert_array_equal(twice.values, once.values)
+    assert not np.any(twice.gap_shift)
     assert not np.any(twice.qa & QA.VALUE_CLIPPED & ~once.qa)
 
 
@@ -141,8 +145,8 @@ def test_field_already_conserving_mass_is_unchanged(factor: int, smap: np.ndarra
 
 @SETTINGS
 @given(cases())
-def test_cells_without_smap_keep_the_bounded_model_value(case: Case) -> None:
-    result = conserve_mass(case.model, case.smap, case.factor, case.porosity)
+def test_without_gap_correction_cells_without_smap_keep_the_bounded_model_value(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity, gap_scale_cells=0.0)
     missing = np.repeat(np.repeat(np.isnan(case.smap), case.factor, 0), case.factor, 1)
     bound = np.broadcast_to(case.porosity, case.model.shape)
     expected = np.clip(case.model, 0.0, bound)
@@ -158,6 +162,7 @@ def test_cells_without_smap_keep_the_bounded_model_value(case: Case) -> None:
 @SETTINGS
 @given(cases(), st.data())
 def test_tiles_aligned_to_coarse_cells_correct_like_the_whole(case: Case, data: st.DataObject) -> None:
+    # without gap correction: cells are independent, so separate calls on parts equal the whole
     whole = conserve_mass(case.model, case.smap, case.factor, case.porosity)
     cut = data.draw(st.integers(0, case.smap.shape[1]))
     fine_cut = cut * case.factor
@@ -180,12 +185,59 @@ def test_tiles_aligned_to_coarse_cells_correct_like_the_whole(case: Case, data: 
 @SETTINGS
 @given(cases(), st.integers(1, 3))
 def test_tiled_correction_equals_the_whole(case: Case, tile_cells: int) -> None:
-    whole = conserve_mass(case.model, case.smap, case.factor, case.porosity)
-    tiled = conserve_mass_in_tiles(case.model, case.smap, case.factor, case.porosity, tile_cells)
+    whole = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
+    tiled = conserve_mass_in_tiles(case.model, case.smap, case.factor, case.porosity, tile_cells, case.gap)
     assert_allclose(tiled.values, whole.values, rtol=0, atol=2 * CONVERGED)
+    assert_array_equal(tiled.gap_shift, whole.gap_shift)
     assert_allclose(tiled.residual, whole.residual, rtol=0, atol=2 * CONVERGED)
     assert_array_equal(tiled.qa, whole.qa)
     assert_array_equal(tiled.infeasible, whole.infeasible)
+
+
+@SETTINGS
+@given(cases())
+def test_gap_cells_are_shifted_uniformly_and_flagged(case: Case) -> None:
+    result = conserve_mass(case.model, case.smap, case.factor, case.porosity, case.gap)
+    missing = np.repeat(np.repeat(np.isnan(case.smap), case.factor, 0), case.factor, 1)
+    shift = np.repeat(np.repeat(result.gap_shift, case.factor, 0), case.factor, 1)
+    bound = np.broadcast_to(case.porosity, case.model.shape)
+    assert_array_equal(result.values[missing], np.clip(case.model + shift, 0.0, bound)[missing])
+    assert_array_equal((result.qa & QA.COARSE_MISSING) > 0, missing)
+    assert not np.any(result.gap_shift[np.isfinite(case.smap)])
+
+
+def test_gap_cell_takes_the_weighted_correction_of_its_neighbours() -> None:
+    # 1 x 3 cells of 2 x 2 pixels; model 0.2 everywhere; SMAP 0.25 left, none in the middle, 0.31
+    # right: corrections +0.05 and +0.11 at equal distance, so the middle is shifted by +0.08
+    model = np.full((2, 6), 0.2)
+    result = conserve_mass(model, np.array([[0.25, np.nan, 0.31]]), factor=2, gap_scale_cells=1.0)
+    assert_allclose(result.gap_shift, [[0.0, 0.08, 0.0]], atol=1e-12)
+    assert_allclose(result.values[:, 2:4], 0.28, atol=1e-12)
+    assert_allclose(result.values[:, :2], 0.25, atol=1e-12)
+    assert_array_equal(result.qa[:, 2:4], QA.COARSE_MISSING)
+
+
+def test_gap_cell_beyond_reach_takes_the_median_correction() -> None:
+    # sigma 0.5 cells reaches 2 cells (3 sigma, rounded): the gap at column 7 has no neighbour
+    # with SMAP, so it gets the median of the corrections (+0.01, +0.02, +0.06) = +0.02; columns
+    # 3-6 have no model value and get no shift
+    model = np.full((1, 8), 0.2)
+    model[0, 3:7] = np.nan
+    smap = np.array([[0.21, 0.22, 0.26, np.nan, np.nan, np.nan, np.nan, np.nan]])
+    shifts = gap_shifts(model, smap, factor=1, scale_cells=0.5)
+    assert_allclose(shifts, [[0, 0, 0, 0, 0, 0, 0, 0.02]], atol=1e-12)
+
+
+def test_gap_shift_is_zero_without_scale_or_without_any_smap() -> None:
+    model = np.full((2, 4), 0.2)
+    assert not gap_shifts(model, np.array([[0.3, np.nan]]), factor=2, scale_cells=0.0).any()
+    assert not gap_shifts(model, np.array([[np.nan, np.nan]]), factor=2, scale_cells=1.5).any()
+
+
+def test_infeasible_cells_pass_no_correction_on() -> None:
+    # SMAP 0.6 above the porosity 0.45 cannot be matched: its neighbour keeps the model value
+    model = np.full((1, 2), 0.2)
+    assert not gap_shifts(model, np.array([[0.6, np.nan]]), factor=1, scale_cells=1.0, porosity=0.45).any()
 
 
 def test_hand_computed_clip_is_redistributed_over_headroom() -> None:

@@ -156,11 +156,14 @@ def test_correct_and_write_conserves_mass_in_the_written_file(tmp_path: Path, re
     smap = rng.uniform(0.02, 0.5, region.coarse.shape)
     smap[0, 0] = np.nan
     model = np.repeat(np.repeat(smap, 36, 0), 36, 1) + rng.normal(0.02, 0.08, region.fine.shape)
+    model[:36, :36] = rng.uniform(0.1, 0.3, (36, 36))  # model values where SMAP is missing
     model[100:110, 100:110] = np.nan
     own_qa = np.zeros(region.fine.shape, np.uint8)
     own_qa[:, :5] = QA.MODIS_GAP_FILLED
     files = WorkLayout(tmp_path).product_files(DAY)
-    result = correct_and_write(files, model, smap, np.full(model.shape, 0.03), own_qa, _info(region))
+    result = correct_and_write(
+        files, model, smap, np.full(model.shape, 0.03), own_qa, _info(region), gap_correction_km=54.0
+    )
     written = read_product(files)
     means = block_mean(written["soil_moisture"].values, 36, max_invalid_fraction=1.0)
     assert np.nanmax(np.abs(means - smap)) <= 1e-4
@@ -170,6 +173,10 @@ def test_correct_and_write_conserves_mass_in_the_written_file(tmp_path: Path, re
     summary = json.loads(written.attrs["provenance"])["parameters"]["correction"]
     assert summary["cells_with_smap"] == np.isfinite(smap).sum()
     assert summary["max_feasible_residual"] <= 1e-4
+    # the cell without SMAP is shifted by its neighbours' correction (1.5 cells of 36 km)
+    assert summary["gap_cells_shifted"] == 1 and result.gap_shift[0, 0] != 0
+    gap = np.clip(model[:36, :36] + result.gap_shift[0, 0], 0.0, 0.5).astype(np.float32)
+    assert_array_equal(written["soil_moisture"].values[:36, :36], gap)
 
 
 def test_failed_write_leaves_no_partial_target(tmp_path: Path, region: Region, layers) -> None:
