@@ -290,7 +290,9 @@ def read_landcover(path: str | Path) -> xr.Dataset:
 
     def _read(tile: _Tile) -> xr.Dataset:
         stored, _ = tile.read(LANDCOVER_SDS)
-        classes = np.where(np.isin(stored, IGBP_CLASSES), stored, LANDCOVER_NODATA).astype(np.int16)
+        # int16 before the nodata goes in: the SDS is uint8, where -1 would wrap to 255
+        stored = stored.astype(np.int16)
+        classes = np.where(np.isin(stored, IGBP_CLASSES), stored, np.int16(LANDCOVER_NODATA))
         ds = _dataset(tile.path, tile.grid(LANDCOVER_SDS), {"landcover": (classes, "IGBP class")})
         ds["landcover"] = ds["landcover"].rio.write_nodata(LANDCOVER_NODATA)
         return ds

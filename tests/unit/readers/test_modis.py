@@ -199,8 +199,9 @@ def test_synthetic_landcover_keeps_igbp_classes(tmp_path, modis_tile_writer):
     ds = read_modis(path)
     lc = ds["landcover"].values
     assert lc.dtype == np.int16
-    expected = np.where((classes >= 1) & (classes <= 17), classes, -1)
+    expected = np.where((classes >= 1) & (classes <= 17), classes.astype(np.int16), np.int16(-1))
     assert_array_equal(lc, expected)
+    assert lc[0, 0] == -1 and not np.any(lc == 255)  # the uint8 fill must not survive as a class
     assert ds["landcover"].rio.nodata == -1
     assert_allclose(ds.rio.transform().a, TILE_SIZE / 12)
 
