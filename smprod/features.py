@@ -55,6 +55,19 @@ PREDICTORS = (
     "lat",
     "lon",
 )
+#: Predictors whose 1 km values are checked against their training range (QA
+#: ``out_of_training_range``), and on which side: the ones that change from day to day.
+#: Precipitation only above: a dry day is never unlike training, however short the window. Not
+#: checked: the static terrain and soil layers, whose 1 km values always reach beyond the range
+#: of 36 km means (a scale effect present every day: 40 % of pixels for slope on the demo region,
+#: so the flag would say nothing), the calendar terms (every production day follows its training
+#: window) and lat/lon (the region's outer half cell lies beyond the coarse cell centres).
+RANGE_CHECKED: dict[str, str] = {
+    **dict.fromkeys(("sm_lag3", "sm_lag7", "lst_day", "lst_night", "ndvi", "evi", "albedo"), "both"),
+    **dict.fromkeys(("precip", "precip_3d"), "upper"),
+}
+#: Categorical predictors: a class never seen in training is flagged the same way.
+CLASS_CHECKED = ("landcover",)
 #: MODIS-derived inputs that are gap-filled in time.
 MODIS_INPUTS = ("lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa")
 #: How far (days) temporal gap filling looks for a valid value.

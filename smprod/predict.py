@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from smprod.features import InputStore, fine_features
+from smprod.features import CLASS_CHECKED, RANGE_CHECKED, InputStore, fine_features
 from smprod.grid import Region, RegionGrid
 from smprod.models.base import Downscaler
 from smprod.qa import QA
@@ -61,9 +61,8 @@ def predict_tile(
         rows = features.loc[complete]
         mean, spread = model.predict_with_uncertainty(rows)
         values[complete], sigma[complete] = mean, spread
-        qa[complete] |= np.where(model.out_of_range(rows), np.uint8(QA.OUT_OF_TRAINING_RANGE), 0).astype(
-            np.uint8
-        )
+        extrapolated = model.out_of_range(rows, RANGE_CHECKED, CLASS_CHECKED)
+        qa[complete] |= np.where(extrapolated, np.uint8(QA.OUT_OF_TRAINING_RANGE), 0).astype(np.uint8)
     qa[~complete] |= np.uint8(QA.NO_RETRIEVAL)
     qa |= np.where(filled.ravel(), np.uint8(QA.MODIS_GAP_FILLED), 0).astype(np.uint8)
     return Prediction(values.reshape(tile.shape), sigma.reshape(tile.shape), qa.reshape(tile.shape))

@@ -20,7 +20,8 @@ class QA(IntFlag):
     MODIS_GAP_FILLED = 1 << 1
     #: the value was clipped to the physical range [0, porosity] (and mass redistributed)
     VALUE_CLIPPED = 1 << 2
-    #: at least one predictor is outside the range seen in training (extrapolation)
+    #: a day-to-day predictor (SMAP lags, LST, NDVI, EVI, albedo, precipitation) is outside the
+    #: range seen in training, or the land-cover class was not in training (extrapolation)
     OUT_OF_TRAINING_RANGE = 1 << 3
     #: precipitation came from a lesser IMERG run (Early or Late, not Final)
     LESSER_PRECIP = 1 << 4

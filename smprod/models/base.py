@@ -14,6 +14,7 @@ its own elevation falls in. One sigma scale is calibrated over all bands.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ XGB_MEMBERS = 5
 #: The predictor that defines terrain bands, and the fewest training samples a band may have.
 TERRAIN_PREDICTOR = "elevation"
 MIN_BAND_SAMPLES = 100
+#: A predictor with integer values and at most this many distinct ones in training also records
+#: its classes, so a class never seen in training can be flagged (land cover).
+MAX_CLASSES = 32
 
 
 def _xgb(seed: int) -> Any:
@@ -86,6 +90,8 @@ class Downscaler:
     sigma_scale: float = 1.0
     coverage: float | None = None
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Values seen in training of the class-like predictors (see :data:`MAX_CLASSES`).
+    classes: dict[str, list[float]] = field(default_factory=dict)
     estimators: list[Any] = field(default_factory=list)
     terrain_bands: int = 1
     #: Elevations (m) between consecutive bands (``terrain_bands - 1`` of them, ascending).
@@ -95,11 +101,12 @@ class Downscaler:
     band_samples: list[int] = field(default_factory=list)
 
     def fit(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
-        """Fit on complete rows; remembers each predictor's training range (1st-99th pct)."""
+        """Fit on complete rows; remembers each predictor's training range and class-like values."""
         X = X.loc[:, list(self.predictors)]  # noqa: N806
         if len(X) < 20:
             raise ModelError(f"only {len(X)} training samples; need at least 20 (longer window?)")
-        self.ranges = {c: (float(np.percentile(X[c], 0.5)), float(np.percentile(X[c], 99.5))) for c in X}
+        self.ranges = {c: (float(X[c].min()), float(X[c].max())) for c in X}
+        self.classes = {c: sorted(map(float, v)) for c in X if _class_like(v := X[c].unique())}
         if self.terrain_bands > 1:
             return self._fit_bands(X, np.asarray(y, np.float64))
         if self.kind == "rf":
@@ -201,12 +208,27 @@ class Downscaler:
         self.coverage = float(np.mean(np.abs(np.asarray(y) - mean) <= sigma))
         return self.coverage
 
-    def out_of_range(self, X: pd.DataFrame) -> NDArray[np.bool_]:  # noqa: N803
-        """Rows with any predictor outside the range seen in training (extrapolation)."""
+    def out_of_range(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        ranged: Mapping[str, str] | None = None,
+        categorical: tuple[str, ...] = (),
+    ) -> NDArray[np.bool_]:
+        """Rows that extrapolate: a ``ranged`` predictor outside its training range on the side
+        named (``"both"``, ``"lower"`` or ``"upper"``; default: every predictor, both sides), or a
+        ``categorical`` one with a value never seen in training."""
         flags = np.zeros(len(X), bool)
-        for name, (low, high) in self.ranges.items():
+        for name, side in (dict.fromkeys(self.ranges, "both") if ranged is None else ranged).items():
+            low, high = self.ranges[name]
             values = X[name].to_numpy()
-            flags |= (values < low) | (values > high)
+            if side in ("both", "lower"):
+                flags |= values < low
+            if side in ("both", "upper"):
+                flags |= values > high
+        seen = getattr(self, "classes", {})  # models saved before classes were recorded have none
+        for name in categorical:
+            if name in seen:
+                flags |= ~np.isin(X[name].to_numpy(), seen[name])
         return flags
 
     def feature_importances(self) -> dict[str, float]:
@@ -242,11 +264,18 @@ class Downscaler:
             "sigma_scale": self.sigma_scale,
             "coverage": self.coverage,
             "ranges": self.ranges,
+            "classes": self.classes,
             "terrain_bands": {"edges_m": self.band_edges, "samples": self.band_samples},
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
         }
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         return directory
+
+
+def _class_like(distinct: NDArray) -> bool:
+    """Few distinct integer values: a predictor whose unseen values are unseen classes."""
+    integral = np.isfinite(distinct) & (distinct == np.round(distinct))
+    return len(distinct) <= MAX_CLASSES and bool(integral.all())
 
 
 def make_model(kind: str, predictors: tuple[str, ...], seed: int = 0, terrain_bands: int = 1) -> Downscaler:

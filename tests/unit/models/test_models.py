@@ -8,9 +8,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from smprod.errors import ModelError
-from smprod.features import PREDICTORS, InputStore
+from smprod.features import CLASS_CHECKED, PREDICTORS, RANGE_CHECKED, InputStore
 from smprod.models import load_model, make_model
 from smprod.predict import predict_region
+from smprod.qa import QA
 from smprod.training import spatial_split, split_metrics, temporal_split, training_table
 
 
@@ -112,3 +113,25 @@ def test_tiled_prediction_equals_untiled_and_flags_extrapolation(small_world):
     assert_allclose(tiled.values, whole.values)
     np.testing.assert_array_equal(tiled.qa, whole.qa)
     assert np.isfinite(whole.values).mean() > 0.99
+    # a day after the window is not extrapolation as such: the flag marks some pixels, not all
+    # (the 6-day window of this tiny world is narrow: 1 km LST and NDVI often leave its range)
+    flagged = (whole.qa & QA.OUT_OF_TRAINING_RANGE) > 0
+    assert 0 < flagged[np.isfinite(whole.values)].mean() < 0.9
+
+
+def test_extrapolation_is_judged_on_the_named_predictors_and_unseen_classes(tmp_path):
+    table = _toy_table()
+    table["landcover"] = np.tile([5.0, 10.0, 12.0], len(table) // 3)
+    model = make_model("rf", PREDICTORS).fit(table[list(PREDICTORS)], table["sm"].to_numpy())
+    assert model.ranges["ndvi"] == (table["ndvi"].min(), table["ndvi"].max())
+    assert model.classes == {"landcover": [5.0, 10.0, 12.0]}  # only the class-like predictor
+    rows = table.iloc[:4].copy()
+    rows.loc[rows.index[1], "ndvi"] = table["ndvi"].max() + 0.1  # checked, beyond the range
+    rows.loc[rows.index[2], "doy_sin"] = table["doy_sin"].max() + 1  # not checked: calendar
+    rows.loc[rows.index[3], "landcover"] = 7.0  # a class never seen in training
+    rows.loc[rows.index[0], "precip"] = table["precip"].min() - 1  # drier than training: not flagged
+    assert model.out_of_range(rows, RANGE_CHECKED, CLASS_CHECKED).tolist() == [False, True, False, True]
+    assert model.out_of_range(rows).tolist() == [True, True, True, False]  # every range, no classes
+    loaded = load_model(model.save(tmp_path / "m"))
+    del loaded.classes  # a model saved before classes were recorded
+    assert loaded.out_of_range(rows, RANGE_CHECKED, CLASS_CHECKED).tolist() == [False, True, False, False]
