@@ -30,6 +30,10 @@ ModelKind = Literal["rf", "xgb", "stack"]
 DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 
 
+#: Latitude limit (degrees) of the EASE-Grid 2.0 global grid (EPSG:6933; NSIDC: 85.044 N to S).
+EASE_MAX_LAT = 85.0445
+
+
 class BBox(tuple):  # type: ignore[type-arg]
     """A lon/lat bounding box ``(minlon, minlat, maxlon, maxlat)`` in degrees."""
 
@@ -40,9 +44,19 @@ class BBox(tuple):  # type: ignore[type-arg]
         if len(parts) != 4:
             raise ValueError(f"bbox needs 4 numbers minlon,minlat,maxlon,maxlat, got {value!r}")
         minlon, minlat, maxlon, maxlat = (float(p) for p in parts)
+        if -180 <= maxlon < minlon <= 180:
+            raise ValueError(
+                f"bbox {value!r} has minlon > maxlon: a region across the antimeridian (180 degrees) is "
+                "not supported; split it into one region on each side"
+            )
         if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
             raise ValueError(
                 f"bbox {value!r} is not minlon<maxlon in [-180,180] and minlat<maxlat in [-90,90]"
+            )
+        if minlat < -EASE_MAX_LAT or maxlat > EASE_MAX_LAT:
+            raise ValueError(
+                f"bbox {value!r} reaches beyond latitude {EASE_MAX_LAT} degrees N/S, the limit of the "
+                "EASE-Grid 2.0 global grid (SMAP L3)"
             )
         return (minlon, minlat, maxlon, maxlat)
 

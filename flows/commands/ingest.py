@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Find, fetch, check and grid the granules of one day into <workdir>/inputs/YYYY/MM/DD/."""
+        from flows.services import resolve_endpoints
         from smprod import db
-        from smprod.errors import ConfigError
         from smprod.grid import region_from_bbox
         from smprod.ingest import ingest_day
         from smprod.layout import WorkLayout
@@ -51,11 +51,8 @@ def register(app: typer.Typer) -> None:
             database_url=database_url,
             earthdata=earthdata,
         )
-        if not settings.database_url:
-            raise ConfigError(
-                "ingest needs the granule ledger's database: give --database-url or set SMPROD_DATABASE_URL"
-            )
-        engine = db.make_engine(settings.database_url)
+        # unset: the embedded stack's PostgreSQL (started if it is down), as for every command
+        engine = db.make_engine(resolve_endpoints(settings).database_url)
         db.check_connection(engine)
         if settings.earthdata:
             from smprod.sources.earthdata import EarthdataSource

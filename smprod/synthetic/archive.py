@@ -260,8 +260,11 @@ def _imerg_window(region: Region) -> tuple[slice, slice, object]:
     from affine import Affine
 
     minlon, minlat, maxlon, maxlat = region.coarse.lonlat_bounds()
-    c0, c1 = int(np.floor((minlon + 180) / 0.1)) - 1, int(np.ceil((maxlon + 180) / 0.1)) + 1
-    r0, r1 = int(np.floor((90 - maxlat) / 0.1)) - 1, int(np.ceil((90 - minlat) / 0.1)) + 1
+    # one cell of margin, kept inside the 3600 x 1800 globe (a region may touch 180 degrees)
+    c0 = max(0, int(np.floor((minlon + 180) / 0.1)) - 1)
+    c1 = min(3600, int(np.ceil((maxlon + 180) / 0.1)) + 1)
+    r0 = max(0, int(np.floor((90 - maxlat) / 0.1)) - 1)
+    r1 = min(1800, int(np.ceil((90 - minlat) / 0.1)) + 1)
     transform = Affine(0.1, 0, -180 + c0 * 0.1, 0, -0.1, 90 - r0 * 0.1)
     return slice(r0, r1), slice(c0, c1), transform
 

@@ -281,5 +281,11 @@ def test_cli_ingest(archive, tmp_path, database_url):
     assert "is current" in again.stdout and "quarantined" not in again.stdout
     forced = [*common, "--workdir", str(tmp_path / "w"), "--database-url", database_url, "--force"]
     assert "is current" not in _cli("ingest", *forced).stdout
-    no_db = _cli("ingest", *common, "--workdir", str(tmp_path / "w2"))
-    assert no_db.returncode == 2 and "--database-url" in no_db.stderr
+    # without a database URL the ledger is the embedded stack's PostgreSQL, started on demand
+    embedded = _cli("ingest", *common, "--workdir", str(tmp_path / "w2"))
+    try:
+        assert embedded.returncode == 0, embedded.stderr
+        assert (tmp_path / "w2/inputs/2024/06/10/coarse.nc").is_file()
+        assert (tmp_path / "w2/stack/postgres").is_dir()
+    finally:
+        _cli("stack", "down", "--workdir", str(tmp_path / "w2"))

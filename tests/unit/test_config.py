@@ -35,6 +35,9 @@ def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
     [
         ("SMPROD_BBOX", "1,2,3", "bbox"),
         ("SMPROD_BBOX", "10,2,3,4", "bbox"),
+        ("SMPROD_BBOX", "179,60,-179,62", "antimeridian"),
+        ("SMPROD_BBOX", "10,86,12,88", "EASE-Grid 2.0"),
+        ("SMPROD_BBOX", "10,-89,12,-86", "EASE-Grid 2.0"),
         ("SMPROD_COARSE_PRODUCT", "SPL2SMP", "coarse_product"),
         ("SMPROD_TRAINING_WINDOW_DAYS", "2", "training_window_days"),
         ("SMPROD_TERRAIN_BANDS", "0", "terrain_bands"),

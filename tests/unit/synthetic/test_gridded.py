@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from smprod.features import PREDICTORS, InputStore, fine_features
@@ -37,3 +38,14 @@ def test_gridded_inputs_have_ingests_variables_and_tile_chunks(tmp_path):
     modis = ["lst_day", "lst_night", "ndvi", "evi", "albedo"]
     assert np.isfinite(frame[modis].to_numpy()).all()  # gap filled everywhere
     assert np.isfinite(frame["sm_lag3"].to_numpy()).mean() > 0.8  # SMAP gaps bridged by bilinear
+
+
+@pytest.mark.parametrize(
+    "bbox", [(178.0, 60.0, 180.0, 62.0), (-180.0, 60.0, -178.0, 62.0), (10.0, 83.0, 12.0, 85.0)]
+)
+def test_imerg_window_stays_inside_the_globe_at_its_edges(bbox):
+    from smprod.grid import region_from_bbox
+    from smprod.synthetic.archive import _imerg_window
+
+    rows, cols, _ = _imerg_window(region_from_bbox(bbox))
+    assert 0 <= rows.start < rows.stop <= 1800 and 0 <= cols.start < cols.stop <= 3600
