@@ -133,6 +133,10 @@ def produce_day(
     )
 
 
+#: First day of SMAP L3 radiometer soil moisture (the mission's science data begin 2015-03-31).
+SMAP_FIRST_DAY = date(2015, 3, 31)
+
+
 def latest_coarse_day(
     source: Any,
     coarse_product: str,
@@ -143,14 +147,20 @@ def latest_coarse_day(
     """The most recent day (up to ``today``) for which the coarse SMAP granule exists.
 
     Raises:
-        MissingInputError: when no SMAP granule exists in the look-back window.
+        MissingInputError: when no SMAP granule exists in the look-back window; the message names
+            the newest granule's day if the source has one (an archive that stopped updating).
     """
+    first = today - timedelta(days=lookback_days)
+    days = _coarse_days(source, coarse_product, bbox, first, today)
+    if not days:
+        older = _coarse_days(source, coarse_product, bbox, SMAP_FIRST_DAY, first)
+        hint = f"; the newest is for {max(older)}: give the day (--day)" if older else ""
+        raise MissingInputError(f"no {coarse_product} granule between {first} and {today}{hint}")
+    return max(days)
+
+
+def _coarse_days(source: Any, coarse_product: str, bbox: tuple, start: date, end: date) -> list[date]:
     from smprod.sources.base import GranuleQuery
 
-    refs = source.find(GranuleQuery((coarse_product,), today - timedelta(days=lookback_days), today, bbox))
-    days = [ref.granule.day for ref in refs if ref.granule.day <= today]
-    if not days:
-        raise MissingInputError(
-            f"no {coarse_product} granule between {today - timedelta(days=lookback_days)} and {today}"
-        )
-    return max(days)
+    refs = source.find(GranuleQuery((coarse_product,), start, end, bbox))
+    return [ref.granule.day for ref in refs if ref.granule.day <= end]
