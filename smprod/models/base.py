@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,16 @@ class Downscaler:
     #: One fitted model per band (empty without bands) and its number of training samples.
     band_models: list[Downscaler] = field(default_factory=list)
     band_samples: list[int] = field(default_factory=list)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a model saved by an earlier smprod lacks the fields added since (a champion
+        registered before an upgrade): they take their defaults, so it still loads and predicts."""
+        defaults = {
+            f.name: f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            for f in fields(self)
+            if f.default is not MISSING or f.default_factory is not MISSING
+        }
+        self.__dict__.update({**defaults, **state})
 
     def fit(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
         """Fit on complete rows; remembers each predictor's training range and class-like values."""
@@ -225,10 +235,9 @@ class Downscaler:
                 flags |= values < low
             if side in ("both", "upper"):
                 flags |= values > high
-        seen = getattr(self, "classes", {})  # models saved before classes were recorded have none
         for name in categorical:
-            if name in seen:
-                flags |= ~np.isin(X[name].to_numpy(), seen[name])
+            if name in self.classes:  # empty for models saved before classes were recorded
+                flags |= ~np.isin(X[name].to_numpy(), self.classes[name])
         return flags
 
     def feature_importances(self) -> dict[str, float]:
