@@ -13,6 +13,9 @@ whose input is missing everywhere raises :class:`~smprod.errors.MissingInputErro
   (the operational day, no later day yet) the nearest earlier value is held. What is still
   missing takes the day's coarse-cell mean of the valid pixels, then the regional mean, so the
   1 km cube is seamless. Every filled pixel is reported (``QA.MODIS_GAP_FILLED``).
+* ``sm_lag3``/``sm_lag7`` are bilinear at 1 km over the valid coarse cells. Where no cell around
+  a pixel has a lag (several days of swath gaps at the edge of the region), the pixel takes the
+  nearest valid cell's lag instead of dropping out, flagged ``QA.SMAP_LAG_FILLED``.
 * ``doy_sin``/``doy_cos`` encode the season; ``lat``/``lon`` the position (Ma et al. 2025).
 """
 
@@ -32,7 +35,8 @@ from numpy.typing import NDArray
 from smprod.errors import MissingInputError
 from smprod.grid import Region, RegionGrid
 from smprod.layout import WorkLayout
-from smprod.regrid import bilinear_window, block_mean, upsample_nearest
+from smprod.qa import QA
+from smprod.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
 
 PREDICTORS = (
     "sm_lag3",
@@ -222,7 +226,8 @@ def fine_features(
     ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
 
     Returns:
-        (DataFrame with the PREDICTORS columns, mask of pixels whose MODIS input was gap-filled)
+        (DataFrame with the PREDICTORS columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``
+        and ``SMAP_LAG_FILLED`` where an input was filled)
     """
     tile = tile or region.fine
     r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
@@ -234,8 +239,10 @@ def fine_features(
         values, filled = gap_fill(day, name, store, partial(_read_window, store, name, tile, region))
         modis[name] = _fill_spatially(values, region.factor)
         filled_any |= filled
+    lag_filled = np.zeros(tile.shape, bool)
     for lag in ("sm_lag3", "sm_lag7"):
-        columns[lag] = bilinear_window(coarse[lag].values, region.factor, r0, c0, tile.nrows, tile.ncols)
+        columns[lag], filled = _lag_window(coarse[lag].values, region.factor, r0, c0, tile.shape)
+        lag_filled |= filled
     lon, lat = tile.lonlat()
     zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
     columns.update({name: modis[name] for name in ("lst_day", "lst_night", "ndvi", "evi")})
@@ -248,7 +255,25 @@ def fine_features(
     )
     frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
     _check_present(frame, day, "1 km")
-    return frame, filled_any
+    qa = np.where(filled_any, np.uint8(QA.MODIS_GAP_FILLED), np.uint8(0))
+    qa |= np.where(lag_filled, np.uint8(QA.SMAP_LAG_FILLED), np.uint8(0))
+    return frame, qa.astype(np.uint8)
+
+
+def _lag_window(
+    coarse: NDArray, factor: int, row0: int, col0: int, shape: tuple[int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A lag's 1 km window: bilinear over valid cells, else the nearest valid cell (and where)."""
+    values = bilinear_window(coarse, factor, row0, col0, *shape)
+    hole = ~np.isfinite(values)
+    if not hole.any():
+        return values, hole
+    # the nearest valid cell of the whole region, so a tile fills as the whole field would
+    cells = nearest_valid(coarse)[
+        row0 // factor : (row0 + shape[0]) // factor, col0 // factor : (col0 + shape[1]) // factor
+    ]
+    nearest = upsample_nearest(cells, factor)
+    return np.where(hole, nearest, values), hole & np.isfinite(nearest)
 
 
 def _read_window(store: InputStore, name: str, tile: RegionGrid, region: Region, day: date) -> NDArray:

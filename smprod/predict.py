@@ -52,7 +52,7 @@ def predict_tile(
     model: Downscaler, day: date, region: Region, store: InputStore, tile: RegionGrid
 ) -> Prediction:
     """Predict one tile; pixels with an incomplete predictor row get NaN and NO_RETRIEVAL."""
-    features, filled = fine_features(day, region, store, tile)
+    features, input_qa = fine_features(day, region, store, tile)
     complete = np.isfinite(features.to_numpy(np.float64)).all(axis=1)
     values = np.full(len(features), np.nan, np.float32)
     sigma = np.full(len(features), np.nan, np.float32)
@@ -64,7 +64,7 @@ def predict_tile(
         extrapolated = model.out_of_range(rows, RANGE_CHECKED, CLASS_CHECKED)
         qa[complete] |= np.where(extrapolated, np.uint8(QA.OUT_OF_TRAINING_RANGE), 0).astype(np.uint8)
     qa[~complete] |= np.uint8(QA.NO_RETRIEVAL)
-    qa |= np.where(filled.ravel(), np.uint8(QA.MODIS_GAP_FILLED), 0).astype(np.uint8)
+    qa |= input_qa.ravel()
     return Prediction(values.reshape(tile.shape), sigma.reshape(tile.shape), qa.reshape(tile.shape))
 
 

@@ -25,6 +25,9 @@ class QA(IntFlag):
     OUT_OF_TRAINING_RANGE = 1 << 3
     #: precipitation came from a lesser IMERG run (Early or Late, not Final)
     LESSER_PRECIP = 1 << 4
+    #: a lagged SMAP predictor had no valid coarse cell around the pixel (several days of swath
+    #: gaps at the region's edge) and was taken from the nearest cell with one
+    SMAP_LAG_FILLED = 1 << 5
     #: a required predictor is missing for the pixel: no value produced (nodata)
     NO_RETRIEVAL = 1 << 7
 

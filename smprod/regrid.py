@@ -90,6 +90,16 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     return np.where(den > 1e-9, out, np.nan)
 
 
+def nearest_valid(coarse: NDArray) -> NDArray[np.float64]:
+    """``coarse`` with every NaN cell set to the value of the nearest valid cell (all NaN: as is)."""
+    coarse = np.asarray(coarse, dtype=np.float64)
+    missing = ~np.isfinite(coarse)
+    if not missing.any() or missing.all():
+        return coarse
+    rows, cols = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
+    return coarse[rows, cols]
+
+
 def bilinear_window(
     coarse: NDArray, factor: int, row0: int, col0: int, nrows: int, ncols: int
 ) -> NDArray[np.float64]:

@@ -103,10 +103,11 @@ def register(app: typer.Typer) -> None:
         bbox: BBoxOpt = None,
     ) -> None:
         """Train on the window ending --end, register a challenger and apply the promotion rule."""
+        last = parse_day(end, "--end")  # a typo must not start the stack
         settings = settings_from_cli(
             config, workdir=workdir, archive=archive, bbox=bbox, training_window_days=window_days
         )
         _prepare(settings)  # the stack's Prefect server, not a temporary one
         from flows.daily import retrain
 
-        typer.echo(retrain(parse_day(end, "--end"), settings=settings))
+        typer.echo(retrain(last, settings=settings))

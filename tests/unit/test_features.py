@@ -17,6 +17,7 @@ from smprod.features import (
     noon_solar_zenith,
 )
 from smprod.layout import WorkLayout
+from smprod.qa import QA
 
 
 def test_albedo_formula_at_known_angles():
@@ -43,7 +44,8 @@ def test_predictor_names_are_the_designs():
 def test_fine_cube_is_seamless_and_flags_gap_filled_pixels(small_world):
     store = InputStore(small_world.layout)
     day = small_world.days[10]
-    frame, filled = fine_features(day, small_world.region, store)
+    frame, qa = fine_features(day, small_world.region, store)
+    filled = (qa & QA.MODIS_GAP_FILLED) > 0
     assert list(frame.columns) == list(PREDICTORS)
     assert len(frame) == small_world.region.fine.nrows * small_world.region.fine.ncols
     for name in ("lst_day", "lst_night", "ndvi", "albedo", "sm_lag3"):
@@ -84,3 +86,18 @@ def test_coarse_table_and_missing_inputs(small_world, tmp_path):
     assert len(frame) == small_world.region.coarse.nrows * small_world.region.coarse.ncols
     with pytest.raises(MissingInputError, match="smprod ingest"):
         InputStore(WorkLayout(tmp_path)).open(small_world.days[0], "fine")
+
+
+def test_a_lag_missing_around_a_corner_takes_the_nearest_cell_and_is_flagged():
+    from smprod.features import _lag_window
+
+    # 2 x 2 coarse cells of 4 x 4 pixels; the corner cell (0, 0) has no lag: its outer quadrant
+    # has no valid cell in reach of bilinear weights, so it takes the nearest cell's value
+    coarse = np.array([[np.nan, 0.2], [0.3, 0.4]])
+    values, filled = _lag_window(coarse, 4, 0, 0, (8, 8))
+    assert np.isfinite(values).all()
+    assert filled[:2, :2].all() and filled.sum() == 4
+    assert values[0, 0] in (0.2, 0.3)  # equidistant neighbours: either is the nearest
+    tile, tile_filled = _lag_window(coarse, 4, 0, 0, (4, 4))  # a tile fills like the whole
+    np.testing.assert_array_equal(tile, values[:4, :4])
+    np.testing.assert_array_equal(tile_filled, filled[:4, :4])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from smprod.regrid import bilinear_to_fine, block_mean, block_mode, upsample_nearest
+from smprod.regrid import bilinear_to_fine, block_mean, block_mode, nearest_valid, upsample_nearest
 
 
 def test_block_mean_is_mean_of_valid_cells_with_50_percent_rule():
@@ -71,3 +71,9 @@ def test_bilinear_window_equals_the_window_of_the_whole_field():
     for row0, col0, nrows, ncols in [(0, 0, 8, 8), (4, 8, 12, 12), (16, 20, 4, 8), (0, 0, 20, 28)]:
         part = bilinear_window(coarse, 4, row0, col0, nrows, ncols)
         np.testing.assert_allclose(part, whole[row0 : row0 + nrows, col0 : col0 + ncols], rtol=0, atol=1e-12)
+
+
+def test_nearest_valid_fills_each_gap_from_its_closest_cell():
+    coarse = np.array([[0.1, np.nan, np.nan], [np.nan, np.nan, 0.3]])
+    np.testing.assert_array_equal(nearest_valid(coarse), [[0.1, 0.1, 0.3], [0.1, 0.3, 0.3]])
+    assert np.isnan(nearest_valid(np.full((2, 2), np.nan))).all()
