@@ -111,7 +111,9 @@ def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-de
     ingest = run.ingest
     lines = [
         f"validation {first} .. {last}: {len(run.days_matched)} product days matched, "
-        f"{len(run.days_without_product)} without product, {run.matchup_rows} matchup rows",
+        f"{len(run.days_without_product)} without product, {run.matchup_rows} matchup rows rewritten "
+        "from the product files (rows of the uncorrected model, which production records and does "
+        "not publish, are kept)",
         f"stations: {ingest.stations} ingested ({ingest.days} station-days), "
         f"{len(ingest.skipped_deep)} deeper than 5 cm, {len(ingest.bad_files)} unreadable, "
         f"{len(run.outside_region)} outside the region",
