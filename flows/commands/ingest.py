@@ -51,8 +51,9 @@ def register(app: typer.Typer) -> None:
             database_url=database_url,
             earthdata=earthdata,
         )
-        # unset: the embedded stack's PostgreSQL (started if it is down), as for every command
-        engine = db.make_engine(resolve_endpoints(settings).database_url)
+        # unset: the embedded stack's PostgreSQL (started if it is down), as for every command;
+        # given: only that one (ingest needs no MLflow, so nothing embedded is started)
+        engine = db.make_engine(settings.database_url or resolve_endpoints(settings).database_url)
         db.check_connection(engine)
         if settings.earthdata:
             from smprod.sources.earthdata import EarthdataSource

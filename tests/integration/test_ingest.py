@@ -277,6 +277,7 @@ def test_cli_ingest(archive, tmp_path, database_url):
     assert result.returncode == 0, result.stderr
     assert "ingested 2024-06-10" in result.stdout and f"quarantined {GARBAGE_HDF4}" in result.stdout
     assert (tmp_path / "w/inputs/2024/06/10/coarse.nc").is_file()
+    assert not (tmp_path / "w/stack").exists()  # a given database: nothing embedded is started
     again = _cli("ingest", *common, "--workdir", str(tmp_path / "w"), "--database-url", database_url)
     assert "is current" in again.stdout and "quarantined" not in again.stdout
     forced = [*common, "--workdir", str(tmp_path / "w"), "--database-url", database_url, "--force"]
