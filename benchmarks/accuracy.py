@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from infra.stack import EmbeddedStack
 from smprod import db
-from smprod.config import load_settings
-from smprod.correction import DEFAULT_GAP_CORRECTION_KM, conserve_mass, porosity_from_texture
+from smprod.config import DEFAULT_GAP_CORRECTION_KM, load_settings
+from smprod.correction import conserve_mass, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore
 from smprod.grid import region_from_bbox
 from smprod.ingest import ingest_day

@@ -74,10 +74,6 @@ CONVERGED = 1e-9
 MAX_ITERATIONS = 4
 #: Floating-point leftover (m3/m3) below which another redistribution pass is not worth its time.
 LEFTOVER = 1e-12
-#: Default sigma (km) of the neighbour correction of cells without SMAP (setting
-#: ``gap_correction_km``): 1.5 cells of 36 km. Measured against 1, 0.7 and 2.5 cells and the day's
-#: median alone on two synthetic worlds (docs/models.md): best or within 0.3 points on both.
-DEFAULT_GAP_CORRECTION_KM = 54.0
 #: Gap shifts reach this many sigmas; beyond, a gap cell takes the day's median correction.
 GAP_REACH_SIGMAS = 3.0
 #: Share of the full Gaussian weight below which a gap cell counts as having no neighbour with SMAP.

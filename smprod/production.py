@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from smprod.correction import DEFAULT_GAP_CORRECTION_KM, porosity_from_texture
+from smprod.config import DEFAULT_GAP_CORRECTION_KM
+from smprod.correction import porosity_from_texture
 from smprod.errors import MissingInputError
 from smprod.features import InputStore
 from smprod.grid import Region
