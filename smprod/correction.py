@@ -160,7 +160,7 @@ def conserve_mass(
         CorrectionError: if the shapes do not nest or the porosity is not positive.
     """
     fine, coarse, bound = _checked_inputs(model, smap, factor, porosity)
-    return _conserve(fine, coarse, bound, factor, gap_shifts(fine, coarse, factor, gap_scale_cells, bound))
+    return _conserve(fine, coarse, bound, factor, _gap_shifts(fine, coarse, bound, factor, gap_scale_cells))
 
 
 def gap_shifts(
@@ -182,6 +182,17 @@ def gap_shifts(
     ``scale_cells`` is 0 and when no cell passes a correction on.
     """
     fine, coarse, bound = _checked_inputs(model, smap, factor, porosity)
+    return _gap_shifts(fine, coarse, bound, factor, scale_cells)
+
+
+def _gap_shifts(
+    fine: NDArray[np.float64],
+    coarse: NDArray[np.float64],
+    bound: NDArray[np.float64],
+    factor: int,
+    scale_cells: float,
+) -> NDArray[np.float64]:
+    """:func:`gap_shifts` on checked inputs (the callers here have checked them already)."""
     blocks = _blocks(fine, factor)
     valid = np.isfinite(blocks)
     count = valid.sum(axis=(1, 3))
@@ -264,7 +275,7 @@ def conserve_mass_in_tiles(
     so they are computed first, once, from the whole region's coarse cell means.
     """
     fine, coarse, bound = _checked_inputs(model, smap, factor, porosity)
-    shift = gap_shifts(fine, coarse, factor, gap_scale_cells, bound)
+    shift = _gap_shifts(fine, coarse, bound, factor, gap_scale_cells)
     values = np.empty(fine.shape, np.float64)
     qa = np.empty(fine.shape, np.uint8)
     residual = np.empty(coarse.shape, np.float64)
