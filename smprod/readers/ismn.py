@@ -32,8 +32,14 @@ from smprod.errors import GranuleFormatError
 
 #: The ISMN flag of good data.
 GOOD_FLAG = "G"
-#: Deepest top of a sensor (m) used as "surface" soil moisture (design: depth_from <= 0.05 m).
+#: Deepest nominal top of a sensor (m) used as "surface" soil moisture (design, local archive
+#: contract: depth_from nominally at most 5 cm, the layer SMAP senses).
 MAX_SURFACE_DEPTH_M = 0.05
+#: How far (m) a sensor's recorded top may exceed MAX_SURFACE_DEPTH_M and still count as nominal
+#: 5 cm. SCAN and USCRN install sensors at 2 inches and ISMN records them as 2 x 0.0254 m =
+#: 0.0508 m, 0.8 mm deeper than 0.05 m; 1 mm keeps them and nothing else (the next
+#: installation depths are 0.06 m and 4 in = 0.1016 m).
+SURFACE_DEPTH_TOLERANCE_M = 0.001
 
 _DATE_RE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _TIME_RE = re.compile(r"^\d{2}:\d{2}$")
@@ -187,8 +193,12 @@ def read_stm(path: str | Path) -> IsmnSeries:
 
 
 def is_surface(station: IsmnStation, max_depth: float = MAX_SURFACE_DEPTH_M) -> bool:
-    """Whether the sensor's top is at most ``max_depth`` metres below the surface."""
-    return station.depth_from <= max_depth + 1e-9
+    """Whether the sensor's top is nominally at most ``max_depth`` metres below the surface.
+
+    Nominally: up to :data:`SURFACE_DEPTH_TOLERANCE_M` deeper, so that 5 cm sensors recorded in
+    inches (0.0508 m) count and 0.06 m does not.
+    """
+    return station.depth_from <= max_depth + SURFACE_DEPTH_TOLERANCE_M
 
 
 def good_values(series: IsmnSeries) -> pd.Series:

@@ -12,7 +12,15 @@ import pytest
 from numpy.testing import assert_allclose
 
 from smprod.errors import GranuleFormatError
-from smprod.readers.ismn import daily_means_utc, good_values, is_surface, read_stm
+from smprod.readers.ismn import (
+    MAX_SURFACE_DEPTH_M,
+    SURFACE_DEPTH_TOLERANCE_M,
+    IsmnStation,
+    daily_means_utc,
+    good_values,
+    is_surface,
+    read_stm,
+)
 
 COSMOS = "COSMOS_COSMOS_ARM-1_sm_0.000000_0.190000_Cosmic-ray-Probe_20170810_20180809.stm"
 SMOSMANIA = "SMOSMANIA_SMOSMANIA_Narbonne_sm_0.050000_0.050000_ThetaProbe-ML2X_20070101_20070131.stm"
@@ -131,3 +139,33 @@ def test_malformed_files(tmp_path):
         read_stm(bad_record)
     with pytest.raises(GranuleFormatError):
         read_stm(tmp_path / "missing.stm")
+
+
+# ---------------------------------------------------------------- layouts found on real downloads
+
+# Fixed-width header as ISMN writes it (compare the real files in ../shared/realdata/ISMN).
+SCAN_NAME = "SCAN_SCAN_AAMU-jtg_sm_0.050800_0.050800_Hydraprobe-Analog-(2.5-Volt)_20200101_20200102.stm"
+SCAN_HEADER = (
+    "SCAN       SCAN            AAMU-jtg          34.78000   -86.55000  183.00  0.0508  0.0508 "
+    "Hydraprobe-Analog-(2.5-Volt)"
+)
+
+
+def test_two_inch_sensors_of_scan_count_as_surface(tmp_path):
+    # SCAN and USCRN install at 2 in; ISMN records 0.0508 m, 0.8 mm deeper than the 5 cm rule.
+    path = tmp_path / SCAN_NAME
+    path.write_text(SCAN_HEADER + "\n2020/01/01 00:00   0.2310 G M\n2020/01/01 01:00   0.2305 G M\n")
+    series = read_stm(path)
+    assert_allclose((series.station.depth_from, series.station.depth_to), (0.0508, 0.0508))
+    assert series.station.sensor == "Hydraprobe-Analog-(2.5-Volt)"
+    assert is_surface(series.station)
+
+
+@pytest.mark.parametrize(
+    ("depth_from", "surface"),
+    [(0.0, True), (0.05, True), (0.0508, True), (0.06, False), (0.10, False), (0.1016, False)],
+)
+def test_surface_rule_keeps_nominal_five_cm_only(depth_from, surface):
+    station = IsmnStation("SCAN", "SCAN", "AAMU-jtg", 34.78, -86.55, 183.0, depth_from, depth_from, "p")
+    assert is_surface(station) is surface
+    assert MAX_SURFACE_DEPTH_M + SURFACE_DEPTH_TOLERANCE_M < 0.06  # the tolerance lets no 6 cm in
