@@ -115,9 +115,11 @@ def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-de
         "from the product files (rows of the uncorrected model, which production records and does "
         "not publish, are kept)",
         f"stations: {ingest.stations} ingested ({ingest.days} station-days), "
-        f"{len(ingest.skipped_deep)} deeper than 5 cm, {len(ingest.bad_files)} unreadable, "
-        f"{len(run.outside_region)} outside the region",
+        f"{len(ingest.skipped_deep)} deeper than 5 cm, {len(ingest.skipped_no_good)} without a "
+        f"good (G) value, {len(ingest.bad_files)} unreadable, {len(run.outside_region)} outside "
+        "the region",
     ]
+    lines += [f"  no good value: {reason}" for reason in ingest.skipped_no_good]
     lines += [f"  unreadable: {reason}" for reason in ingest.bad_files]
     lines += [f"  outside region: {key}" for key in run.outside_region]
     if run.excluded:

@@ -1,9 +1,10 @@
 """ISMN station files -> the ``stations`` table and UTC daily in situ means.
 
-Parsing is :mod:`smprod.readers.ismn` (both ISMN layouts); this module decides what validation
-keeps and stores it: sensors whose top is at most 5 cm deep (the depth SMAP senses; design
-"Local archive contract"), values flagged ``G`` (ISMN "good"), reduced to one mean per UTC
-calendar day (SMAP's AM/PM overpasses are combined per UTC day too).
+Parsing is :mod:`smprod.readers.ismn` (both ISMN layouts); this module decides
+what validation keeps and stores it: sensors whose top is nominally at most 5 cm deep (the depth
+SMAP senses; 2-inch sensors recorded as 0.0508 m count; design "Local archive contract"), values
+flagged ``G`` (ISMN "good"), reduced to one mean per UTC calendar day (SMAP's AM/PM overpasses
+are combined per UTC day too). A file without any good value is skipped, not stored as a station.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from smprod.errors import GranuleFormatError
-from smprod.readers.ismn import IsmnSeries, IsmnStation, daily_means_utc, good_values, is_surface, read_stm
+from smprod.readers.ismn import (
+    GOOD_FLAG,
+    IsmnSeries,
+    IsmnStation,
+    daily_means_utc,
+    good_values,
+    is_surface,
+    read_stm,
+)
 from smprod.validation.tables import InsituDaily, Station, database_error, upsert
 
 #: Folder name below which the archive holds station files (design: local archive contract).
@@ -45,6 +54,24 @@ def daily_means(series: IsmnSeries) -> pd.DataFrame:
     return out
 
 
+def no_good_value_reason(series: IsmnSeries) -> str | None:
+    """Why a file gives validation nothing, or None when it has at least one finite ``G`` value.
+
+    Args:
+        series: One parsed station file.
+
+    Returns:
+        A reason naming the flags the file does have (e.g. ``U`` unchecked, ``D05`` dubious).
+    """
+    if not good_values(series).dropna().empty:
+        return None
+    flags = ", ".join(sorted(set(series.data["ismn_flag"].astype(str)))) or "none"
+    return (
+        f"no finite value flagged {GOOD_FLAG} (ISMN good) among {len(series.data)} records "
+        f"(flags: {flags}): nothing to validate against"
+    )
+
+
 def find_station_files(root: Path) -> list[Path]:
     """Every ``.stm`` file below any folder named ``insitu`` under ``root`` (sorted)."""
     folders = [folder for folder in Path(root).rglob(INSITU_DIR) if folder.is_dir()]
@@ -53,22 +80,35 @@ def find_station_files(root: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ingest did: stations and station-days written, files left out and why."""
+    """What one ingest did: stations and station-days written, files left out and why.
+
+    Attributes:
+        stations: Sensors written to ``stations`` (each with at least one good day).
+        days: Station-days written to ``insitu_daily``.
+        skipped_deep: Paths of sensors deeper than the surface rule.
+        skipped_no_good: ``path: reason`` of files without any value flagged ``G``.
+        bad_files: ``path: reason`` of files that could not be read.
+    """
 
     stations: int
     days: int
     skipped_deep: list[str]
+    skipped_no_good: list[str]
     bad_files: list[str]
 
 
 def ingest(engine: Engine, paths: Iterable[Path]) -> IngestReport:
     """Upsert station metadata and daily means of every file; a bad file is reported, not fatal.
 
+    Files of sensors deeper than the surface rule, and files without any good value, are skipped
+    and listed in the report.
+
     Raises:
         DatabaseError: if the database cannot be written.
     """
     stations = days = 0
     deep: list[str] = []
+    no_good: list[str] = []
     bad: list[str] = []
     for path in paths:
         try:
@@ -79,6 +119,10 @@ def ingest(engine: Engine, paths: Iterable[Path]) -> IngestReport:
         if not is_surface(series.station):
             deep.append(str(path))
             continue
+        reason = no_good_value_reason(series)
+        if reason is not None:
+            no_good.append(f"{path}: {reason}")
+            continue
         station_id = upsert_station(engine, series.station, str(path))
         daily = daily_means(series)
         rows = [
@@ -87,7 +131,7 @@ def ingest(engine: Engine, paths: Iterable[Path]) -> IngestReport:
         ]
         days += upsert(engine, InsituDaily, rows)
         stations += 1
-    return IngestReport(stations, days, deep, bad)
+    return IngestReport(stations, days, deep, no_good, bad)
 
 
 def upsert_station(engine: Engine, station: IsmnStation, source_file: str) -> int:

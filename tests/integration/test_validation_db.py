@@ -52,7 +52,8 @@ def _write_tif(path: Path, data: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def archive(realdata, tmp_path_factory) -> Path:
-    """An archive with the real ISMN files under insitu/, plus a deep sensor and a broken file."""
+    """An archive with the real ISMN files under insitu/ (SMOSMANIA and SOILSCAPE have no G value),
+    plus a deep sensor and a broken file."""
     root = tmp_path_factory.mktemp("archive")
     insitu = root / "insitu"
     insitu.mkdir()
@@ -103,9 +104,12 @@ def _run(engine, archive: Path, workdir: Path) -> pipeline.ValidationRun:
 def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, archive, workdir):
     engine = db.make_engine(database_url)
     run = _run(engine, archive, workdir)
-    assert run.ingest is not None and run.ingest.stations == 3
+    assert run.ingest is not None and run.ingest.stations == 1  # COSMOS
     assert len(run.ingest.skipped_deep) == 1 and len(run.ingest.bad_files) == 1
-    assert sorted(k.split("/")[0] for k in run.outside_region) == ["SMOSMANIA", "SOILSCAPE"]
+    # The real SMOSMANIA and SOILSCAPE samples have no G value: skipped with a reason, no station.
+    no_good = sorted(Path(entry.split(": ")[0]).name.split("_")[0] for entry in run.ingest.skipped_no_good)
+    assert no_good == ["SMOSMANIA", "SOILSCAPE"]
+    assert run.outside_region == []
     assert len(run.days_matched) == (LAST - FIRST).days + 1
     first = _counts(engine)
     with engine.connect() as conn:
@@ -121,7 +125,7 @@ def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, 
     # Every COSMOS day with good data in the range gives one corrected, smap and bilinear row.
     assert set(variants) == {"corrected", "smap", "bilinear"} and len(set(variants.values())) == 1
     assert windows == {"30d", "90d", "365d", "MAM", "JJA"}
-    assert first["stations"] == 3 and first["validation_metrics"] == len(run.metrics)
+    assert first["stations"] == 1 and first["validation_metrics"] == len(run.metrics)
     with engine.connect() as conn:
         precip = conn.exec_driver_sql("SELECT count(*) FROM matchups WHERE precip > 0").scalar_one()
     assert precip > 0  # the day's 1 km precipitation travels with the matchups (for plots)
@@ -229,6 +233,7 @@ def test_cli_validate_prints_the_table_and_writes_plots(
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr
     assert f"validation {FIRST} .. {LAST}" in done.stdout  # --end defaults to the newest product
+    assert "2 without a good (G) value" in done.stdout and "  no good value: " in done.stdout
     assert "30d    overall  all" in done.stdout and "mlflow: run" in done.stdout
     plots = WorkLayout(workdir).validation_dir(LAST)
     assert sorted(p.name for p in plots.glob("*.png")) == [

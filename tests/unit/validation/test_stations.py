@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from smprod.readers.ismn import read_stm
-from smprod.validation.stations import daily_means, find_station_files, station_key
+from smprod.validation.stations import daily_means, find_station_files, no_good_value_reason, station_key
 
 HEADER = "XX NET My Station 36.00000 -97.00000 300.00 0.05 0.05 Hydra Probe II"
 
@@ -66,3 +66,34 @@ def test_station_files_are_found_only_below_insitu_folders(tmp_path):
     top = tmp_path / "insitu" / "z.stm"
     top.write_text(HEADER)
     assert find_station_files(tmp_path) == sorted([wanted, top])
+
+
+def test_a_file_without_good_values_is_skipped_with_its_reason(tmp_path):
+    path = (
+        tmp_path / "SMOSMANIA_SMOSMANIA_Narbonne_sm_0.050000_0.050000_ThetaProbe-ML2X_20070101_20070101.stm"
+    )
+    header = "SMOSMANIA  SMOSMANIA       Narbonne          43.15000     2.95670  112.00    0.05    0.05"
+    path.write_text(
+        f"{header} ThetaProbe-ML2X\n2007/01/01 01:00   0.2140 U M\n2007/01/01 02:00   0.2140 D05 M\n"
+        "2007/01/01 03:00      nan G M\n"  # a G flag on a missing value is no good value either
+    )
+    series = read_stm(path)
+    assert daily_means(series).empty
+    reason = no_good_value_reason(series)
+    assert reason is not None and "among 3 records" in reason and "flags: D05, G, U" in reason
+    good = tmp_path / "g.stm"
+    good.write_text(f"{header} ThetaProbe-ML2X\n2007/01/01 01:00   0.2140 G M\n")
+    assert no_good_value_reason(read_stm(good)) is None
+
+
+@pytest.mark.realdata
+def test_real_files_without_g_flags_are_reported(realdata):
+    folder = realdata / "ISMN" / "header_values"
+    for name in ("SMOSMANIA_*.stm", "SOILSCAPE_*.stm"):
+        path = next(folder.glob(name))
+        records = [line.split() for line in path.read_bytes().decode().splitlines()[1:] if line.strip()]
+        flags = sorted({r[3] for r in records})  # split independently of the reader
+        assert "G" not in flags
+        reason = no_good_value_reason(read_stm(path))
+        assert reason is not None and f"among {len(records)} records (flags: {', '.join(flags)})" in reason
+    assert no_good_value_reason(read_stm(next(folder.glob("COSMOS_*.stm")))) is None
