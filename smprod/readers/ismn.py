@@ -2,15 +2,21 @@
 
 Formats (ISMN data download documentation, "Data formats"; Dorigo et al. 2021, HESS 25, 5749):
 
-- **Header + values**: line 1 ``CSE network station lat lon elevation depth_from depth_to
-  sensor`` (the sensor, and in newer downloads the station, may contain spaces); then one
-  record per line ``YYYY/MM/DD HH:MM value ismn_flag provider_flag`` (hourly, UTC, m3/m3 for
-  soil moisture). The provider flag may be empty. Lines may end in LF, CRLF or bare CR, and a
-  blank line may follow the header (COSMOS downloads).
-- **CEOP separate** (``ceop_sep``): no header; every line repeats the metadata:
-  ``date time [actual_date actual_time] CSE network station lat lon elevation depth_from
-  depth_to value ismn_flag provider_flag`` (the CEOP layout has the nominal and the actual
-  UTC date/time; both variants are read).
+- **Header + values** (download option "Variables stored in separate files (Header+values)"):
+  line 1 ``CSE network station lat lon elevation depth_from depth_to sensor`` (the sensor, and in
+  newer downloads the station, may contain spaces; old downloads have no sensor); then one record
+  per line ``YYYY/MM/DD HH:MM value ismn_flag provider_flag`` (hourly, UTC, m3/m3 for soil
+  moisture). The provider flag may be empty. Lines may end in LF, CRLF or bare CR, and a blank
+  line may follow the header (COSMOS downloads).
+- **CEOP separate** (``ceop_sep``, option "Variables stored in separate files (CEOP formatted)"):
+  no header; every line repeats the metadata: ``date time [actual_date actual_time] CSE network
+  station lat lon elevation depth_from depth_to value ismn_flag provider_flag`` (the CEOP layout
+  has the nominal and the actual UTC date/time; both variants are read). The lines carry no
+  sensor: it is taken from the file name, as ISMN's own reader does.
+
+File names of the separate layouts (ISMN): ``CSE_network_station_variable_depthfrom_depthto_
+sensor_startdate_enddate.stm``; newer downloads append the redundancy and replacement numbers to
+the sensor (``..._CS616_1_2_20010103_20090812.stm``), which then belong to the sensor's name.
 
 ISMN quality flags: ``G`` good; ``C`` outside the plausible range; ``D`` dubious (several
 subtypes ``D01``..``D10``, comma-joined when several apply); ``M`` missing; ``U`` unknown.
@@ -21,6 +27,7 @@ Station metadata is a frozen dataclass; values are a pandas DataFrame with a UTC
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,23 +47,34 @@ MAX_SURFACE_DEPTH_M = 0.05
 #: 0.0508 m, 0.8 mm deeper than 0.05 m; 1 mm keeps them and nothing else (the next
 #: installation depths are 0.06 m and 4 in = 0.1016 m).
 SURFACE_DEPTH_TOLERANCE_M = 0.001
+#: ISMN's placeholder for an unknown number (station elevation; depths of static variables),
+#: written ``-99.90``/``-99.9``; stored as missing, never as a height.
+ISMN_MISSING_PLACEHOLDER = -99.9
 
 _DATE_RE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _TIME_RE = re.compile(r"^\d{2}:\d{2}$")
-#: ISMN file names: CSE_network_station_variable_depthfrom_depthto_sensor_start_end.stm
-_NAME_RE = re.compile(r"^[^_]+_[^_]+_.+?_([a-z_]+?)_(-?\d+\.\d+)_(-?\d+\.\d+)_.+_\d{8}_\d{8}\.stm$")
+#: ISMN file names of the separate layouts:
+#: CSE_network_station_variable_depthfrom_depthto[_sensor]_startdate_enddate.stm. The sensor runs
+#: from the depths to the dates and may hold underscores (redundancy and replacement numbers).
+_NAME_RE = re.compile(
+    r"^[^_]+_[^_]+_.+?_(?P<variable>[A-Za-z][A-Za-z-]*)_(?P<depth_from>-?\d+\.\d+)_"
+    r"(?P<depth_to>-?\d+\.\d+)(?:_(?P<sensor>.+))?_\d{8}_\d{8}\.stm$"
+)
 
 
 @dataclass(frozen=True)
 class IsmnStation:
-    """Metadata of one sensor at one station (one ``.stm`` file)."""
+    """Metadata of one sensor at one station (one ``.stm`` file).
+
+    ``elevation`` is None where ISMN has its placeholder -99.9 (unknown height).
+    """
 
     cse: str
     network: str
     station: str
     lat: float
     lon: float
-    elevation: float
+    elevation: float | None
     depth_from: float
     depth_to: float
     sensor: str
@@ -72,6 +90,36 @@ class IsmnSeries:
     data: pd.DataFrame = field(repr=False)
     path: str = ""
     layout: str = "header_values"
+
+
+@dataclass(frozen=True)
+class IsmnFileName:
+    """What the name of an ISMN file in a separate-files layout says about its sensor."""
+
+    variable: str
+    depth_from: float
+    depth_to: float
+    #: Empty when the name has none (old downloads, one sensor per depth).
+    sensor: str
+
+
+def parse_file_name(name: str) -> IsmnFileName | None:
+    """The variable, depths and sensor in an ISMN ``.stm`` file name.
+
+    Args:
+        name: The file name (no folder), e.g.
+            ``SCAN_SCAN_AAMU-jtg_sm_0.050800_0.050800_Hydraprobe-Analog_1_1_20200101_20201231.stm``.
+
+    Returns:
+        The parts, with ISMN's short variable ``sm`` spelled ``soil_moisture``; None when the name
+        does not follow ISMN's convention (a renamed file, or a CEOP combined file).
+    """
+    match = _NAME_RE.match(name)
+    if match is None:
+        return None
+    variable = {"sm": "soil_moisture"}.get(match["variable"], match["variable"])
+    depth_from, depth_to = float(match["depth_from"]), float(match["depth_to"])
+    return IsmnFileName(variable, depth_from, depth_to, match["sensor"] or "")
 
 
 def _is_number(token: str) -> bool:
@@ -98,12 +146,17 @@ def _metadata_tokens(
     )
 
 
-def _variable_from_name(name: str) -> str:
-    match = _NAME_RE.match(name)
-    return {"sm": "soil_moisture"}.get(match.group(1), match.group(1)) if match else "soil_moisture"
+def _elevation(value: float) -> float | None:
+    """The station height in metres, or None for ISMN's placeholder of an unknown one."""
+    return None if math.isclose(value, ISMN_MISSING_PLACEHOLDER, abs_tol=1e-6) else value
 
 
-def _station(path: Path, header: str) -> IsmnStation:
+def _station(path: Path, header: str, name: IsmnFileName | None) -> IsmnStation:
+    """Station metadata from a header (or a CEOP line's metadata part) and the file name.
+
+    The sensor is the header's when it has one (it may hold spaces the name replaces), else the
+    file name's.
+    """
     cse, network, station, numbers, rest = _metadata_tokens(header.split(), header, path)
     lat, lon, elevation, depth_from, depth_to = numbers
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -114,11 +167,11 @@ def _station(path: Path, header: str) -> IsmnStation:
         station,
         lat,
         lon,
-        elevation,
+        _elevation(elevation),
         depth_from,
         depth_to,
-        " ".join(rest),
-        _variable_from_name(path.name),
+        " ".join(rest) or (name.sensor if name else ""),
+        name.variable if name else "soil_moisture",
     )
 
 
@@ -139,7 +192,7 @@ def _records(rows: list[tuple[str, str, str, str, str]], path: Path) -> pd.DataF
 
 
 def _header_values(path: Path, lines: list[str]) -> IsmnSeries:
-    station = _station(path, lines[0])
+    station = _station(path, lines[0], parse_file_name(path.name))
     rows = []
     for number, line in enumerate(lines[1:], start=2):
         tokens = line.split()
@@ -154,6 +207,15 @@ def _header_values(path: Path, lines: list[str]) -> IsmnSeries:
 
 
 def _ceop_sep(path: Path, lines: list[str]) -> IsmnSeries:
+    name = parse_file_name(path.name)
+    if name is None:
+        raise GranuleFormatError(
+            path,
+            "a CEOP-separate file (no header line) names its sensor only in the file name, and "
+            "this name does not follow ISMN's CSE_network_station_variable_depthfrom_depthto_"
+            "sensor_startdate_enddate.stm; keep the name ISMN gave the file (without the sensor, "
+            "two sensors at one depth would be merged)",
+        )
     station, rows = None, []
     for line in lines:
         tokens = line.split()
@@ -165,7 +227,7 @@ def _ceop_sep(path: Path, lines: list[str]) -> IsmnSeries:
         if len(rest) < 2:
             raise GranuleFormatError(path, f"CEOP line without value and flag: {line!r}")
         if station is None:
-            station = _station(path, " ".join(meta[: len(meta) - len(rest)]))
+            station = _station(path, " ".join(meta[: len(meta) - len(rest)]), name)
         rows.append((tokens[0], tokens[1], rest[0], rest[1], " ".join(rest[2:])))
     if station is None:
         raise GranuleFormatError(path, "empty file")
@@ -173,10 +235,11 @@ def _ceop_sep(path: Path, lines: list[str]) -> IsmnSeries:
 
 
 def read_stm(path: str | Path) -> IsmnSeries:
-    """Read one ISMN ``.stm`` file in either layout (detected from line 1).
+    """Read one ISMN ``.stm`` file in either separate-files layout (detected from line 1).
 
     Raises:
-        GranuleFormatError: unreadable file, header without position/depths, malformed record.
+        GranuleFormatError: unreadable file, header without position/depths, malformed record,
+            or a CEOP-separate file not under its ISMN name.
     """
     path = Path(path)
     try:

@@ -1,6 +1,6 @@
 """ISMN station files -> the ``stations`` table and UTC daily in situ means.
 
-Parsing is :mod:`smprod.readers.ismn` (both ISMN layouts); this module decides
+Parsing is :mod:`smprod.readers.ismn` (both separate-files ISMN layouts); this module decides
 what validation keeps and stores it: sensors whose top is nominally at most 5 cm deep (the depth
 SMAP senses; 2-inch sensors recorded as 0.0508 m count; design "Local archive contract"), values
 flagged ``G`` (ISMN "good"), reduced to one mean per UTC calendar day (SMAP's AM/PM overpasses
@@ -35,7 +35,11 @@ INSITU_DIR = "insitu"
 
 
 def station_key(station: IsmnStation) -> str:
-    """Unique name of a sensor: ``network/station/sensor/depth_from-depth_to`` (metres)."""
+    """Unique name of a sensor: ``network/station/sensor/depth_from-depth_to`` (metres).
+
+    The sensor tells apart sensors at one depth (newer ISMN names carry redundancy numbers, e.g.
+    ``CS616_1_1`` and ``CS616_2_1``); for CEOP-separate files it comes from the file name.
+    """
     depths = f"{station.depth_from:.2f}-{station.depth_to:.2f}"
     return f"{station.network}/{station.station}/{station.sensor}/{depths}"
 

@@ -50,10 +50,16 @@ def _write_tif(path: Path, data: np.ndarray) -> None:
         dst.write(data.astype(np.float32), 1)
 
 
+#: Two redundant sensors at one depth in the headerless CEOP-separate layout, far outside the
+#: region, with ISMN's unknown-elevation placeholder -99.90.
+USCRN_META = "USCRN      USCRN           Brewton-3-NNE     31.14690   -87.05110  -99.90    0.05    0.05"
+USCRN_SENSORS = ("Stevens-Hydraprobe-II-Sdi-12_1_1", "Stevens-Hydraprobe-II-Sdi-12_2_1")
+
+
 @pytest.fixture(scope="module")
 def archive(realdata, tmp_path_factory) -> Path:
     """An archive with the real ISMN files under insitu/ (SMOSMANIA and SOILSCAPE have no G value),
-    plus a deep sensor and a broken file."""
+    plus a deep sensor, a broken file and two CEOP-separate sensors at one depth."""
     root = tmp_path_factory.mktemp("archive")
     insitu = root / "insitu"
     insitu.mkdir()
@@ -62,6 +68,10 @@ def archive(realdata, tmp_path_factory) -> Path:
     header = "XX NET Deep 36.6 -97.5 300.0 0.30 0.30 Probe\n2018/05/01 00:00 0.3 G M\n"
     (insitu / "NET_NET_Deep_sm_0.300000_0.300000_Probe_20180501_20180501.stm").write_text(header)
     (insitu / "broken.stm").write_text("this is not ISMN\n")
+    for sensor in USCRN_SENSORS:
+        lines = [f"2018/05/01 {h:02d}:00 2018/05/01 {h:02d}:00 {USCRN_META}   0.2100 G M" for h in (0, 1)]
+        name = f"USCRN_USCRN_Brewton-3-NNE_sm_0.050000_0.050000_{sensor}_20180501_20180501.stm"
+        (insitu / name).write_bytes("\r".join(lines).encode())
     return root
 
 
@@ -104,12 +114,12 @@ def _run(engine, archive: Path, workdir: Path) -> pipeline.ValidationRun:
 def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, archive, workdir):
     engine = db.make_engine(database_url)
     run = _run(engine, archive, workdir)
-    assert run.ingest is not None and run.ingest.stations == 1  # COSMOS
+    assert run.ingest is not None and run.ingest.stations == 3  # COSMOS and the two USCRN sensors
     assert len(run.ingest.skipped_deep) == 1 and len(run.ingest.bad_files) == 1
     # The real SMOSMANIA and SOILSCAPE samples have no G value: skipped with a reason, no station.
     no_good = sorted(Path(entry.split(": ")[0]).name.split("_")[0] for entry in run.ingest.skipped_no_good)
     assert no_good == ["SMOSMANIA", "SOILSCAPE"]
-    assert run.outside_region == []
+    assert sorted(run.outside_region) == [f"USCRN/Brewton-3-NNE/{s}/0.05-0.05" for s in USCRN_SENSORS]
     assert len(run.days_matched) == (LAST - FIRST).days + 1
     first = _counts(engine)
     with engine.connect() as conn:
@@ -125,7 +135,12 @@ def test_validation_run_stores_everything_and_a_rerun_adds_no_row(database_url, 
     # Every COSMOS day with good data in the range gives one corrected, smap and bilinear row.
     assert set(variants) == {"corrected", "smap", "bilinear"} and len(set(variants.values())) == 1
     assert windows == {"30d", "90d", "365d", "MAM", "JJA"}
-    assert first["stations"] == 1 and first["validation_metrics"] == len(run.metrics)
+    assert first["stations"] == 3 and first["validation_metrics"] == len(run.metrics)
+    with engine.connect() as conn:
+        uscrn = conn.exec_driver_sql(
+            "SELECT sensor, elevation FROM stations WHERE network = 'USCRN' ORDER BY sensor"
+        ).all()
+    assert [tuple(r) for r in uscrn] == [(s, None) for s in USCRN_SENSORS]  # -99.90 stored as NULL
     with engine.connect() as conn:
         precip = conn.exec_driver_sql("SELECT count(*) FROM matchups WHERE precip > 0").scalar_one()
     assert precip > 0  # the day's 1 km precipitation travels with the matchups (for plots)

@@ -1,4 +1,5 @@
-"""ISMN station files: the three real header + values files and small CEOP-separate files.
+"""ISMN station files: the three real header + values files, and small files written here in the
+real CEOP-separate layout (and the 2-inch depths of SCAN).
 
 Data: International Soil Moisture Network (Dorigo et al. 2021), networks COSMOS, SMOSMANIA and
 SOILSCAPE, via the TUW-GEO/ismn test data.
@@ -19,6 +20,7 @@ from smprod.readers.ismn import (
     daily_means_utc,
     good_values,
     is_surface,
+    parse_file_name,
     read_stm,
 )
 
@@ -151,6 +153,11 @@ SCAN_HEADER = (
 )
 
 
+def _ceop_sep_line(stamp: str, meta: str, value: float, flag: str) -> str:
+    """One CEOP-separate record: nominal and actual date/time, the metadata, value and flags."""
+    return f"{stamp} {stamp} {meta} {value:8.4f} {flag} M"
+
+
 def test_two_inch_sensors_of_scan_count_as_surface(tmp_path):
     # SCAN and USCRN install at 2 in; ISMN records 0.0508 m, 0.8 mm deeper than the 5 cm rule.
     path = tmp_path / SCAN_NAME
@@ -169,3 +176,49 @@ def test_surface_rule_keeps_nominal_five_cm_only(depth_from, surface):
     station = IsmnStation("SCAN", "SCAN", "AAMU-jtg", 34.78, -86.55, 183.0, depth_from, depth_from, "p")
     assert is_surface(station) is surface
     assert MAX_SURFACE_DEPTH_M + SURFACE_DEPTH_TOLERANCE_M < 0.06  # the tolerance lets no 6 cm in
+
+
+def test_ceop_sep_takes_the_sensor_from_the_file_name_and_drops_the_elevation_placeholder(tmp_path):
+    # Two redundant sensors at one depth (USCRN measures in triplicate); the lines name neither.
+    meta = "USCRN      USCRN           Stillwater-2-W    36.11830   -97.09100  -99.90    0.05    0.05"
+    sensors = ("Stevens-Hydraprobe-II-Sdi-12_1_1", "Stevens-Hydraprobe-II-Sdi-12_2_1")
+    read = []
+    for number, sensor in enumerate(sensors):
+        path = tmp_path / f"USCRN_USCRN_Stillwater-2-W_sm_0.050000_0.050000_{sensor}_20200601_20200601.stm"
+        lines = [_ceop_sep_line(f"2020/06/01 {h:02d}:00", meta, 0.21 + 0.01 * number, "G") for h in (0, 1)]
+        path.write_bytes("\r".join(lines).encode())  # bare CR, as in real ceop_sep downloads
+        read.append(read_stm(path))
+    assert [s.layout for s in read] == ["ceop_sep", "ceop_sep"]
+    assert [s.station.sensor for s in read] == list(sensors)
+    assert all(s.station.elevation is None for s in read)  # -99.90 is ISMN's "unknown"
+    assert_allclose([good_values(s).mean() for s in read], [0.21, 0.22])
+
+
+def test_ceop_sep_under_a_name_that_is_not_ismn_s_is_refused(tmp_path):
+    meta = "SMOSMANIA  SMOSMANIA       Narbonne          43.15000     2.95670  112.00    0.05    0.05"
+    path = tmp_path / "narbonne.stm"
+    path.write_text(_ceop_sep_line("2007/01/01 01:00", meta, 0.214, "U") + "\n")
+    with pytest.raises(GranuleFormatError, match=r"narbonne\.stm: .*file name.*keep the name ISMN gave"):
+        read_stm(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "sensor", "depths"),
+    [
+        (COSMOS, "Cosmic-ray-Probe", (0.0, 0.19)),
+        ("RSMN_RSMN_Adamclisi_sm_0.000000_0.050000_Meter-5TM_1_1_19500101_20260512.stm", "Meter-5TM_1_1",
+         (0.0, 0.05)),
+        ("NET_NET_Big_Station_sm_0.100000_0.100000_Hydra Probe_20200101_20200102.stm", "Hydra Probe",
+         (0.1, 0.1)),
+        ("OZNET_OZNET_Widgiewa_sm_0.150000_0.150000_20010103_20090812.stm", "", (0.15, 0.15)),
+    ],
+)  # fmt: skip
+def test_file_names_give_sensor_and_depths(name, sensor, depths):
+    parts = parse_file_name(name)
+    assert parts is not None and parts.sensor == sensor and parts.variable == "soil_moisture"
+    assert_allclose((parts.depth_from, parts.depth_to), depths)
+
+
+def test_names_outside_ismn_s_convention_give_nothing():
+    assert parse_file_name("SMOSMANIA_SMOSMANIA_NBN_20100304_20130801.stm") is None  # CEOP combined
+    assert parse_file_name("narbonne.stm") is None

@@ -68,6 +68,20 @@ def test_station_files_are_found_only_below_insitu_folders(tmp_path):
     assert find_station_files(tmp_path) == sorted([wanted, top])
 
 
+def test_redundant_ceop_sep_sensors_at_one_depth_get_their_own_station_keys(tmp_path):
+    # ceop_sep lines carry no sensor: without the file name's, both keys were "NET/.../ /0.05-0.05".
+    meta = "USCRN      USCRN           Stillwater-2-W    36.11830   -97.09100  -99.90    0.05    0.05"
+    keys = []
+    for sensor in ("Stevens-Hydraprobe-II-Sdi-12_1_1", "Stevens-Hydraprobe-II-Sdi-12_2_1"):
+        path = tmp_path / f"USCRN_USCRN_Stillwater-2-W_sm_0.050000_0.050000_{sensor}_20200601_20200601.stm"
+        path.write_text(f"2020/06/01 00:00 2020/06/01 00:00 {meta}   0.2100 G M\n")
+        keys.append(station_key(read_stm(path).station))
+    assert keys == [
+        "USCRN/Stillwater-2-W/Stevens-Hydraprobe-II-Sdi-12_1_1/0.05-0.05",
+        "USCRN/Stillwater-2-W/Stevens-Hydraprobe-II-Sdi-12_2_1/0.05-0.05",
+    ]
+
+
 def test_a_file_without_good_values_is_skipped_with_its_reason(tmp_path):
     path = (
         tmp_path / "SMOSMANIA_SMOSMANIA_Narbonne_sm_0.050000_0.050000_ThetaProbe-ML2X_20070101_20070101.stm"
