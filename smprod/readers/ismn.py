@@ -13,6 +13,10 @@ Formats (ISMN data download documentation, "Data formats"; Dorigo et al. 2021, H
   station lat lon elevation depth_from depth_to value ismn_flag provider_flag`` (the CEOP layout
   has the nominal and the actual UTC date/time; both variants are read). The lines carry no
   sensor: it is taken from the file name, as ISMN's own reader does.
+- **CEOP combined** (the old "CEOP" option; not read): one file per station, named
+  ``CSE_network_station_startdate_enddate.stm``, every line ``date time actual_date actual_time
+  CSE network station lat lon elevation - depth ts ts_flag sm sm_flag`` (all depths, soil
+  temperature and soil moisture together). Detected and refused with the download option to use.
 
 File names of the separate layouts (ISMN): ``CSE_network_station_variable_depthfrom_depthto_
 sensor_startdate_enddate.stm``; newer downloads append the redundancy and replacement numbers to
@@ -59,6 +63,11 @@ _TIME_RE = re.compile(r"^\d{2}:\d{2}$")
 _NAME_RE = re.compile(
     r"^[^_]+_[^_]+_.+?_(?P<variable>[A-Za-z][A-Za-z-]*)_(?P<depth_from>-?\d+\.\d+)_"
     r"(?P<depth_to>-?\d+\.\d+)(?:_(?P<sensor>.+))?_\d{8}_\d{8}\.stm$"
+)
+#: Download options whose files this module reads (named in the messages that refuse a file).
+SUPPORTED_DOWNLOADS = (
+    "'Variables stored in separate files (Header+values)' (preferred) or "
+    "'Variables stored in separate files (CEOP formatted)'"
 )
 
 
@@ -175,6 +184,19 @@ def _station(path: Path, header: str, name: IsmnFileName | None) -> IsmnStation:
     )
 
 
+def _is_ceop_combined(tokens: list[str]) -> bool:
+    """Whether a split line is in the CEOP combined layout.
+
+    Its lines have the nominal and the actual date/time, the metadata with a ``-`` and one depth,
+    then two value/flag pairs (soil temperature, soil moisture): 16 tokens. A CEOP-separate line
+    ends ``value flag [provider_flag]`` instead, so its third-last token is a number or a depth.
+    """
+    if len(tokens) < 16 or not (_DATE_RE.match(tokens[2]) and _TIME_RE.match(tokens[3])):
+        return False
+    ts, ts_flag, sm, sm_flag = tokens[-4:]
+    return _is_number(ts) and _is_number(sm) and not (_is_number(ts_flag) or _is_number(sm_flag))
+
+
 def _records(rows: list[tuple[str, str, str, str, str]], path: Path) -> pd.DataFrame:
     if not rows:
         raise GranuleFormatError(path, "no records")
@@ -239,7 +261,8 @@ def read_stm(path: str | Path) -> IsmnSeries:
 
     Raises:
         GranuleFormatError: unreadable file, header without position/depths, malformed record,
-            or a CEOP-separate file not under its ISMN name.
+            a CEOP-separate file not under its ISMN name, or a CEOP combined file (the message
+            names the download option that gives readable files).
     """
     path = Path(path)
     try:
@@ -251,6 +274,13 @@ def read_stm(path: str | Path) -> IsmnSeries:
         raise GranuleFormatError(path, "empty file")
     first = lines[0].split()
     if first and _DATE_RE.match(first[0]):
+        if _is_ceop_combined(first):
+            raise GranuleFormatError(
+                path,
+                "is in ISMN's CEOP combined layout (all depths, soil moisture and soil temperature "
+                "of a station in one file), which smprod does not read; download the station "
+                f"again from ISMN with the format {SUPPORTED_DOWNLOADS}",
+            )
         return _ceop_sep(path, lines)
     return _header_values(path, lines)
 

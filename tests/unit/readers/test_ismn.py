@@ -1,5 +1,5 @@
 """ISMN station files: the three real header + values files, and small files written here in the
-real CEOP-separate layout (and the 2-inch depths of SCAN).
+real CEOP-separate and CEOP combined layouts (and the 2-inch depths of SCAN).
 
 Data: International Soil Moisture Network (Dorigo et al. 2021), networks COSMOS, SMOSMANIA and
 SOILSCAPE, via the TUW-GEO/ismn test data.
@@ -200,6 +200,26 @@ def test_ceop_sep_under_a_name_that_is_not_ismn_s_is_refused(tmp_path):
     path.write_text(_ceop_sep_line("2007/01/01 01:00", meta, 0.214, "U") + "\n")
     with pytest.raises(GranuleFormatError, match=r"narbonne\.stm: .*file name.*keep the name ISMN gave"):
         read_stm(path)
+
+
+def test_ceop_combined_file_is_refused_with_the_download_option(tmp_path):
+    # The ISMN "CEOP" layout: one file per station, every depth, soil temperature then moisture
+    # (lines as in TUW-GEO/ismn tests/test_data/format_ceop, -999.99 = missing, bare CR).
+    meta = "SMOSMANIA  SMOSMANIA       Narbonne          43.15000     2.95670  112.00 -"
+    rows = [
+        ("0.05", "11.00 U", "0.2252 U"),
+        ("0.10", "12.20 U", "0.2913 U"),
+        ("0.20", "-999.99 M", "0.2462 U"),
+    ]
+    lines = [f"2010/10/21 02:00 2010/10/21 02:00 {meta} {d:>6} {ts:>9} {sm:>10} " for d, ts, sm in rows]
+    path = tmp_path / "SMOSMANIA_SMOSMANIA_NBN_20100304_20130801.stm"
+    path.write_bytes("\r".join(lines).encode())
+    with pytest.raises(GranuleFormatError) as info:
+        read_stm(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert "CEOP combined layout" in message and "not an ISMN metadata line" not in message
+    assert "'Variables stored in separate files (Header+values)'" in message
 
 
 @pytest.mark.parametrize(
