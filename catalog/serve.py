@@ -10,17 +10,26 @@ asked):
   an API client, and rustac resolves relative item links against its working directory, not the
   collection file). The in-memory backend cannot be updated, so the API is restarted on the new
   documents when the collection file changes (checked every ``reload_seconds`` by :meth:`wait`).
-* **Files and browse page** on ``browse_port`` (a ``ThreadingHTTPServer`` in a thread): ``/catalog/``
+* **Files and browse page** on ``browse_port`` (uvicorn in a background thread, on a socket bound
+  before anything starts, so a port in use is a :class:`CatalogError` at once): Starlette's
+  ``StaticFiles``, which honours ``Range`` (206 with ``Content-Range``, several ranges as
+  ``multipart/byteranges``, 416 when the start is past the end), ``HEAD``, ``ETag``/``If-Range``
+  and conditional GETs, so GDAL ``/vsicurl/``, QGIS or rioxarray read a window of a COG without
+  downloading it. ``/catalog/``
   is the catalog directory, ``/products/`` the products beside it (item asset hrefs point there),
   ``/catalog/browse/`` the page in ``catalog/browse/`` (it reads ``../catalog.json``); ``/``
-  redirects to the page. Nothing else under the work directory (database, MLflow artifacts) is
-  served, and directories are not listed.
+  redirects to the page. Only published files are served (:class:`PublishedFiles`): nothing with
+  a hidden or temporary path segment, nothing whose real path leaves its directory, no directory
+  listing, and nothing else under the work directory (database, MLflow artifacts).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +37,19 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Scope
 
 from catalog.collection import load_items
 from smprod.errors import CatalogError
@@ -44,9 +60,18 @@ BROWSE = Path(__file__).parent / "browse"
 DEFAULT_PORT = 7822
 #: How often ``smprod catalog serve`` looks for newly published days (seconds).
 DEFAULT_RELOAD_SECONDS = 30.0
-#: Seconds to wait for rustac to answer, and for it to exit after SIGTERM.
+#: Seconds to wait for rustac or the file server to answer, and for them to stop.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+#: URL prefixes of the file server and the directory beside the catalog that products live in.
+BROWSE_PATH = "/catalog/browse"
+CATALOG_PATH = "/catalog"
+PRODUCTS_PATH = "/products"
+PRODUCTS_DIR = "products"
+#: Names an interrupted or unfinished write leaves beside its target, never served (smprod's own
+#: temporaries also start with "."): ``*.part`` (products), ``*.partial`` (downloads, reports),
+#: ``*.tmp`` and ``*.tmp<pid>`` (ledger, ingest, catalog publish), ``*.lock``.
+TEMPORARY_NAME = re.compile(r"\.(part|partial|tmp\d*|lock)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,51 +119,138 @@ def _api_item(path: Path, item: dict[str, Any], catalog_root: Path, files_url: s
     return item
 
 
-class _FilesHandler(SimpleHTTPRequestHandler):
-    """Maps URL prefixes to directories; anything else is 404, directories are never listed."""
+def is_published(path: str) -> bool:
+    """Whether a URL path or ``/``-separated relative path may be served.
 
-    mounts: tuple[tuple[str, Path], ...] = ()
+    False when a segment is hidden (starts with ``.``, which covers ``.``, ``..``, the
+    ``.collection.lock`` and smprod's ``.<name>.<random>.part`` temporaries) or is a temporary
+    name (:data:`TEMPORARY_NAME`). Percent-encoded dots are already decoded in an ASGI path.
+    """
+    segments = [segment for segment in path.split("/") if segment]
+    return not any(segment.startswith(".") or TEMPORARY_NAME.search(segment) for segment in segments)
 
-    def translate_path(self, path: str) -> str:
-        route = unquote(urlsplit(path).path)
-        for prefix, directory in self.mounts:  # longest prefix first
-            if route.startswith(prefix):
-                target = (directory / route[len(prefix) :]).resolve()
-                if target == directory or directory in target.parents:
-                    return str(target)
-        return str(BROWSE / "does-not-exist")
 
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/":
-            self.send_response(302)
-            self.send_header("Location", "/catalog/browse/")
-            self.end_headers()
-            return
-        super().do_GET()
+class PublishedFiles(StaticFiles):
+    """Starlette's static files (ranges, HEAD, ETags; directories never listed unless ``html``,
+    where only ``index.html`` is served) restricted to published files: 404 for an unpublished
+    URL (:func:`is_published`), and for a symbolic link to an unpublished file."""
 
-    def list_directory(self, path: str | Any) -> None:  # type: ignore[override]
-        self.send_error(404, "directory listing is disabled")
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """404 before touching the disk when the full URL path names an unpublished file."""
+        if not is_published(scope["path"]):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """Starlette's lookup (real path inside the directory), refused for unpublished targets."""
+        full_path, stat_result = super().lookup_path(path)
+        if stat_result is None:
+            return full_path, stat_result
+        relative = os.path.relpath(full_path, os.path.realpath(self.directory or os.curdir))
+        if relative != os.curdir and not is_published(relative.replace(os.sep, "/")):
+            return "", None
+        return full_path, stat_result
+
+    async def check_config(self) -> None:
+        """Accept a missing directory: it has no published file (404, not Starlette's error 500).
+        The catalog directory itself is checked when the server starts."""
         return None
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # quiet: the CLI prints the URLs; errors surface as HTTP statuses
+
+async def _to_browse_page(request: Request) -> Response:
+    """``/`` and ``/catalog/browse`` lead to the browse page."""
+    return RedirectResponse(f"{BROWSE_PATH}/", status_code=302)
 
 
-def files_server(catalog_root: Path, host: str, port: int) -> ThreadingHTTPServer:
-    """A (not yet running) file server for the catalog, its products and the browse page."""
+def files_app(catalog_root: Path) -> Starlette:
+    """The ASGI app of the file server: the catalog, the products beside it and the browse page."""
     root = catalog_root.resolve()
-    mounts = (
-        ("/catalog/browse/", BROWSE.resolve()),
-        ("/catalog/", root),
-        ("/products/", (root.parent / "products").resolve()),
-    )
-    handler = type("FilesHandler", (_FilesHandler,), {"mounts": mounts})
+    routes = [
+        Route("/", _to_browse_page, methods=["GET"]),
+        Route(BROWSE_PATH, _to_browse_page, methods=["GET"]),
+        Mount(BROWSE_PATH, app=PublishedFiles(directory=BROWSE.resolve(), html=True)),  # before /catalog
+        Mount(CATALOG_PATH, app=PublishedFiles(directory=root)),
+        Mount(PRODUCTS_PATH, app=PublishedFiles(directory=root.parent / PRODUCTS_DIR, check_dir=False)),
+    ]
+    return Starlette(routes=routes)
+
+
+def _listen(host: str, port: int, role: str, option: str) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a port in use or a bad host is a CatalogError."""
     try:
-        return ThreadingHTTPServer((host, port), partial(handler, directory=str(root)))
-    except OSError as err:
-        raise CatalogError(
-            f"cannot serve files on {host}:{port}: {err} (choose another --browse-port)"
-        ) from err
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as err:  # includes socket.gaierror
+        raise CatalogError(f"cannot serve {role} on {host}:{port}: {err} (choose another {option})") from err
+
+
+class BackgroundServer:
+    """One ASGI app served by uvicorn in a daemon thread, on a socket bound at construction.
+
+    Binding first makes a port in use a :class:`CatalogError` in the caller's thread (uvicorn
+    would log it and end its own thread). uvicorn installs no signal handlers outside the main
+    thread, so the command's own SIGTERM/Ctrl-C handling stays in charge.
+
+    Args:
+        app: the ASGI application.
+        host: interface to listen on.
+        port: TCP port (0: any free port, see :attr:`port`).
+        role: what is served, for messages ("files", "the STAC API").
+        option: the command-line option that picks the port, for messages.
+    """
+
+    def __init__(self, app: ASGIApp, host: str, port: int, *, role: str, option: str) -> None:
+        self._socket = _listen(host, port, role, option)
+        self.role = role
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            log_config=None,  # leave the application's logging alone
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(STOP_TIMEOUT),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._socket.getsockname()[1])
+
+    def start(self) -> None:
+        """Start serving and return once uvicorn accepts connections.
+
+        Raises:
+            CatalogError: when uvicorn ends or does not start within :data:`START_TIMEOUT`.
+        """
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"smprod-{self.role}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise CatalogError(f"the server for {self.role} did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop accepting, let running responses finish (at most :data:`STOP_TIMEOUT`), close."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=STOP_TIMEOUT + 5)
+            self._thread = None
+        self._socket.close()
+
+
+def files_server(catalog_root: Path, host: str, port: int) -> BackgroundServer:
+    """A (not yet running) file server for the catalog, its products and the browse page."""
+    return BackgroundServer(files_app(catalog_root), host, port, role="files", option="--browse-port")
 
 
 def rustac_command() -> list[str]:
@@ -195,7 +307,7 @@ class CatalogServer:
         self.urls = ServeUrls(f"http://{host}:{port}", f"http://{host}:{browse_port or port + 1}")
         self._host, self._port, self._browse_port = host, port, browse_port or port + 1
         self._process: subprocess.Popen[bytes] | None = None
-        self._files: ThreadingHTTPServer | None = None
+        self._files: BackgroundServer | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._loaded = 0
 
@@ -208,14 +320,19 @@ class CatalogServer:
         if not self.catalog_root.is_dir():
             raise CatalogError(f"{self.catalog_root} is not a catalog directory")
         self._scratch = tempfile.TemporaryDirectory(prefix="smprod-serve-")
-        self._files = files_server(self.catalog_root, self._host, self._browse_port)
-        self._start_api()
-        threading.Thread(target=self._files.serve_forever, name="smprod-files", daemon=True).start()
+        try:
+            self._files = files_server(self.catalog_root, self._host, self._browse_port)
+            self._start_api()
+            self._files.start()
+        except BaseException:  # leave no port, process or folder behind, then re-raise
+            self.stop()
+            raise
         return self.urls
 
     def _start_api(self) -> None:
         """(Re)write the API documents from the catalog as it is now and start rustac on them."""
-        assert self._scratch is not None
+        if self._scratch is None:
+            raise CatalogError("the catalog server is not started (call start() first)")
         self._loaded = _catalog_stamp(self.catalog_root)
         hrefs = api_documents(self.catalog_root, self.urls.files, Path(self._scratch.name))
         command = [*rustac_command(), "serve", "--addr", f"{self._host}:{self._port}", *map(str, hrefs)]
@@ -236,13 +353,16 @@ class CatalogServer:
         return True
 
     def _wait_until_ready(self, log: Path) -> None:
-        assert self._process is not None
+        """Poll rustac until its landing page answers."""
+        if self._process is None:
+            raise CatalogError("rustac serve is not running")
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 output = log.read_text(errors="replace").strip()
                 self.stop()
-                raise CatalogError(f"rustac serve exited with {self._process.returncode}: {output}")
+                raise CatalogError(f"rustac serve exited with {code}: {output}")
             try:
                 with urllib.request.urlopen(self.urls.api + "/", timeout=2) as response:
                     if response.status == 200:
@@ -285,8 +405,7 @@ class CatalogServer:
         self._stop_api()
         self._process = None
         if self._files is not None:
-            self._files.shutdown()
-            self._files.server_close()
+            self._files.stop()
             self._files = None
         if self._scratch is not None:
             self._scratch.cleanup()
