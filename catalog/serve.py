@@ -1,7 +1,8 @@
 """Serve the static catalog: a STAC API (``rustac serve``) and the files plus a browse page.
 
 Two servers on one host (default ``127.0.0.1``, nothing is exposed beyond the machine unless
-asked):
+asked), each a uvicorn server in a background thread on a socket bound before anything starts
+(so a port in use is a :class:`CatalogError` at once):
 
 * **STAC API** on ``port``: the ``rustac serve`` command-line program (from the ``rustac``
   wheel) with its in-memory backend. It is given two documents written to a temporary folder:
@@ -10,12 +11,15 @@ asked):
   an API client, and rustac resolves relative item links against its working directory, not the
   collection file). The in-memory backend cannot be updated, so the API is restarted on the new
   documents when the collection file changes (checked every ``reload_seconds`` by :meth:`wait`).
-* **Files and browse page** on ``browse_port`` (uvicorn in a background thread, on a socket bound
-  before anything starts, so a port in use is a :class:`CatalogError` at once): Starlette's
-  ``StaticFiles``, which honours ``Range`` (206 with ``Content-Range``, several ranges as
-  ``multipart/byteranges``, 416 when the start is past the end), ``HEAD``, ``ETag``/``If-Range``
-  and conditional GETs, so GDAL ``/vsicurl/``, QGIS or rioxarray read a window of a COG without
-  downloading it. ``/catalog/``
+  rustac listens on a private loopback port (``--bind``) and writes the public address into its
+  links (``--addr``); a thin proxy (:class:`ApiProxy`) on ``port`` passes every request through
+  and gives the landing page the catalog's own ``id``, ``title`` and ``description``: rustac
+  0.9.18 has no option for them and calls itself "stac-server-rs / A STAC API server written in
+  Rust". While rustac restarts the proxy answers 503 with ``Retry-After``.
+* **Files and browse page** on ``browse_port``: Starlette's ``StaticFiles``, which honours
+  ``Range`` (206 with ``Content-Range``, several ranges as ``multipart/byteranges``, 416 when the
+  start is past the end), ``HEAD``, ``ETag``/``If-Range`` and conditional GETs, so GDAL
+  ``/vsicurl/``, QGIS or rioxarray read a window of a COG without downloading it. ``/catalog/``
   is the catalog directory, ``/products/`` the products beside it (item asset hrefs point there),
   ``/catalog/browse/`` the page in ``catalog/browse/`` (it reads ``../catalog.json``); ``/``
   redirects to the page. Only published files are served (:class:`PublishedFiles`): nothing with
@@ -25,6 +29,7 @@ asked):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -36,22 +41,24 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
-from catalog.collection import load_items
+from catalog.collection import load_items, root_catalog
 from smprod.errors import CatalogError
 from smprod.layout import PRODUCT_ID
 
@@ -60,9 +67,11 @@ BROWSE = Path(__file__).parent / "browse"
 DEFAULT_PORT = 7822
 #: How often ``smprod catalog serve`` looks for newly published days (seconds).
 DEFAULT_RELOAD_SECONDS = 30.0
-#: Seconds to wait for rustac or the file server to answer, and for them to stop.
+#: Seconds to wait for rustac or a uvicorn server to answer, and for them to stop.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+#: rustac itself only listens here; the proxy on the public host and port is its face.
+LOOPBACK = "127.0.0.1"
 #: URL prefixes of the file server and the directory beside the catalog that products live in.
 BROWSE_PATH = "/catalog/browse"
 CATALOG_PATH = "/catalog"
@@ -72,6 +81,31 @@ PRODUCTS_DIR = "products"
 #: temporaries also start with "."): ``*.part`` (products), ``*.partial`` (downloads, reports),
 #: ``*.tmp`` and ``*.tmp<pid>`` (ledger, ingest, catalog publish), ``*.lock``.
 TEMPORARY_NAME = re.compile(r"\.(part|partial|tmp\d*|lock)$", re.IGNORECASE)
+#: Landing-page fields the proxy takes from the catalog's ``catalog.json``.
+LANDING_FIELDS = ("id", "title", "description")
+#: Methods the proxy forwards: the STAC API is read-only (GET/HEAD, POST /search, CORS OPTIONS).
+PROXIED_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+#: Hop-by-hop headers (RFC 9110 section 7.6.1) and those the proxy recomputes; never forwarded.
+UNFORWARDED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+        "accept-encoding",
+    }
+)
+#: Seconds the proxy waits for rustac to answer one request.
+PROXY_TIMEOUT = 60.0
+#: What a client is told to wait while rustac restarts on newly published days (seconds).
+RETRY_AFTER_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,30 @@ def _api_item(path: Path, item: dict[str, Any], catalog_root: Path, files_url: s
         link for link in item["links"] if link["rel"] not in {"root", "parent", "collection", "self"}
     ]
     return item
+
+
+def landing_identity(catalog_root: Path) -> dict[str, str]:
+    """The API landing page's ``id``, ``title`` and ``description``: the root ``catalog.json``'s,
+    or the ones smprod writes there (:func:`catalog.collection.root_catalog`) if it is unreadable."""
+    try:
+        written = json.loads((catalog_root / "catalog.json").read_text())
+    except (OSError, ValueError):  # missing, unreadable or not JSON
+        written = {}
+    if not isinstance(written, dict):
+        written = {}
+    default = root_catalog()
+    return {key: str(written.get(key) or default[key]) for key in LANDING_FIELDS}
+
+
+def with_identity(body: bytes, identity: Mapping[str, str]) -> bytes:
+    """A landing page ``body`` with the fields of ``identity`` set (unchanged unless a JSON object)."""
+    try:
+        landing = json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        return body
+    if not isinstance(landing, dict):
+        return body
+    return json.dumps({**landing, **identity}).encode()
 
 
 def is_published(path: str) -> bool:
@@ -175,6 +233,59 @@ def files_app(catalog_root: Path) -> Starlette:
     return Starlette(routes=routes)
 
 
+@contextlib.asynccontextmanager
+async def _http_client(app: Starlette) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """One connection pool to rustac for the proxy's lifetime (``request.state.client``); the
+    environment's proxy settings are ignored, rustac is on this machine."""
+    async with httpx.AsyncClient(timeout=PROXY_TIMEOUT, trust_env=False) as client:
+        yield {"client": client}
+
+
+class ApiProxy:
+    """The STAC API's public face: forwards each request to ``rustac serve`` unchanged, except
+    that the landing page (``GET /``) gets :attr:`identity`.
+
+    Attributes:
+        upstream: base URL of the running rustac (it changes when the API is restarted).
+        identity: landing-page fields to set (:func:`landing_identity`).
+        app: the ASGI app to serve.
+    """
+
+    def __init__(self) -> None:
+        self.upstream = ""
+        self.identity: dict[str, str] = {}
+        route = Route("/{path:path}", self._forward, methods=list(PROXIED_METHODS))
+        self.app = Starlette(routes=[route], lifespan=_http_client)
+
+    async def _forward(self, request: Request) -> Response:
+        """rustac's answer to ``request`` (503 with ``Retry-After`` while rustac is down)."""
+        client: httpx.AsyncClient = request.state.client
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        target = self.upstream + raw_path.decode("ascii")  # still percent-encoded, as sent
+        if request.url.query:
+            target += f"?{request.url.query}"
+        headers = {k: v for k, v in request.headers.items() if k not in UNFORWARDED_HEADERS}
+        headers["accept-encoding"] = "identity"  # bodies pass through as they are
+        landing = request.url.path == "/" and request.method in {"GET", "HEAD"}
+        method = "GET" if landing else request.method  # HEAD /: the length of the rewritten page
+        try:
+            answer = await client.request(method, target, headers=headers, content=await request.body())
+        except httpx.TransportError as err:  # rustac restarting on new days, or stopped
+            return PlainTextResponse(
+                f"the STAC API is not answering ({type(err).__name__}); it restarts for a moment "
+                "when new days are published: retry",
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        body = answer.content
+        if landing and answer.status_code == 200:
+            body = with_identity(body, self.identity)
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in UNFORWARDED_HEADERS}
+        if method == "HEAD" and "content-length" in answer.headers:  # no body to measure
+            kept["content-length"] = answer.headers["content-length"]
+        return Response(body, status_code=answer.status_code, headers=kept)
+
+
 def _listen(host: str, port: int, role: str, option: str) -> socket.socket:
     """A listening TCP socket on ``host:port``; a port in use or a bad host is a CatalogError."""
     try:
@@ -182,6 +293,13 @@ def _listen(host: str, port: int, role: str, option: str) -> socket.socket:
         return socket.create_server((host, port), family=family)
     except OSError as err:  # includes socket.gaierror
         raise CatalogError(f"cannot serve {role} on {host}:{port}: {err} (choose another {option})") from err
+
+
+def _free_loopback_port() -> int:
+    """A TCP port on :data:`LOOPBACK` that is free right now (for rustac behind the proxy)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 class BackgroundServer:
@@ -307,6 +425,8 @@ class CatalogServer:
         self.urls = ServeUrls(f"http://{host}:{port}", f"http://{host}:{browse_port or port + 1}")
         self._host, self._port, self._browse_port = host, port, browse_port or port + 1
         self._process: subprocess.Popen[bytes] | None = None
+        self._proxy = ApiProxy()
+        self._api: BackgroundServer | None = None
         self._files: BackgroundServer | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._loaded = 0
@@ -321,8 +441,12 @@ class CatalogServer:
             raise CatalogError(f"{self.catalog_root} is not a catalog directory")
         self._scratch = tempfile.TemporaryDirectory(prefix="smprod-serve-")
         try:
+            self._api = BackgroundServer(
+                self._proxy.app, self._host, self._port, role="the STAC API", option="--port"
+            )
             self._files = files_server(self.catalog_root, self._host, self._browse_port)
             self._start_api()
+            self._api.start()
             self._files.start()
         except BaseException:  # leave no port, process or folder behind, then re-raise
             self.stop()
@@ -330,12 +454,16 @@ class CatalogServer:
         return self.urls
 
     def _start_api(self) -> None:
-        """(Re)write the API documents from the catalog as it is now and start rustac on them."""
+        """(Re)write the API documents from the catalog as it is now and start rustac on them,
+        on a fresh private port the proxy then forwards to."""
         if self._scratch is None:
             raise CatalogError("the catalog server is not started (call start() first)")
         self._loaded = _catalog_stamp(self.catalog_root)
         hrefs = api_documents(self.catalog_root, self.urls.files, Path(self._scratch.name))
-        command = [*rustac_command(), "serve", "--addr", f"{self._host}:{self._port}", *map(str, hrefs)]
+        bind = f"{LOOPBACK}:{_free_loopback_port()}"
+        self._proxy.identity = landing_identity(self.catalog_root)
+        self._proxy.upstream = f"http://{bind}"
+        command = [*rustac_command(), "serve", "--addr", self.urls.api, "--bind", bind, *map(str, hrefs)]
         log = Path(self._scratch.name) / "rustac.log"
         with log.open("wb") as sink:
             self._process = subprocess.Popen(
@@ -345,7 +473,7 @@ class CatalogServer:
 
     def reload_if_changed(self) -> bool:
         """Restart the API on the current catalog when the collection changed since it was loaded
-        (the API is unavailable for the fraction of a second rustac needs to start); True if so."""
+        (the API answers 503 for the fraction of a second rustac needs to start); True if so."""
         if _catalog_stamp(self.catalog_root) == self._loaded:
             return False
         self._stop_api()
@@ -353,7 +481,7 @@ class CatalogServer:
         return True
 
     def _wait_until_ready(self, log: Path) -> None:
-        """Poll rustac until its landing page answers."""
+        """Poll rustac itself (not the proxy, which may not run yet) until its landing page answers."""
         if self._process is None:
             raise CatalogError("rustac serve is not running")
         deadline = time.monotonic() + START_TIMEOUT
@@ -364,7 +492,7 @@ class CatalogServer:
                 self.stop()
                 raise CatalogError(f"rustac serve exited with {code}: {output}")
             try:
-                with urllib.request.urlopen(self.urls.api + "/", timeout=2) as response:
+                with urllib.request.urlopen(self._proxy.upstream + "/", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -401,12 +529,13 @@ class CatalogServer:
                 self._process.wait()
 
     def stop(self) -> None:
-        """Stop rustac and the file server; remove the API documents."""
+        """Stop rustac, the proxy and the file server; remove the API documents."""
         self._stop_api()
         self._process = None
-        if self._files is not None:
-            self._files.stop()
-            self._files = None
+        for server in (self._api, self._files):
+            if server is not None:
+                server.stop()
+        self._api = self._files = None
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
