@@ -337,8 +337,12 @@ class BackgroundServer:
         """The bound port."""
         return int(self._socket.getsockname()[1])
 
-    def start(self) -> None:
-        """Start serving and return once uvicorn accepts connections.
+    def start(self, wait: bool = True) -> None:
+        """Start serving in the background thread.
+
+        Args:
+            wait: return once uvicorn accepts connections; when False, return at once (requests
+                queue on the bound socket meanwhile) and call :meth:`wait_started` later.
 
         Raises:
             CatalogError: when uvicorn ends or does not start within :data:`START_TIMEOUT`.
@@ -350,9 +354,18 @@ class BackgroundServer:
             daemon=True,
         )
         self._thread.start()
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> None:
+        """Return once uvicorn accepts connections.
+
+        Raises:
+            CatalogError: when uvicorn ends or does not start within :data:`START_TIMEOUT`.
+        """
         deadline = time.monotonic() + START_TIMEOUT
         while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if self._thread is None or not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 raise CatalogError(f"the server for {self.role} did not start on port {self.port}")
             time.sleep(0.01)
@@ -445,9 +458,11 @@ class CatalogServer:
                 self._proxy.app, self._host, self._port, role="the STAC API", option="--port"
             )
             self._files = files_server(self.catalog_root, self._host, self._browse_port)
+            self._api.start(wait=False)  # uvicorn starts while rustac does
+            self._files.start(wait=False)
             self._start_api()
-            self._api.start()
-            self._files.start()
+            self._api.wait_started()
+            self._files.wait_started()
         except BaseException:  # leave no port, process or folder behind, then re-raise
             self.stop()
             raise
