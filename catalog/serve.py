@@ -174,7 +174,7 @@ def with_identity(body: bytes, identity: Mapping[str, str]) -> bytes:
         return body
     if not isinstance(landing, dict):
         return body
-    return json.dumps({**landing, **identity}).encode()
+    return json.dumps({**landing, **identity}, separators=(",", ":")).encode()  # compact, as rustac
 
 
 def is_published(path: str) -> bool:
