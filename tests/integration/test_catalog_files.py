@@ -42,7 +42,7 @@ MAX_FRACTION = 0.10
 #: GDAL settings of a remote COG reader that does not probe for directory listings or sidecars.
 GDAL_REMOTE = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
 DAY_DIR = "products/2024/06/01"
-COG_NAME = "smprod_sm_1km_20240601_soil_moisture.tif"
+COG_NAME = "smprod-sm-1km_20240601_soil_moisture.tif"  # as smprod.layout names it
 #: Written into every file that must never be served, to check no body leaks it.
 SECRET = b"not-for-the-public"
 
