@@ -1,7 +1,8 @@
 """Serve the static catalog: a STAC API (``rustac serve``) and the files plus a browse page.
 
 Two servers on one host (default ``127.0.0.1``, nothing is exposed beyond the machine unless
-asked):
+asked), each a uvicorn server in a background thread on a socket bound before anything starts
+(so a port in use is a :class:`CatalogError` at once):
 
 * **STAC API** on ``port``: the ``rustac serve`` command-line program (from the ``rustac``
   wheel) with its in-memory backend. It is given two documents written to a temporary folder:
@@ -10,32 +11,54 @@ asked):
   an API client, and rustac resolves relative item links against its working directory, not the
   collection file). The in-memory backend cannot be updated, so the API is restarted on the new
   documents when the collection file changes (checked every ``reload_seconds`` by :meth:`wait`).
-* **Files and browse page** on ``browse_port`` (a ``ThreadingHTTPServer`` in a thread): ``/catalog/``
+  rustac listens on a private loopback port (``--bind``) and writes the public address into its
+  links (``--addr``); a thin proxy (:class:`ApiProxy`) on ``port`` passes every request through
+  and gives the landing page the catalog's own ``id``, ``title`` and ``description``: rustac
+  0.9.18 has no option for them and calls itself "stac-server-rs / A STAC API server written in
+  Rust". While rustac restarts the proxy answers 503 with ``Retry-After``.
+* **Files and browse page** on ``browse_port``: Starlette's ``StaticFiles``, which honours
+  ``Range`` (206 with ``Content-Range``, several ranges as ``multipart/byteranges``, 416 when the
+  start is past the end), ``HEAD``, ``ETag``/``If-Range`` and conditional GETs, so GDAL
+  ``/vsicurl/``, QGIS or rioxarray read a window of a COG without downloading it. ``/catalog/``
   is the catalog directory, ``/products/`` the products beside it (item asset hrefs point there),
   ``/catalog/browse/`` the page in ``catalog/browse/`` (it reads ``../catalog.json``); ``/``
-  redirects to the page. Nothing else under the work directory (database, MLflow artifacts) is
-  served, and directories are not listed.
+  redirects to the page. Only published files are served (:class:`PublishedFiles`): nothing with
+  a hidden or temporary path segment, nothing whose real path leaves its directory, no directory
+  listing, and nothing else under the work directory (database, MLflow artifacts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin
 
-from catalog.collection import load_items
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Scope
+
+from catalog.collection import load_items, root_catalog
 from smprod.errors import CatalogError
 from smprod.layout import PRODUCT_ID
 
@@ -44,9 +67,45 @@ BROWSE = Path(__file__).parent / "browse"
 DEFAULT_PORT = 7822
 #: How often ``smprod catalog serve`` looks for newly published days (seconds).
 DEFAULT_RELOAD_SECONDS = 30.0
-#: Seconds to wait for rustac to answer, and for it to exit after SIGTERM.
+#: Seconds to wait for rustac or a uvicorn server to answer, and for them to stop.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+#: rustac itself only listens here; the proxy on the public host and port is its face.
+LOOPBACK = "127.0.0.1"
+#: URL prefixes of the file server and the directory beside the catalog that products live in.
+BROWSE_PATH = "/catalog/browse"
+CATALOG_PATH = "/catalog"
+PRODUCTS_PATH = "/products"
+PRODUCTS_DIR = "products"
+#: Names an interrupted or unfinished write leaves beside its target, never served (smprod's own
+#: temporaries also start with "."): ``*.part`` (products), ``*.partial`` (downloads, reports),
+#: ``*.tmp`` and ``*.tmp<pid>`` (ledger, ingest, catalog publish), ``*.lock``.
+TEMPORARY_NAME = re.compile(r"\.(part|partial|tmp\d*|lock)$", re.IGNORECASE)
+#: Landing-page fields the proxy takes from the catalog's ``catalog.json``.
+LANDING_FIELDS = ("id", "title", "description")
+#: Methods the proxy forwards: the STAC API is read-only (GET/HEAD, POST /search, CORS OPTIONS).
+PROXIED_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+#: Hop-by-hop headers (RFC 9110 section 7.6.1) and those the proxy recomputes; never forwarded.
+UNFORWARDED_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+        "accept-encoding",
+    }
+)
+#: Seconds the proxy waits for rustac to answer one request.
+PROXY_TIMEOUT = 60.0
+#: What a client is told to wait while rustac restarts on newly published days (seconds).
+RETRY_AFTER_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -94,51 +153,235 @@ def _api_item(path: Path, item: dict[str, Any], catalog_root: Path, files_url: s
     return item
 
 
-class _FilesHandler(SimpleHTTPRequestHandler):
-    """Maps URL prefixes to directories; anything else is 404, directories are never listed."""
+def landing_identity(catalog_root: Path) -> dict[str, str]:
+    """The API landing page's ``id``, ``title`` and ``description``: the root ``catalog.json``'s,
+    or the ones smprod writes there (:func:`catalog.collection.root_catalog`) if it is unreadable."""
+    try:
+        written = json.loads((catalog_root / "catalog.json").read_text())
+    except (OSError, ValueError):  # missing, unreadable or not JSON
+        written = {}
+    if not isinstance(written, dict):
+        written = {}
+    default = root_catalog()
+    return {key: str(written.get(key) or default[key]) for key in LANDING_FIELDS}
 
-    mounts: tuple[tuple[str, Path], ...] = ()
 
-    def translate_path(self, path: str) -> str:
-        route = unquote(urlsplit(path).path)
-        for prefix, directory in self.mounts:  # longest prefix first
-            if route.startswith(prefix):
-                target = (directory / route[len(prefix) :]).resolve()
-                if target == directory or directory in target.parents:
-                    return str(target)
-        return str(BROWSE / "does-not-exist")
+def with_identity(body: bytes, identity: Mapping[str, str]) -> bytes:
+    """A landing page ``body`` with the fields of ``identity`` set (unchanged unless a JSON object)."""
+    try:
+        landing = json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        return body
+    if not isinstance(landing, dict):
+        return body
+    return json.dumps({**landing, **identity}, separators=(",", ":")).encode()  # compact, as rustac
 
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/":
-            self.send_response(302)
-            self.send_header("Location", "/catalog/browse/")
-            self.end_headers()
-            return
-        super().do_GET()
 
-    def list_directory(self, path: str | Any) -> None:  # type: ignore[override]
-        self.send_error(404, "directory listing is disabled")
+def is_published(path: str) -> bool:
+    """Whether a URL path or ``/``-separated relative path may be served.
+
+    False when a segment is hidden (starts with ``.``, which covers ``.``, ``..``, the
+    ``.collection.lock`` and smprod's ``.<name>.<random>.part`` temporaries) or is a temporary
+    name (:data:`TEMPORARY_NAME`). Percent-encoded dots are already decoded in an ASGI path.
+    """
+    segments = [segment for segment in path.split("/") if segment]
+    return not any(segment.startswith(".") or TEMPORARY_NAME.search(segment) for segment in segments)
+
+
+class PublishedFiles(StaticFiles):
+    """Starlette's static files (ranges, HEAD, ETags; directories never listed unless ``html``,
+    where only ``index.html`` is served) restricted to published files: 404 for an unpublished
+    URL (:func:`is_published`), and for a symbolic link to an unpublished file."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """404 before touching the disk when the full URL path names an unpublished file."""
+        if not is_published(scope["path"]):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        """Starlette's lookup (real path inside the directory), refused for unpublished targets."""
+        full_path, stat_result = super().lookup_path(path)
+        if stat_result is None:
+            return full_path, stat_result
+        relative = os.path.relpath(full_path, os.path.realpath(self.directory or os.curdir))
+        if relative != os.curdir and not is_published(relative.replace(os.sep, "/")):
+            return "", None
+        return full_path, stat_result
+
+    async def check_config(self) -> None:
+        """Accept a missing directory: it has no published file (404, not Starlette's error 500).
+        The catalog directory itself is checked when the server starts."""
         return None
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # quiet: the CLI prints the URLs; errors surface as HTTP statuses
+
+async def _to_browse_page(request: Request) -> Response:
+    """``/`` and ``/catalog/browse`` lead to the browse page."""
+    return RedirectResponse(f"{BROWSE_PATH}/", status_code=302)
 
 
-def files_server(catalog_root: Path, host: str, port: int) -> ThreadingHTTPServer:
-    """A (not yet running) file server for the catalog, its products and the browse page."""
+def files_app(catalog_root: Path) -> Starlette:
+    """The ASGI app of the file server: the catalog, the products beside it and the browse page."""
     root = catalog_root.resolve()
-    mounts = (
-        ("/catalog/browse/", BROWSE.resolve()),
-        ("/catalog/", root),
-        ("/products/", (root.parent / "products").resolve()),
-    )
-    handler = type("FilesHandler", (_FilesHandler,), {"mounts": mounts})
+    routes = [
+        Route("/", _to_browse_page, methods=["GET"]),
+        Route(BROWSE_PATH, _to_browse_page, methods=["GET"]),
+        Mount(BROWSE_PATH, app=PublishedFiles(directory=BROWSE.resolve(), html=True)),  # before /catalog
+        Mount(CATALOG_PATH, app=PublishedFiles(directory=root)),
+        Mount(PRODUCTS_PATH, app=PublishedFiles(directory=root.parent / PRODUCTS_DIR, check_dir=False)),
+    ]
+    return Starlette(routes=routes)
+
+
+@contextlib.asynccontextmanager
+async def _http_client(app: Starlette) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """One connection pool to rustac for the proxy's lifetime (``request.state.client``); the
+    environment's proxy settings are ignored, rustac is on this machine."""
+    async with httpx.AsyncClient(timeout=PROXY_TIMEOUT, trust_env=False) as client:
+        yield {"client": client}
+
+
+class ApiProxy:
+    """The STAC API's public face: forwards each request to ``rustac serve`` unchanged, except
+    that the landing page (``GET /``) gets :attr:`identity`.
+
+    Attributes:
+        upstream: base URL of the running rustac (it changes when the API is restarted).
+        identity: landing-page fields to set (:func:`landing_identity`).
+        app: the ASGI app to serve.
+    """
+
+    def __init__(self) -> None:
+        self.upstream = ""
+        self.identity: dict[str, str] = {}
+        route = Route("/{path:path}", self._forward, methods=list(PROXIED_METHODS))
+        self.app = Starlette(routes=[route], lifespan=_http_client)
+
+    async def _forward(self, request: Request) -> Response:
+        """rustac's answer to ``request`` (503 with ``Retry-After`` while rustac is down)."""
+        client: httpx.AsyncClient = request.state.client
+        raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+        target = self.upstream + raw_path.decode("ascii")  # still percent-encoded, as sent
+        if request.url.query:
+            target += f"?{request.url.query}"
+        headers = {k: v for k, v in request.headers.items() if k not in UNFORWARDED_HEADERS}
+        headers["accept-encoding"] = "identity"  # bodies pass through as they are
+        landing = request.url.path == "/" and request.method in {"GET", "HEAD"}
+        method = "GET" if landing else request.method  # HEAD /: the length of the rewritten page
+        try:
+            answer = await client.request(method, target, headers=headers, content=await request.body())
+        except httpx.TransportError as err:  # rustac restarting on new days, or stopped
+            return PlainTextResponse(
+                f"the STAC API is not answering ({type(err).__name__}); it restarts for a moment "
+                "when new days are published: retry",
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        body = answer.content
+        if landing and answer.status_code == 200:
+            body = with_identity(body, self.identity)
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in UNFORWARDED_HEADERS}
+        if method == "HEAD" and "content-length" in answer.headers:  # no body to measure
+            kept["content-length"] = answer.headers["content-length"]
+        return Response(body, status_code=answer.status_code, headers=kept)
+
+
+def _listen(host: str, port: int, role: str, option: str) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a port in use or a bad host is a CatalogError."""
     try:
-        return ThreadingHTTPServer((host, port), partial(handler, directory=str(root)))
-    except OSError as err:
-        raise CatalogError(
-            f"cannot serve files on {host}:{port}: {err} (choose another --browse-port)"
-        ) from err
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as err:  # includes socket.gaierror
+        raise CatalogError(f"cannot serve {role} on {host}:{port}: {err} (choose another {option})") from err
+
+
+def _free_loopback_port() -> int:
+    """A TCP port on :data:`LOOPBACK` that is free right now (for rustac behind the proxy)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+class BackgroundServer:
+    """One ASGI app served by uvicorn in a daemon thread, on a socket bound at construction.
+
+    Binding first makes a port in use a :class:`CatalogError` in the caller's thread (uvicorn
+    would log it and end its own thread). uvicorn installs no signal handlers outside the main
+    thread, so the command's own SIGTERM/Ctrl-C handling stays in charge.
+
+    Args:
+        app: the ASGI application.
+        host: interface to listen on.
+        port: TCP port (0: any free port, see :attr:`port`).
+        role: what is served, for messages ("files", "the STAC API").
+        option: the command-line option that picks the port, for messages.
+    """
+
+    def __init__(self, app: ASGIApp, host: str, port: int, *, role: str, option: str) -> None:
+        self._socket = _listen(host, port, role, option)
+        self.role = role
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            log_config=None,  # leave the application's logging alone
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(STOP_TIMEOUT),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._socket.getsockname()[1])
+
+    def start(self, wait: bool = True) -> None:
+        """Start serving in the background thread.
+
+        Args:
+            wait: return once uvicorn accepts connections; when False, return at once (requests
+                queue on the bound socket meanwhile) and call :meth:`wait_started` later.
+
+        Raises:
+            CatalogError: when uvicorn ends or does not start within :data:`START_TIMEOUT`.
+        """
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"smprod-{self.role}",
+            daemon=True,
+        )
+        self._thread.start()
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> None:
+        """Return once uvicorn accepts connections.
+
+        Raises:
+            CatalogError: when uvicorn ends or does not start within :data:`START_TIMEOUT`.
+        """
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started:
+            if self._thread is None or not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise CatalogError(f"the server for {self.role} did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop accepting, let running responses finish (at most :data:`STOP_TIMEOUT`), close."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=STOP_TIMEOUT + 5)
+            self._thread = None
+        self._socket.close()
+
+
+def files_server(catalog_root: Path, host: str, port: int) -> BackgroundServer:
+    """A (not yet running) file server for the catalog, its products and the browse page."""
+    return BackgroundServer(files_app(catalog_root), host, port, role="files", option="--browse-port")
 
 
 def rustac_command() -> list[str]:
@@ -195,7 +438,9 @@ class CatalogServer:
         self.urls = ServeUrls(f"http://{host}:{port}", f"http://{host}:{browse_port or port + 1}")
         self._host, self._port, self._browse_port = host, port, browse_port or port + 1
         self._process: subprocess.Popen[bytes] | None = None
-        self._files: ThreadingHTTPServer | None = None
+        self._proxy = ApiProxy()
+        self._api: BackgroundServer | None = None
+        self._files: BackgroundServer | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._loaded = 0
 
@@ -208,17 +453,32 @@ class CatalogServer:
         if not self.catalog_root.is_dir():
             raise CatalogError(f"{self.catalog_root} is not a catalog directory")
         self._scratch = tempfile.TemporaryDirectory(prefix="smprod-serve-")
-        self._files = files_server(self.catalog_root, self._host, self._browse_port)
-        self._start_api()
-        threading.Thread(target=self._files.serve_forever, name="smprod-files", daemon=True).start()
+        try:
+            self._api = BackgroundServer(
+                self._proxy.app, self._host, self._port, role="the STAC API", option="--port"
+            )
+            self._files = files_server(self.catalog_root, self._host, self._browse_port)
+            self._api.start(wait=False)  # uvicorn starts while rustac does
+            self._files.start(wait=False)
+            self._start_api()
+            self._api.wait_started()
+            self._files.wait_started()
+        except BaseException:  # leave no port, process or folder behind, then re-raise
+            self.stop()
+            raise
         return self.urls
 
     def _start_api(self) -> None:
-        """(Re)write the API documents from the catalog as it is now and start rustac on them."""
-        assert self._scratch is not None
+        """(Re)write the API documents from the catalog as it is now and start rustac on them,
+        on a fresh private port the proxy then forwards to."""
+        if self._scratch is None:
+            raise CatalogError("the catalog server is not started (call start() first)")
         self._loaded = _catalog_stamp(self.catalog_root)
         hrefs = api_documents(self.catalog_root, self.urls.files, Path(self._scratch.name))
-        command = [*rustac_command(), "serve", "--addr", f"{self._host}:{self._port}", *map(str, hrefs)]
+        bind = f"{LOOPBACK}:{_free_loopback_port()}"
+        self._proxy.identity = landing_identity(self.catalog_root)
+        self._proxy.upstream = f"http://{bind}"
+        command = [*rustac_command(), "serve", "--addr", self.urls.api, "--bind", bind, *map(str, hrefs)]
         log = Path(self._scratch.name) / "rustac.log"
         with log.open("wb") as sink:
             self._process = subprocess.Popen(
@@ -228,7 +488,7 @@ class CatalogServer:
 
     def reload_if_changed(self) -> bool:
         """Restart the API on the current catalog when the collection changed since it was loaded
-        (the API is unavailable for the fraction of a second rustac needs to start); True if so."""
+        (the API answers 503 for the fraction of a second rustac needs to start); True if so."""
         if _catalog_stamp(self.catalog_root) == self._loaded:
             return False
         self._stop_api()
@@ -236,15 +496,18 @@ class CatalogServer:
         return True
 
     def _wait_until_ready(self, log: Path) -> None:
-        assert self._process is not None
+        """Poll rustac itself (not the proxy, which may not run yet) until its landing page answers."""
+        if self._process is None:
+            raise CatalogError("rustac serve is not running")
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 output = log.read_text(errors="replace").strip()
                 self.stop()
-                raise CatalogError(f"rustac serve exited with {self._process.returncode}: {output}")
+                raise CatalogError(f"rustac serve exited with {code}: {output}")
             try:
-                with urllib.request.urlopen(self.urls.api + "/", timeout=2) as response:
+                with urllib.request.urlopen(self._proxy.upstream + "/", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -281,13 +544,13 @@ class CatalogServer:
                 self._process.wait()
 
     def stop(self) -> None:
-        """Stop rustac and the file server; remove the API documents."""
+        """Stop rustac, the proxy and the file server; remove the API documents."""
         self._stop_api()
         self._process = None
-        if self._files is not None:
-            self._files.shutdown()
-            self._files.server_close()
-            self._files = None
+        for server in (self._api, self._files):
+            if server is not None:
+                server.stop()
+        self._api = self._files = None
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None

@@ -1,8 +1,11 @@
 """``smprod catalog serve``: a STAC API (rustac) over a published catalog, searched with
-pystac-client by bbox and datetime range, then stopped cleanly with SIGTERM."""
+pystac-client by bbox and datetime range, its landing page titled as the catalog, then stopped
+cleanly with SIGTERM."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
@@ -53,6 +56,35 @@ def test_search_by_bbox_and_datetime_returns_exactly_the_days(workdir: Path) -> 
     for url in (urls["STAC API"], urls["Browse"]):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)  # both servers are gone
+
+
+def test_api_root_carries_the_catalogs_title_and_description(workdir: Path) -> None:
+    from pystac_client import Client
+
+    written = json.loads((workdir / "catalog" / "catalog.json").read_text())
+    process, urls = start_serve(workdir, free_port(), free_port())
+    try:
+        api = urls["STAC API"]
+        with urllib.request.urlopen(api) as response:
+            body = response.read()
+        landing = json.loads(body)
+        with urllib.request.urlopen(urllib.request.Request(api, method="HEAD")) as response:
+            assert int(response.headers["Content-Length"]) == len(body)  # of the retitled page
+        assert {key: landing[key] for key in ("id", "title", "description")} == {
+            key: written[key] for key in ("id", "title", "description")
+        }
+        assert "stac-server-rs" not in json.dumps(landing) and "Rust" not in landing["description"]
+        assert {"self", "conformance", "data", "search"} <= {link["rel"] for link in landing["links"]}
+        assert all(link["href"].startswith(api) for link in landing["links"])  # the public port only
+        assert "https://api.stacspec.org/v1.0.0/item-search" in landing["conformsTo"]
+        client = Client.open(api)
+        assert (client.id, client.title) == (written["id"], written["title"])
+        assert [c.id for c in client.get_collections()] == ["smprod-sm-1km"]
+        with pytest.raises(urllib.error.HTTPError) as missing:  # rustac's answers pass through
+            urllib.request.urlopen(api + "collections/no-such-collection")
+        assert missing.value.code == 404
+    finally:
+        assert stop_serve(process) == 0
 
 
 def test_a_day_published_while_serving_is_found(tmp_path: Path) -> None:
