@@ -1,12 +1,19 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
-Usage: python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
+Usage: python benchmarks/accuracy.py --suite [--worlds a,b] [--ceiling] [--small] [--work DIR]
+       python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
        [--terrain-bands 1] [--archive DIR --bbox W,S,E,N --start YYYY-MM-DD] [--coarse-product SPL3SMP]
        [--gap-correction-km 54]
 
-Writes (or reuses) a synthetic archive in DIR (or reads another world's archive, ``--archive``,
-with its truth under ``truth/`` as the archive contract says; give its ``--bbox``, ``--start`` and
-``--days``), ingests it (ledger in an embedded PostgreSQL under
+``--suite`` judges the method on the suite of worlds (:mod:`benchmarks.suite`,
+:data:`smprod.synthetic.spec.SUITE`): a table per world, then the tuning and held-out worlds
+separately, ending with the line ``suite: worlds=N worst_ratio=X median_ratio=X worst_av_r=X
+median_av_r=X median_subgrid_r=X`` over every world (ratio = product ubRMSE / bilinear ubRMSE).
+``--small`` runs two small worlds (CI keeps the code from rotting; its figures mean nothing).
+
+Without ``--suite``: writes (or reuses) a synthetic archive in DIR (or reads another world's
+archive, ``--archive``, with its truth under ``truth/`` as the archive contract says; give its
+``--bbox``, ``--start`` and ``--days``), ingests it (ledger in an embedded PostgreSQL under
 DIR), then prints per model kind: coarse test metrics of the temporal and spatial splits (R2, R,
 RMSE, ubRMSE, bias) and 1 km metrics against the truth on held-out days (RMSE, ubRMSE, bias, R,
 sub-grid R, added-value R) with and without mass correction, next to the two baselines and two
@@ -181,8 +188,56 @@ def _coarse_report(table: pd.DataFrame, kind: str, terrain_bands: int) -> None:
             print(f"{kind:5s} 1-sigma coverage: {fitted:.3f} where calibrated, {held_out:.3f} held out")
 
 
+def run_suite(args: argparse.Namespace) -> None:
+    """``--suite``: every world's table, the tuning and held-out summaries, the ``suite:`` line."""
+    from dataclasses import replace
+
+    from benchmarks import suite
+    from smprod.synthetic.spec import SUITE
+
+    worlds = list(SUITE)
+    if args.small:
+        worlds = [
+            replace(SUITE[0], name="small-36", bbox=(-100.0, 34.0, -98.5, 35.2), history=10, test=2),
+            replace(
+                SUITE[1], name="small-9", bbox=(-5.0, 38.5, -4.0, 39.3), history=10, test=2, tuning=False
+            ),
+        ]
+    if args.worlds:
+        wanted = args.worlds.split(",")
+        worlds = [w for w in worlds if w.name in wanted]
+    stack = EmbeddedStack(args.stack or args.work / "stack")
+    stack.up_postgres()
+    url = stack.database_url("smprod")
+    methods = [suite.Method("product")]
+    results = {}
+    for world in worlds:
+        run = suite.prepare(world, args.work, url)
+        if args.prepare_only:
+            continue
+        results[world.name] = suite.score(run, methods, ceiling=args.ceiling)
+        title = (
+            f"{world.name} ({world.coarse_product}, {world.history} days of history, "
+            f"{len(run.test_days)} scored; {world.spec.describe()})"
+        )
+        print(suite.format_world(title, results[world.name]), flush=True)
+    if args.prepare_only:
+        return
+    for label, tuning in (("tuning worlds", True), ("held-out worlds", False)):
+        part = {w.name: results[w.name] for w in worlds if w.tuning == tuning}
+        if part:
+            print(f"{label}: " + suite.summary_line(part, "product").removeprefix("suite: "))
+    print(suite.summary_line(results, "product"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", action="store_true", help="judge on the suite of worlds")
+    parser.add_argument("--worlds", default="", help="with --suite: only these worlds (comma-separated)")
+    parser.add_argument("--ceiling", action="store_true", help="with --suite: add the learnable ceiling")
+    parser.add_argument("--small", action="store_true", help="with --suite: two small worlds (CI)")
+    parser.add_argument("--prepare-only", action="store_true", help="with --suite: write and ingest only")
+    parser.add_argument("--stack", type=Path, help="embedded PostgreSQL directory (default WORK/stack)")
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--test-days", type=int, default=4)
     parser.add_argument("--kinds", default="rf,xgb")
@@ -197,6 +252,9 @@ def main() -> None:
         "--gap-correction-km", type=float, default=DEFAULT_GAP_CORRECTION_KM, help="0: keep gap cells"
     )
     args = parser.parse_args()
+    if args.suite:
+        run_suite(args)
+        return
     settings = load_settings(None, bbox=args.bbox, coarse_product=args.coarse_product, workdir=args.work)
     archive, layout = args.archive or args.work / "archive", WorkLayout(args.work / "work")
     if args.archive is None and not (archive / "smap").exists():

@@ -12,31 +12,52 @@ from smprod.config import BBox
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("synth")
-    def synth(
-        out: Annotated[Path, typer.Option("--out", help="Directory to write the archive into.")],
-        start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
-        days: Annotated[int, typer.Option("--days", min=1, max=730, help="Number of days.")],
-        bbox: Annotated[str, typer.Option("--bbox", help="Region minlon,minlat,maxlon,maxlat.")],
-        coarse: Annotated[
-            int, typer.Option("--coarse", help="SMAP grid: 36 (SPL3SMP) or 9 (SPL3SMP_E).")
-        ] = 36,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
-    ) -> None:
-        """Simulate a world; write SMAP, MODIS, IMERG, static and ISMN files plus truth/ (never read)."""
-        from smprod.errors import ConfigError
-        from smprod.synthetic.archive import write_archive
+    app.command("synth")(synth)
 
-        if coarse not in (36, 9):
-            raise ConfigError(f"--coarse must be 36 or 9, got {coarse}")
-        try:
-            first = date.fromisoformat(start)
-            region_bbox = BBox.parse(bbox)
-        except ValueError as err:
-            raise ConfigError(f"invalid --start or --bbox: {err}") from err
-        report = write_archive(out, first, days, region_bbox, coarse, seed)
-        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.files.items()))
-        typer.echo(f"wrote {sum(report.files.values())} files to {out}: {counts}")
-        typer.echo(
-            f"region: {report.region.coarse.shape} coarse cells, {report.region.fine.shape} 1 km cells"
-        )
+
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the archive into.")],
+    start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, max=730, help="Number of days.")] = None,
+    bbox: Annotated[str | None, typer.Option("--bbox", help="Region minlon,minlat,maxlon,maxlat.")] = None,
+    coarse: Annotated[
+        int | None, typer.Option("--coarse", help="SMAP grid: 36 (SPL3SMP) or 9 (SPL3SMP_E).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed; same seed, same files.")] = None,
+    world: Annotated[
+        str | None,
+        typer.Option(
+            "--world",
+            help="A world of the accuracy suite (smprod.synthetic.spec.SUITE): its knobs, and its region, "
+            "dates, grid and seed unless given.",
+        ),
+    ] = None,
+) -> None:
+    """Simulate a world; write SMAP, MODIS, IMERG, static and ISMN files plus truth/ (never read)."""
+    from smprod.errors import ConfigError
+    from smprod.synthetic.archive import write_archive
+    from smprod.synthetic.spec import WorldSpec, suite_world
+
+    try:
+        chosen = suite_world(world) if world else None
+    except KeyError as err:
+        raise ConfigError(str(err.args[0])) from err
+    if chosen is None and None in (start, days, bbox):
+        raise ConfigError("give --start, --days and --bbox (or --world NAME for a suite world)")
+    coarse_km = coarse or (chosen.coarse_km if chosen else 36)
+    if coarse_km not in (36, 9):
+        raise ConfigError(f"--coarse must be 36 or 9, got {coarse_km}")
+    try:
+        first = date.fromisoformat(start) if start else chosen.start  # type: ignore[union-attr]
+        region_bbox = BBox.parse(bbox) if bbox else chosen.bbox  # type: ignore[union-attr]
+    except ValueError as err:
+        raise ConfigError(f"invalid --start or --bbox: {err}") from err
+    ndays = days or chosen.days  # type: ignore[union-attr]
+    the_seed = seed if seed is not None else (chosen.seed if chosen else 0)
+    spec = chosen.spec if chosen else WorldSpec()
+    report = write_archive(out, first, ndays, region_bbox, coarse_km, the_seed, spec)
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.files.items()))
+    typer.echo(f"wrote {sum(report.files.values())} files to {out}: {counts}")
+    typer.echo(f"region: {report.region.coarse.shape} coarse cells, {report.region.fine.shape} 1 km cells")
+    if spec.describe():
+        typer.echo(f"world knobs: {spec.describe()}")

@@ -22,6 +22,7 @@ from smprod.granules import modis_tiles
 from smprod.grid import CRS_EASE2, EaseGrid, Region, region_from_bbox
 from smprod.regrid import block_mean
 from smprod.synthetic import formats
+from smprod.synthetic.spec import WorldSpec
 from smprod.synthetic.world import Day, World, simulate, smooth_noise
 
 #: Release identifier written into SMAP names (a real SPL3SMP v9 CRID).
@@ -57,15 +58,22 @@ def write_archive(
     bbox: tuple[float, float, float, float],
     coarse_km: int = 36,
     seed: int = 0,
+    spec: WorldSpec | None = None,
 ) -> SynthReport:
-    """Simulate ``ndays`` from ``start`` over ``bbox`` and write the archive below ``out``."""
+    """Simulate ``ndays`` from ``start`` over ``bbox`` and write the archive below ``out``.
+
+    ``spec`` holds the world's knobs (:class:`~smprod.synthetic.spec.WorldSpec`; default: the
+    world ``smprod synth`` has always written, file for file).
+    """
+    spec = spec or WorldSpec()
     region = region_from_bbox(bbox, coarse_km)
-    world = simulate(region, start, ndays, seed)
+    world = simulate(region, start, ndays, seed, spec=spec)
     rng = np.random.default_rng(seed + 1)
     report = SynthReport(Path(out), region)
+    smap_error = SmapError.draw(spec, region, coarse_km, rng.spawn(1)[0])
     _write_static(report, world)
     for i, day in enumerate(world.days):
-        _write_smap(report, day, rng, coarse_km)
+        _write_smap(report, day, rng, coarse_km, smap_error)
         _write_imerg(report, day, rng, runs=_imerg_runs(i, ndays))
         _write_truth(report, day)
     _write_modis(report, world)
@@ -86,7 +94,33 @@ def _imerg_runs(i: int, ndays: int) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------------- SMAP
 
 
-def _write_smap(report: SynthReport, day: Day, rng: np.random.Generator, coarse_km: int) -> None:
+@dataclass(frozen=True)
+class SmapError:
+    """How the world's SMAP errs: random error (sigma, correlation in coarse cells), a static
+    per-cell bias (fixed for the whole archive) and the AM and PM offsets."""
+
+    noise: float
+    correlation_cells: float
+    static_bias: NDArray[np.float64] | float
+    offsets: tuple[float, float]
+
+    @classmethod
+    def draw(cls, spec: WorldSpec, region: Region, coarse_km: int, rng: np.random.Generator) -> SmapError:
+        """The error model of ``spec`` on the region's coarse grid (the bias drawn once)."""
+        footprint = ENHANCED_FOOTPRINT_KM / 2.3548 / coarse_km if coarse_km < 36 else 0.0  # sigma, cells
+        correlation = max(footprint, spec.smap_error_km / coarse_km)
+        bias: NDArray[np.float64] | float = 0.0
+        if spec.smap_static_bias:
+            shape = region.coarse.shape
+            unit = smooth_noise(rng, shape, correlation) if correlation else rng.normal(0, 1, shape)
+            bias = spec.smap_static_bias * np.asarray(unit, np.float64)
+        half = spec.smap_ampm_offset / 2
+        return cls(spec.smap_noise, correlation, bias, (-half, half))
+
+
+def _write_smap(
+    report: SynthReport, day: Day, rng: np.random.Generator, coarse_km: int, error: SmapError
+) -> None:
     region = report.region
     grid = EaseGrid(coarse_km)
     truth = block_mean(day.theta, region.factor)
@@ -95,11 +129,12 @@ def _write_smap(report: SynthReport, day: Day, rng: np.random.Generator, coarse_
         truth = ndimage.gaussian_filter(truth, footprint, mode="nearest")
     lon, lat = _global_lonlat(coarse_km)
     passes = []
-    for _ in range(2):  # AM, PM
+    scale = error.correlation_cells
+    for offset in error.offsets:  # AM, PM
         seen = rng.random(truth.shape) < SMAP_OVERPASS_COVER
         bad = rng.random(truth.shape) < SMAP_BAD_FRACTION
-        unit = smooth_noise(rng, truth.shape, footprint) if footprint else rng.normal(0, 1, truth.shape)
-        noise = unit * np.where(bad, SMAP_BAD_NOISE, SMAP_NOISE)
+        unit = smooth_noise(rng, truth.shape, scale) if scale else rng.normal(0, 1, truth.shape)
+        noise = unit * np.where(bad, SMAP_BAD_NOISE, error.noise) + error.static_bias + offset
         value = np.where(seen, np.clip(truth + noise, 0.02, 0.5), np.nan)
         flag = np.where(bad, 0b0001, 0).astype(np.uint16)  # bit 0 set = not recommended
         sm_global = np.full(grid.shape, np.nan, np.float32)

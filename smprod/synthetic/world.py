@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from smprod.grid import Region
+from smprod.synthetic.spec import WorldSpec
 
 F32 = NDArray[np.float32]
 
@@ -74,22 +75,37 @@ class Statics:
     wp: F32
     twi: F32
     veg: F32
+    #: Persistent 1-3 km offset of field capacity no input shows (m3/m3; None without ``micro_pattern``).
+    micro: F32 | None = None
+    #: Irrigated pixels (None without ``irrigation``).
+    irrigated: NDArray[np.bool_] | None = None
+    #: Noon illumination of the terrain, cos(incidence) minus its regional mean.
+    illumination: F32 | None = None
 
 
-def make_statics(region: Region, rng: np.random.Generator) -> Statics:
-    """Static fields of the region at 1 km."""
+def make_statics(region: Region, rng: np.random.Generator, spec: WorldSpec | None = None) -> Statics:
+    """Static fields of the region at 1 km (``spec``: the world's knobs; default world if None).
+
+    The knobs that add fields draw them from their own generator, so the default world's
+    random stream, and with it every file ``smprod synth`` wrote before, is unchanged.
+    """
+    spec = spec or WorldSpec()
     shape = region.fine.shape
     rows = np.linspace(0, 1, shape[0], dtype=np.float32)[:, None]
-    elevation = 350 + 250 * rows + 60 * smooth_noise(rng, shape, 40) + 35 * smooth_noise(rng, shape, 15)
-    elevation += 15 * smooth_noise(rng, shape, 5)
+    # (written so that relief 1 gives the default world's exact floating-point sums)
+    elevation = 350 + 250 * rows + spec.relief * 60 * smooth_noise(rng, shape, 40)
+    elevation = elevation + spec.relief * 35 * smooth_noise(rng, shape, 15)
+    elevation += spec.relief * 15 * smooth_noise(rng, shape, 5)
     gy, gx = np.gradient(elevation.astype(np.float64), region.fine.res)
     slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)
     relief = (elevation - ndimage.uniform_filter(elevation, 25)).astype(np.float32)
-    sand = np.clip(35 + 0.06 * (elevation - 450) + 9 * smooth_noise(rng, shape, 10), 5, 90)
-    clay = np.clip(28 - 0.03 * (elevation - 450) + 6 * smooth_noise(rng, shape, 10), 3, 60)
+    soil = spec.soil_weight
+    sand = np.clip(35 + 0.06 * (elevation - 450) + soil * 9 * smooth_noise(rng, shape, spec.soil_km), 5, 90)
+    clay = np.clip(28 - 0.03 * (elevation - 450) + soil * 6 * smooth_noise(rng, shape, spec.soil_km), 3, 60)
     clay = np.minimum(clay, 97 - sand)
     silt = 100 - sand - clay
-    potential = -relief / 25 + 0.8 * smooth_noise(rng, shape, 20)
+    potential = -relief / (25 * spec.relief) + 0.8 * smooth_noise(rng, shape, spec.landcover_km)
+    potential += spec.climate_spec.vegetation_shift
     landcover = np.select(
         [potential > 1.0, potential > 0.2, potential > -0.5, potential > -1.2], [5, 12, 10, 9], 7
     ).astype(np.int16)
@@ -97,8 +113,8 @@ def make_statics(region: Region, rng: np.random.Generator) -> Statics:
     porosity = (0.505 - 0.00142 * sand - 0.00037 * clay).astype(np.float32)
     fc = np.minimum(0.12 + 0.0033 * clay + 0.0010 * silt, porosity - 0.05).astype(np.float32)
     wp = (0.03 + 0.0025 * clay).astype(np.float32)
-    twi = (-relief / (np.abs(relief).std() + 1e-6) - slope / 10).astype(np.float32)
-    return Statics(
+    twi = (-relief / (np.abs(relief).std() + 1e-6) - slope / (10 * spec.relief)).astype(np.float32)
+    statics = Statics(
         elevation.astype(np.float32),
         slope,
         sand.astype(np.float32),
@@ -111,26 +127,57 @@ def make_statics(region: Region, rng: np.random.Generator) -> Statics:
         twi,
         veg,
     )
+    # A child generator: spawning does not advance ``rng``, so the default world is unchanged.
+    _add_knob_fields(statics, spec, gx, gy, rng.spawn(1)[0])
+    return statics
 
 
-def air_temperature(day: date, elevation: F32) -> F32:
+def _add_knob_fields(
+    st: Statics, spec: WorldSpec, gx: NDArray[np.float64], gy: NDArray[np.float64], rng: np.random.Generator
+) -> None:
+    """The static fields only some knobs use (micro-pattern, irrigation, illumination)."""
+    shape = st.elevation.shape
+    if spec.micro_pattern:
+        # 1-3 km structure (soil pipes, old field boundaries, compaction): persistent, unobserved.
+        # It acts through the soil's water retention, which the texture maps do not show.
+        pattern = 0.6 * smooth_noise(rng, shape, 1.0) + 0.4 * smooth_noise(rng, shape, 3.0)
+        st.micro = (spec.micro_pattern * pattern / pattern.std()).astype(np.float32)
+        st.fc = np.minimum(st.fc + st.micro, st.porosity - 0.05).astype(np.float32)
+        st.wp = np.clip(st.wp + 0.5 * st.micro, 0.01, st.fc - 0.03).astype(np.float32)
+    if spec.irrigation:
+        # Fields of a few km (centre pivots), whatever the natural cover: they are cropland.
+        score = smooth_noise(rng, shape, 2.5)
+        st.irrigated = score >= np.quantile(score, 1 - spec.irrigation)
+        st.landcover[st.irrigated] = 12
+        st.veg[st.irrigated] = LANDCOVER[12][2]
+    if spec.illumination_k:
+        # Noon sun from the south at ~50 degrees elevation: cos(incidence) on the tilted surface.
+        sun = np.array([0.0, -np.cos(np.radians(50.0)), np.sin(np.radians(50.0))])  # (east, north, up)
+        normal = np.stack([-gx, gy, np.ones_like(gx)])  # rows grow southward, so north = -d/drow
+        normal /= np.linalg.norm(normal, axis=0)
+        incidence = np.tensordot(sun, normal, axes=1)
+        st.illumination = (incidence - incidence.mean()).astype(np.float32)
+
+
+def air_temperature(day: date, elevation: F32, offset_k: float = 0.0) -> F32:
     """Daily mean air temperature (K): seasonal cycle peaking late July, lapse 6.5 K/km."""
     doy = day.timetuple().tm_yday
-    return (288.0 + 12.0 * np.cos(2 * np.pi * (doy - 205) / 365.25) - 0.0065 * (elevation - 400)).astype(
-        np.float32
-    )
+    seasonal = 288.0 + offset_k + 12.0 * np.cos(2 * np.pi * (doy - 205) / 365.25)
+    return (seasonal - 0.0065 * (elevation - 400)).astype(np.float32)
 
 
-def storms(rng: np.random.Generator, region: Region) -> F32:
+def storms(rng: np.random.Generator, region: Region, spec: WorldSpec | None = None) -> F32:
     """One day of 1 km precipitation (mm/day) from storm cells and light stratiform rain."""
+    climate = (spec or WorldSpec()).climate_spec
     shape = region.fine.shape
     rain = np.zeros(shape, np.float32)
-    if rng.random() < 0.45:
+    if rng.random() < climate.rain_probability:
         yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
         for _ in range(int(rng.integers(2, 9))):
             cy, cx = rng.uniform(-20, shape[0] + 20), rng.uniform(-20, shape[1] + 20)
             radius = rng.uniform(10, 50)
-            rain += rng.exponential(22.0) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
+            peak = rng.exponential(climate.storm_mm)
+            rain += peak * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
         rain += np.clip(2.0 * smooth_noise(rng, shape, 60) + 1.0, 0, None)
     return rain
 
@@ -155,29 +202,43 @@ class World:
     region: Region
     statics: Statics
     days: list[Day] = field(default_factory=list)
+    spec: WorldSpec = field(default_factory=WorldSpec)
 
 
-def _clouds(rng: np.random.Generator, shape: tuple[int, int]) -> NDArray[np.bool_]:
-    """A spatially coherent cloud mask covering 30-60 % of the region."""
+def _clouds(
+    rng: np.random.Generator, shape: tuple[int, int], spec: WorldSpec, rained: bool = False
+) -> NDArray[np.bool_]:
+    """A spatially coherent cloud mask covering a fraction drawn from ``spec.cloud`` of the region."""
     field_ = smooth_noise(rng, shape, 12)
-    return field_ > np.quantile(field_, 1 - rng.uniform(0.3, 0.6))
+    cover = rng.uniform(*spec.cloud) + (spec.cloud_after_rain if rained else 0.0)
+    return field_ > np.quantile(field_, 1 - min(cover, 0.95))
 
 
-def simulate(region: Region, start: date, ndays: int, seed: int, spinup: int = 20) -> World:
+#: Days between two waterings of an irrigated pixel, and the water content it is brought to
+#: (a fraction of the way from field capacity to porosity).
+IRRIGATION_EVERY = 3
+IRRIGATION_FILL = 0.5
+
+
+def simulate(
+    region: Region, start: date, ndays: int, seed: int, spinup: int = 20, spec: WorldSpec | None = None
+) -> World:
     """Run the world from ``start - spinup`` days; keep the last ``ndays``."""
     from datetime import timedelta
 
+    spec = spec or WorldSpec()
     rng = np.random.default_rng(seed)
-    st = make_statics(region, rng)
+    st = make_statics(region, rng, spec)
     theta = (st.wp + 0.5 * (st.fc - st.wp)).astype(np.float32)
     memory = theta.copy()
-    world = World(region, st)
+    world = World(region, st, spec=spec)
     k_sat = (0.05 + 0.004 * st.sand).astype(np.float32)
-    wet_target = np.clip(st.fc + 0.04 * st.twi, st.wp, st.porosity)
+    wet_target = np.clip(st.fc + 0.04 * spec.wetness_weight * st.twi, st.wp, st.porosity)
+    rained_before = False
     for i in range(-spinup, ndays):
         day = start + timedelta(days=i)
-        t_air = air_temperature(day, st.elevation)
-        p = storms(rng, region)
+        t_air = air_temperature(day, st.elevation, spec.climate_spec.air_offset_k)
+        p = storms(rng, region, spec)
         runoff = np.minimum(0.9, (theta / st.porosity) ** 3 + st.slope / 40)
         theta = theta + p * (1 - runoff) / LAYER_MM
         pet = np.clip(0.2 * (t_air - 273.15), 0.3, None) / LAYER_MM
@@ -185,26 +246,42 @@ def simulate(region: Region, start: date, ndays: int, seed: int, spinup: int = 2
         theta = theta - pet * (0.4 + 0.6 * st.veg) * stress
         theta = theta - k_sat * np.clip(theta - st.fc, 0, None)
         theta = theta + 0.15 * (wet_target - theta) * (theta > st.wp)
+        if st.irrigated is not None and i % IRRIGATION_EVERY == 0:
+            watered = st.fc + IRRIGATION_FILL * (st.porosity - st.fc)
+            theta = np.where(st.irrigated, np.maximum(theta, watered), theta)
         theta = np.clip(theta, 0.5 * st.wp, st.porosity).astype(np.float32)
         memory = (0.9 * memory + 0.1 * theta).astype(np.float32)
+        rained = bool(p.mean() > 1.0)
         if i >= 0:
-            world.days.append(_observe(rng, day, theta, memory, p, t_air, st))
+            world.days.append(_observe(rng, day, theta, memory, p, t_air, st, spec, rained or rained_before))
+        rained_before = rained
     return world
 
 
-def _observe(rng, day, theta, memory, precip, t_air, st: Statics) -> Day:  # type: ignore[no-untyped-def]
+def _cloud_edges(cloudy: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Clear pixels within 2 km of a cloud: where undetected cloud fringes cool the LST."""
+    return ndimage.binary_dilation(cloudy, iterations=2) & ~cloudy
+
+
+def _observe(rng, day, theta, memory, precip, t_air, st: Statics, spec: WorldSpec, rained: bool) -> Day:  # type: ignore[no-untyped-def]
     shape = theta.shape
     wetness = theta / st.porosity
     stress = np.clip((theta - st.wp) / (st.fc - st.wp), 0, 1)  # evaporative fraction proxy
     base_ndvi = np.vectorize(lambda c: LANDCOVER[int(c)][0])(st.landcover).astype(np.float32)
     base_alb = np.vectorize(lambda c: LANDCOVER[int(c)][1])(st.landcover).astype(np.float32)
-    lst_day, lst_night = {}, {}
+    lst_day: dict[str, F32] = {}
+    lst_night: dict[str, F32] = {}
     for platform, offset in (("Terra", 0.0), ("Aqua", 2.5)):
         day_field = t_air + offset + 10 * (1 - 0.6 * st.veg) * (1 - stress) - 3 * st.veg
+        if st.illumination is not None:
+            day_field = day_field + spec.illumination_k * st.illumination / (st.illumination.std() + 1e-6)
         day_field = day_field + 1.5 * rng.standard_normal(shape)
         night_field = t_air - 9 + 6 * wetness + rng.standard_normal(shape)
-        lst_day[platform] = np.where(_clouds(rng, shape), np.nan, day_field).astype(np.float32)
-        lst_night[platform] = np.where(_clouds(rng, shape), np.nan, night_field).astype(np.float32)
+        for out, values in ((lst_day, day_field), (lst_night, night_field)):
+            cloudy = _clouds(rng, shape, spec, rained)
+            if spec.cloud_edge_k:
+                values = values - spec.cloud_edge_k * _cloud_edges(cloudy)
+            out[platform] = np.where(cloudy, np.nan, values).astype(np.float32)
     ndvi = base_ndvi * (0.55 + 0.45 * np.tanh(8 * (memory - st.wp))) + 0.02 * rng.standard_normal(shape)
     evi = 0.62 * ndvi + 0.015 * rng.standard_normal(shape)
     bsa = base_alb - 0.12 * theta + 0.005 * rng.standard_normal(shape)

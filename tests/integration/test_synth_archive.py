@@ -184,3 +184,24 @@ def test_enhanced_smap_errors_are_smooth_over_the_radiometer_footprint(tmp_path)
     assert pairs.shape[1] > 30
     assert np.corrcoef(pairs)[0, 1] > 0.5
     assert 0.01 < np.nanstd(np.concatenate([e.ravel() for e in errors])) < 0.05
+
+
+def _synth(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "flows.cli", "synth", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_writes_a_suite_world_with_its_knobs(tmp_path):
+    # a suite world's knobs on a small region and two days (its own region and dates are larger)
+    result = _synth("--out", str(tmp_path / "w"), "--world", "sierra-9", "--days", "2", "--bbox=-4.5,39,-4,39.4")
+    assert result.returncode == 0, result.stderr
+    assert "world knobs:" in result.stdout and "'relief': 4.0" in result.stdout
+    assert len(list((tmp_path / "w" / "smap").glob("SMAP_L3_SM_P_E_2025042*_R19240_001.h5"))) == 2
+
+
+def test_cli_refuses_an_unknown_world_and_missing_dates(tmp_path):
+    unknown = _synth("--out", str(tmp_path / "x"), "--world", "atlantis")
+    assert unknown.returncode == 2 and "no suite world 'atlantis'" in unknown.stderr + unknown.stdout
+    missing = _synth("--out", str(tmp_path / "x"), "--days", "2")
+    assert missing.returncode == 2 and "--world NAME" in missing.stderr + missing.stdout

@@ -1,0 +1,322 @@
+"""The accuracy suite: the downscaling judged on several worlds that differ as real regions do.
+
+Used by ``benchmarks/accuracy.py --suite``. Every world of :data:`smprod.synthetic.spec.SUITE` is
+written once below the work directory (granules in the real formats + truth), ingested, and then
+for each method: the model is trained as production trains it (on the world's ``history`` days,
+the last 5 held out for the sigma calibration) and the product made as production makes it
+(:func:`smprod.predict.predict_region`, then the mass correction) for each scored day after the
+window. Scores per world, against the world's 1 km truth and next to bilinear SMAP on the same
+pixels:
+
+* ``ratio``: product ubRMSE / bilinear ubRMSE (pooled over the scored days' pixels);
+* ``av_r``: added-value R, corr(product - bilinear, truth - bilinear) (0 for any resampling);
+* ``subgrid_r``: corr of product and truth deviations from their coarse-cell means;
+* ``residual``: the largest |cell mean - SMAP| over feasible cells with SMAP (m3/m3);
+* ``coverage``: share of pixels whose error against the truth is within the uncertainty;
+* against the world's stations: per-station ubRMSE of product, bilinear SMAP and SMAP
+  (nearest cell), averaged over stations with at least :data:`MIN_STATION_DAYS` days.
+
+Two references bound what any product can reach on a world: the **oracle** (the truth itself put
+through the mass correction: every mass-conserving product inherits SMAP's error in each cell
+mean) and, with ``ceiling=True``, the **learnable ceiling** (a forest fitted to the world's own
+1 km truth from the same predictors, a diagnostic no operational system can run).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from numpy.typing import NDArray
+
+from smprod import db
+from smprod.correction import conserve_mass, porosity_from_texture
+from smprod.features import PREDICTORS, InputStore, fine_features
+from smprod.grid import Region, region_from_bbox
+from smprod.ingest import ingest_day
+from smprod.layout import WorkLayout
+from smprod.lifecycle import fit_calibrated, split_holdout
+from smprod.models import Downscaler
+from smprod.predict import Prediction, predict_region
+from smprod.readers.ismn import read_stm
+from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.sources import ArchiveSource
+from smprod.synthetic.archive import write_archive
+from smprod.synthetic.spec import SuiteWorld
+from smprod.training import training_table
+from smprod.validation.stations import daily_means, find_station_files
+
+#: Fewest matched days for a station to count in the station scores.
+MIN_STATION_DAYS = 3
+#: Pixels per training day sampled for the learnable ceiling's forest.
+CEILING_PIXELS_PER_DAY = 4000
+
+
+@dataclass(frozen=True)
+class Method:
+    """How the product is made from a trained model (the production defaults unless changed).
+
+    ``correct`` turns the model's field into the product: (model field, SMAP, factor, porosity)
+    -> corrected field (default: :func:`smprod.correction.conserve_mass` with the gap shifts).
+    """
+
+    name: str
+    kind: str = "rf"
+    gap_correction_km: float = 54.0
+    correct: Callable[..., NDArray[np.float64]] | None = None
+
+
+@dataclass
+class Scores:
+    """One method's scores on one world."""
+
+    ratio: float
+    av_r: float
+    subgrid_r: float
+    residual: float
+    coverage: float
+    stations: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class WorldRun:
+    """A prepared world: its region, input store, days and truth reader."""
+
+    world: SuiteWorld
+    region: Region
+    store: InputStore
+    archive: Path
+    train_days: list[date]
+    test_days: list[date]
+
+    def truth(self, day: date) -> NDArray[np.float64]:
+        with rasterio.open(self.archive / "truth" / f"truth_{day:%Y%m%d}.tif") as ds:
+            return ds.read(1).astype(np.float64)
+
+
+def prepare(world: SuiteWorld, root: Path, database_url: str) -> WorldRun:
+    """Write (once) and ingest (once) ``world`` below ``root / world.name``."""
+    base = root / world.name
+    archive, layout = base / "archive", WorkLayout(base / "work")
+    region = region_from_bbox(world.bbox, world.coarse_km)
+    if not (archive / "truth").exists():
+        write_archive(archive, world.start, world.days, world.bbox, world.coarse_km, world.seed, world.spec)
+    store, source = InputStore(layout), ArchiveSource(archive)
+    engine = db.make_engine(database_url)
+    days = [world.start + timedelta(days=k) for k in range(world.days)]
+    for day in days:
+        if not store.has(day):
+            ingest_day(day, region, world.coarse_product, source, layout, engine)
+    engine.dispose()
+    history = days[8 : 8 + world.history]
+    return WorldRun(world, region, store, archive, history, days[8 + world.history :])
+
+
+def train(run: WorldRun, method: Method) -> Downscaler:
+    """The model production would train on the world's history window."""
+    table = training_table(run.train_days, run.region, run.store)
+    model, _ = fit_calibrated(method.kind, *split_holdout(table))
+    return model
+
+
+def product(run: WorldRun, method: Method, prediction: Prediction, day: date) -> NDArray[np.float64]:
+    """The mass-corrected product of ``day`` from the model's field, as ``method`` makes it."""
+    smap = run.store.open(day, "coarse")["sm"].values.astype(np.float64)
+    fine = run.store.open(day, "fine")
+    porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+    if method.correct is not None:
+        return method.correct(prediction.values, smap, run.region.factor, porosity)
+    gap_cells = method.gap_correction_km / run.region.coarse.km
+    return conserve_mass(prediction.values, smap, run.region.factor, porosity, gap_cells).values
+
+
+def _corr(a: NDArray, b: NDArray) -> float:
+    if a.size < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _anomaly(values: NDArray, ok: NDArray, factor: int) -> NDArray:
+    masked = np.where(ok, values, np.nan)
+    return masked - upsample_nearest(block_mean(masked, factor, 0.999), factor)
+
+
+@dataclass
+class _Pooled:
+    """Pixels of all scored days, pooled (so a day with few valid pixels weighs little)."""
+
+    error: list[NDArray] = field(default_factory=list)
+    baseline_error: list[NDArray] = field(default_factory=list)
+    added: list[NDArray] = field(default_factory=list)
+    needed: list[NDArray] = field(default_factory=list)
+    sub_product: list[NDArray] = field(default_factory=list)
+    sub_truth: list[NDArray] = field(default_factory=list)
+    inside: list[NDArray] = field(default_factory=list)
+    residual: float = 0.0
+
+    def add(
+        self,
+        field_: NDArray,
+        truth: NDArray,
+        bilinear: NDArray,
+        smap: NDArray,
+        porosity: NDArray,
+        factor: int,
+        sigma: NDArray | None,
+    ) -> None:
+        ok = np.isfinite(field_) & np.isfinite(truth) & np.isfinite(bilinear)
+        self.error.append(field_[ok] - truth[ok])
+        self.baseline_error.append(bilinear[ok] - truth[ok])
+        self.added.append(field_[ok] - bilinear[ok])
+        self.needed.append(truth[ok] - bilinear[ok])
+        a, b = _anomaly(field_, ok, factor), _anomaly(truth, ok, factor)
+        sub = np.isfinite(a) & np.isfinite(b)
+        self.sub_product.append(a[sub])
+        self.sub_truth.append(b[sub])
+        if sigma is not None:
+            self.inside.append(np.abs(field_[ok] - truth[ok]) <= sigma[ok])
+        valid = np.isfinite(field_)
+        cell_mean = block_mean(np.where(valid, field_, np.nan), factor, 0.999)
+        upper = block_mean(np.where(valid, porosity, np.nan), factor, 0.999)
+        # feasible cells only: no field within [0, porosity] can match SMAP above the bound
+        has = np.isfinite(smap) & np.isfinite(cell_mean) & (smap >= 0) & (smap <= upper)
+        if has.any():
+            self.residual = max(self.residual, float(np.abs(cell_mean[has] - smap[has]).max()))
+
+    def scores(self) -> Scores:
+        err, base = np.concatenate(self.error), np.concatenate(self.baseline_error)
+        added = np.concatenate(self.added)
+        return Scores(
+            ratio=float(np.std(err) / np.std(base)),
+            av_r=0.0 if np.allclose(added, 0) else _corr(added, np.concatenate(self.needed)),
+            subgrid_r=_corr(np.concatenate(self.sub_product), np.concatenate(self.sub_truth)),
+            residual=self.residual,
+            coverage=float(np.mean(np.concatenate(self.inside))) if self.inside else float("nan"),
+        )
+
+
+def _stations(run: WorldRun) -> list[tuple[int, int, dict[date, float]]]:
+    """(row, col, {day: daily mean}) of the world's surface stations inside its region."""
+    out = []
+    for path in find_station_files(run.archive):
+        series = read_stm(path)
+        if series.station.depth_from > 0.05:
+            continue
+        rows, cols = run.region.fine.grid.rowcol_of_lonlat(series.station.lon, series.station.lat)
+        row, col = int(rows) - run.region.fine.row0, int(cols) - run.region.fine.col0
+        if 0 <= row < run.region.fine.nrows and 0 <= col < run.region.fine.ncols:
+            means = daily_means(series)["sm"]
+            out.append((row, col, {d: float(v) for d, v in means.items()}))
+    return out
+
+
+def _station_ubrmse(pairs: dict[str, list[tuple[list[float], list[float]]]]) -> dict[str, float]:
+    """Mean over stations of the per-station ubRMSE of each variant."""
+    out = {}
+    for variant, per_station in pairs.items():
+        values = []
+        for estimate, observed in per_station:
+            d = np.asarray(estimate) - np.asarray(observed)
+            ok = np.isfinite(d)
+            if ok.sum() >= MIN_STATION_DAYS:
+                values.append(float(np.std(d[ok])))
+        out[variant] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> dict[str, Scores]:
+    """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method."""
+    factor = run.region.factor
+    models = {m.name: train(run, m) for m in methods}
+    if ceiling:
+        models["ceiling"] = _ceiling_model(run)
+    pooled = {name: _Pooled() for name in ("bilinear", "oracle", *models)}
+    stations = _stations(run)
+    station_pairs: dict[str, list[tuple[list[float], list[float]]]] = {
+        v: [([], []) for _ in stations] for v in ("smap", "bilinear", *models)
+    }
+    for day in run.test_days:
+        truth = run.truth(day)
+        smap = run.store.open(day, "coarse")["sm"].values.astype(np.float64)
+        bilinear = bilinear_to_fine(smap, factor)
+        fine = run.store.open(day, "fine")
+        porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+        fields: dict[str, tuple[NDArray, NDArray | None]] = {
+            "bilinear": (bilinear, None),
+            "oracle": (conserve_mass(truth, smap, factor, porosity).values, None),
+        }
+        for name, model in models.items():
+            prediction = predict_region(model, day, run.region, run.store)
+            method = next((m for m in methods if m.name == name), Method(name))
+            fields[name] = (product(run, method, prediction, day), prediction.sigma)
+        for name, (values, sigma) in fields.items():
+            pooled[name].add(values, truth, bilinear, smap, porosity, factor, sigma)
+        nearest = upsample_nearest(smap, factor)
+        for i, (row, col, means) in enumerate(stations):
+            observed = means.get(day, float("nan"))
+            for variant in station_pairs:
+                source = nearest if variant == "smap" else fields[variant][0]
+                station_pairs[variant][i][0].append(float(source[row, col]))
+                station_pairs[variant][i][1].append(observed)
+    results = {name: p.scores() for name, p in pooled.items()}
+    ubrmse = _station_ubrmse(station_pairs)
+    for name, result in results.items():
+        if name in ubrmse:
+            result.stations = {
+                "product": ubrmse[name],
+                "bilinear": ubrmse["bilinear"],
+                "smap": ubrmse["smap"],
+            }
+    return results
+
+
+def _ceiling_model(run: WorldRun) -> Downscaler:
+    """A forest fitted to the world's 1 km truth (sampled pixels of the history days)."""
+    import pandas as pd
+
+    from smprod.models import make_model
+
+    rng = np.random.default_rng(0)
+    frames, targets = [], []
+    for day in run.train_days:
+        features, _ = fine_features(day, run.region, run.store)
+        truth = run.truth(day).ravel()
+        ok = np.flatnonzero(np.isfinite(features.to_numpy()).all(axis=1) & np.isfinite(truth))
+        pick = rng.choice(ok, min(CEILING_PIXELS_PER_DAY, ok.size), replace=False)
+        frames.append(features.iloc[pick])
+        targets.append(truth[pick])
+    table = pd.concat(frames, ignore_index=True)
+    model = make_model("rf", PREDICTORS)
+    model.fit(table, np.concatenate(targets))
+    return model
+
+
+def summary_line(results: dict[str, dict[str, Scores]], method: str) -> str:
+    """The ``suite:`` line of ``method`` over the worlds in ``results`` (read by scripts)."""
+    ratios = [r[method].ratio for r in results.values()]
+    av = [r[method].av_r for r in results.values()]
+    sub = [r[method].subgrid_r for r in results.values()]
+    return (
+        f"suite: worlds={len(results)} worst_ratio={max(ratios):.3f} "
+        f"median_ratio={statistics.median(ratios):.3f} "
+        f"worst_av_r={min(av):.3f} median_av_r={statistics.median(av):.3f} "
+        f"median_subgrid_r={statistics.median(sub):.3f}"
+    )
+
+
+def format_world(name: str, scores: dict[str, Scores]) -> str:
+    """One world's table: a row per variant."""
+    header = f"  {'variant':22s} {'ratio':>6s} {'AV-R':>6s} {'subR':>6s} {'resid':>8s} {'1σ cov':>6s}"
+    lines = [f"\n{name}", header + f" {'stn prod':>8s} {'stn bil':>8s} {'stn smap':>8s}"]
+    for variant, s in scores.items():
+        stations = "".join(f" {s.stations.get(k, np.nan):8.4f}" for k in ("product", "bilinear", "smap"))
+        lines.append(
+            f"  {variant:22s} {s.ratio:6.3f} {s.av_r:6.3f} {s.subgrid_r:6.3f} {s.residual:8.1e} "
+            f"{s.coverage:6.3f}{stations}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""The accuracy suite's small version runs end to end (CI keeps the benchmark from rotting).
+
+Its figures mean nothing (two small worlds, ten days of history); the full suite's figures are in
+docs/models.md. What is checked: every world gets its table, the product conserves SMAP's cell
+means, and the last line is the ``suite:`` line scripts read.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE_LINE = re.compile(
+    r"^suite: worlds=2 worst_ratio=\d+\.\d{3} median_ratio=\d+\.\d{3} worst_av_r=-?\d+\.\d{3} "
+    r"median_av_r=-?\d+\.\d{3} median_subgrid_r=-?\d+\.\d{3}$"
+)
+
+
+def test_small_suite_prints_every_world_and_the_suite_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--suite", "--small", "--work", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert SUITE_LINE.match(lines[-1]), lines[-1]
+    assert any(line.startswith("tuning worlds: worlds=1") for line in lines)
+    assert any(line.startswith("held-out worlds: worlds=1") for line in lines)
+    products = [line.split() for line in lines if line.strip().startswith("product ")]
+    assert len(products) == 2  # one row per world
+    for row in products:
+        ratio, residual = float(row[1]), float(row[4])
+        assert 0.3 < ratio < 2.0
+        assert residual <= 1e-4  # mass conserved wherever feasible
