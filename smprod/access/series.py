@@ -130,6 +130,8 @@ def series_range(
                 "give the work directory the products are in"
             )
         end = published[-1]
+        if start is not None and start > end:
+            raise ConfigError(f"start {start} is after the newest product day {end}: give an earlier start")
     start = end - timedelta(days=days - 1) if start is None else start
     day_range(start, end)  # refuses start > end
     return start, end

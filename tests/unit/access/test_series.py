@@ -113,6 +113,8 @@ def test_no_product_and_no_end_is_a_missing_input_error(products, tmp_path: Path
         point_series(WorkLayout(tmp_path), products.region, lon, lat)
     with pytest.raises(ConfigError, match="start 2024-06-04 is after end 2024-06-01"):
         point_series(products.layout, products.region, lon, lat, LAST, FIRST)
+    with pytest.raises(ConfigError, match="start 2024-07-01 is after the newest product day 2024-06-04"):
+        point_series(products.layout, products.region, lon, lat, date(2024, 7, 1))
 
 
 def test_an_unreadable_day_is_listed_with_its_reason_and_the_others_go_on(products, tmp_path: Path) -> None:
