@@ -67,6 +67,18 @@ class WorkLayout:
     def product_files(self, day: date) -> ProductFiles:
         return ProductFiles.in_dir(self.products_dir(day), day)
 
+    def product_days(self) -> list[date]:
+        """Days with a published ``soil_moisture`` COG, sorted (folders not named YYYY/MM/DD ignored)."""
+        days = []
+        for path in (self.root / "products").glob("[0-9]*/[0-9]*/[0-9]*"):
+            try:
+                day = date(int(path.parent.parent.name), int(path.parent.name), int(path.name))
+            except ValueError:
+                continue
+            if self.product_files(day).soil_moisture.exists():
+                days.append(day)
+        return sorted(days)
+
 
 @dataclass(frozen=True)
 class ProductFiles:

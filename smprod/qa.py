@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import IntFlag
 
+#: Largest value of the uint8 ``qa`` band.
+UINT8_MAX = 255
+
 
 class QA(IntFlag):
     """Per-pixel quality flags."""
@@ -37,3 +40,18 @@ QA_DESCRIPTIONS = {
     flag.value: (flag.name or "").lower()
     for flag in QA  # type: ignore[attr-defined]
 }
+
+
+def flag_names(value: int) -> tuple[str, ...]:
+    """Names of the bits set in a QA value, lowest bit first (``()`` for 0).
+
+    A set bit that :class:`QA` does not define (none is written today) is named ``bit_<n>``, so a
+    value from a newer product is decoded rather than refused.
+
+    Raises:
+        ValueError: if ``value`` is not in 0..255 (the ``qa`` band is uint8).
+    """
+    if not 0 <= value <= UINT8_MAX:
+        raise ValueError(f"QA value {value} is not a uint8 (0..{UINT8_MAX})")
+    bits = (1 << n for n in range(UINT8_MAX.bit_length()))
+    return tuple(QA_DESCRIPTIONS.get(bit, f"bit_{bit.bit_length() - 1}") for bit in bits if value & bit)

@@ -22,6 +22,7 @@ from smprod.product import (
     correct_and_write,
     prepare_arrays,
     product_problems,
+    read_layers,
     read_product,
     staged,
     write_product,
@@ -150,6 +151,51 @@ def test_read_product_round_trips_the_layers(written: ProductFiles, region: Regi
     assert dataset.attrs["day"] == "2024-06-01"
     assert json.loads(dataset.attrs["provenance"])["model"]["version"] == "4"
     assert dataset["qa"].attrs["flag_meanings"].split()[0] == "coarse_missing"
+
+
+#: A window across the boundary of the COGs' 512 px internal tiles (rows 500-529, cols 490-529).
+WINDOW = (slice(500, 530), slice(490, 530))
+
+
+def test_read_layers_reads_a_window_of_the_files(written: ProductFiles, region: Region, layers) -> None:
+    read = read_layers(written, WINDOW, grid=region.fine)
+    sm = layers["soil_moisture"].astype(np.float32)
+    assert_allclose(read.layers["soil_moisture"], sm[WINDOW], rtol=0, atol=0)
+    assert_array_equal(read.layers["qa"], layers["qa"][WINDOW])
+    assert read.layers["uncertainty"].shape == (30, 40)
+    expected = region.fine.window(500, 490, 30, 40).transform
+    assert_allclose(tuple(read.transform)[:6], tuple(expected)[:6], rtol=0, atol=1e-6)
+    assert read.units["soil_moisture"] == "m3/m3" and read.nodata["qa"] == QA_NODATA
+    assert read.provenance["model"]["version"] == "4"
+
+
+def test_read_product_of_a_window_has_the_window_coordinates(written: ProductFiles, region: Region) -> None:
+    dataset = read_product(written, WINDOW)
+    window = region.fine.window(500, 490, 30, 40)
+    assert_allclose(dataset.x.values, window.x)
+    assert_allclose(dataset.y.values, window.y)
+    assert_allclose(tuple(dataset.rio.transform())[:6], tuple(window.transform)[:6], rtol=0, atol=1e-6)
+    point = read_product(written, (slice(7, 8), slice(9, 10)))  # one pixel
+    assert point["soil_moisture"].shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ((slice(0, 10), slice(0, 10_000)), "is not inside"),
+        ((slice(-1, 3), slice(0, 2)), "is not inside"),
+        ((slice(0, 10, 2), slice(0, 10)), "has a step"),
+    ],
+)
+def test_read_layers_refuses_a_window_outside_the_files(written: ProductFiles, window, message: str) -> None:
+    with pytest.raises(ProductError, match=message):
+        read_layers(written, window)
+
+
+def test_read_layers_refuses_files_on_another_grid(written: ProductFiles) -> None:
+    other = region_from_bbox((-100.0, 34.0, -99.0, 35.0))
+    with pytest.raises(ProductError, match="not on the configured region's 1 km grid"):
+        read_layers(written, grid=other.fine)
 
 
 def test_correct_and_write_conserves_mass_in_the_written_file(tmp_path: Path, region: Region) -> None:

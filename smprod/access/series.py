@@ -1,0 +1,344 @@
+"""A point's soil-moisture time series from the published products.
+
+For each day, the 1 km pixel containing the point is read from the day's COGs (a one-pixel
+window: only the tile holding it is decompressed), with the QA bits decoded by name, and set
+beside the coarse SMAP value of its cell and the bilinear-SMAP baseline at the pixel
+(:func:`smprod.regrid.bilinear_window` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
+read as the 3 x 3 coarse cells around the pixel's; equal to the whole-field interpolation).
+
+A day without a product is listed as missing; a day whose files cannot be read is listed as
+unreadable with the reason, and the other days go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from smprod.access import day_range
+from smprod.errors import ConfigError, MissingInputError, ProductError
+from smprod.grid import EaseGrid, Region, xy_to_lonlat
+from smprod.layout import WorkLayout
+from smprod.product import QA_NODATA, read_layers, staged
+from smprod.qa import flag_names
+from smprod.regrid import bilinear_window
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+#: Days of a series when its start is not given (ending on the end day).
+DEFAULT_SERIES_DAYS = 60
+#: Status of a day: a product was read, none was published, or its files could not be read.
+PRODUCT, MISSING, UNREADABLE = "product", "missing", "unreadable"
+#: Columns of the CSV file, in order (values in m3/m3; ``qa_flags`` space-separated names).
+CSV_COLUMNS = (
+    "date", "status", "soil_moisture", "uncertainty", "qa", "qa_flags", "smap", "bilinear_smap",
+)  # fmt: skip
+#: Significant digits of the CSV values: float32 (the COGs) round-trips to about 1e-7.
+CSV_DIGITS = 7
+#: Decimals of the printed values (m3/m3; the product is not better than about 0.01).
+PRINT_DECIMALS = 4
+#: Coarse SMAP variable of the day inputs (``docs/architecture.md``, "Gridded day inputs").
+COARSE_SM = "sm"
+
+
+@dataclass(frozen=True)
+class PointCell:
+    """The 1 km product pixel containing a point.
+
+    Attributes:
+        lon, lat: the point asked for (degrees).
+        row, col: the pixel in the region's 1 km grid (``region.fine``).
+        coarse_row, coarse_col: its coarse cell in ``region.coarse``.
+        centre_lon, centre_lat: the pixel's centre (degrees).
+    """
+
+    lon: float
+    lat: float
+    row: int
+    col: int
+    coarse_row: int
+    coarse_col: int
+    centre_lon: float
+    centre_lat: float
+
+
+@dataclass(frozen=True)
+class SeriesDay:
+    """One day of a point series (values NaN where there is none, e.g. ``no_retrieval``).
+
+    Attributes:
+        day: the product day.
+        status: :data:`PRODUCT`, :data:`MISSING` or :data:`UNREADABLE`.
+        soil_moisture, uncertainty: the pixel's values (m3/m3).
+        qa: the pixel's QA bits (None without a product).
+        smap: the coarse SMAP ``sm`` of the pixel's cell (m3/m3).
+        bilinear_smap: bilinear SMAP at the pixel (m3/m3).
+        reason: why an unreadable day could not be read.
+    """
+
+    day: date
+    status: str
+    soil_moisture: float = math.nan
+    uncertainty: float = math.nan
+    qa: int | None = None
+    smap: float = math.nan
+    bilinear_smap: float = math.nan
+    reason: str = ""
+
+    @property
+    def qa_flags(self) -> tuple[str, ...]:
+        """Names of the QA bits set (:func:`smprod.qa.flag_names`)."""
+        return () if self.qa is None else flag_names(self.qa)
+
+
+@dataclass(frozen=True)
+class PointSeries:
+    """A point's days, in order."""
+
+    cell: PointCell
+    days: tuple[SeriesDay, ...]
+
+    def with_status(self, status: str) -> list[SeriesDay]:
+        """The days of one status (e.g. :data:`MISSING`)."""
+        return [day for day in self.days if day.status == status]
+
+
+def series_range(
+    layout: WorkLayout, start: date | None, end: date | None, days: int = DEFAULT_SERIES_DAYS
+) -> tuple[date, date]:
+    """The days a series covers: ``end`` defaults to the newest product day, ``start`` to ``days``
+    days ending on ``end``.
+
+    Raises:
+        MissingInputError: if ``end`` is not given and no product is published.
+        ConfigError: if ``start`` is after ``end``.
+    """
+    if end is None:
+        published = layout.product_days()
+        if not published:
+            raise MissingInputError(
+                f"no published product under {layout.root / 'products'}: produce days first, or "
+                "give the work directory the products are in"
+            )
+        end = published[-1]
+        if start is not None and start > end:
+            raise ConfigError(f"start {start} is after the newest product day {end}: give an earlier start")
+    start = end - timedelta(days=days - 1) if start is None else start
+    day_range(start, end)  # refuses start > end
+    return start, end
+
+
+def locate_point(region: Region, lon: float, lat: float) -> PointCell:
+    """The region's 1 km pixel containing ``lon``, ``lat``.
+
+    Raises:
+        ConfigError: if the point lies outside the region (the message gives its bounds).
+    """
+    grid = EaseGrid(region.fine.km)
+    with np.errstate(invalid="ignore"):  # a latitude beyond the grid projects to inf
+        grid_row, grid_col = grid.rowcol_of_lonlat(lon, lat)
+    row, col = int(grid_row) - region.fine.row0, int(grid_col) - region.fine.col0
+    if not (0 <= row < region.fine.nrows and 0 <= col < region.fine.ncols and abs(lat) <= 90):
+        west, south, east, north = region.fine.lonlat_bounds()
+        raise ConfigError(
+            f"point lon {lon}, lat {lat} is outside the region (lon {west:.4f} to {east:.4f}, lat "
+            f"{south:.4f} to {north:.4f}; bbox {region.bbox} snapped to whole coarse cells): give "
+            "a point inside it, or the bbox (--bbox / SMPROD_BBOX) the products were made for"
+        )
+    x, y = region.fine.x[col], region.fine.y[row]
+    centre_lon, centre_lat = (float(v) for v in xy_to_lonlat(x, y))
+    factor = region.factor
+    return PointCell(lon, lat, row, col, row // factor, col // factor, centre_lon, centre_lat)
+
+
+def point_series(
+    layout: WorkLayout,
+    region: Region,
+    lon: float,
+    lat: float,
+    start: date | None = None,
+    end: date | None = None,
+) -> PointSeries:
+    """The point's pixel on every day from ``start`` to ``end`` (both included; defaults as in
+    :func:`series_range`).
+
+    Raises:
+        ConfigError: if the point is outside the region or ``start`` is after ``end``.
+        MissingInputError: if ``end`` is not given and no product is published.
+    """
+    cell = locate_point(region, lon, lat)
+    first, last = series_range(layout, start, end)
+    days = tuple(read_point_day(layout, region, cell, day) for day in day_range(first, last))
+    return PointSeries(cell, days)
+
+
+def read_point_day(layout: WorkLayout, region: Region, cell: PointCell, day: date) -> SeriesDay:
+    """One day at the cell: missing, unreadable (with the reason), or the values."""
+    files = layout.product_files(day)
+    if not files.soil_moisture.exists():
+        return SeriesDay(day, MISSING)
+    try:
+        window = (slice(cell.row, cell.row + 1), slice(cell.col, cell.col + 1))
+        layers = read_layers(files, window, grid=region.fine).layers
+        smap, bilinear = coarse_values(layout.inputs_dir(day) / "coarse.nc", region, cell)
+    except ProductError as err:
+        return SeriesDay(day, UNREADABLE, reason=str(err))
+    qa = int(layers["qa"][0, 0])
+    return SeriesDay(
+        day,
+        PRODUCT,
+        soil_moisture=float(layers["soil_moisture"][0, 0]),
+        uncertainty=float(layers["uncertainty"][0, 0]),
+        qa=None if qa == QA_NODATA else qa,
+        smap=smap,
+        bilinear_smap=bilinear,
+    )
+
+
+def coarse_values(path: Path, region: Region, cell: PointCell) -> tuple[float, float]:
+    """SMAP of the cell's coarse cell and bilinear SMAP at the cell, from a day's ``coarse.nc``.
+
+    Only the coarse cells around the pixel's are read. Without the file (inputs removed after
+    production) or its ``sm`` variable both are NaN.
+
+    Raises:
+        ProductError: if the file cannot be read or is not on the region's coarse grid.
+    """
+    r, c = cell.coarse_row, cell.coarse_col
+    rows = slice(max(0, r - 1), min(region.coarse.nrows, r + 2))
+    cols = slice(max(0, c - 1), min(region.coarse.ncols, c + 2))
+    block = _read_coarse_window(path, region, rows, cols)
+    if block is None:
+        return math.nan, math.nan
+    top, left = r - rows.start, c - cols.start
+    factor = region.factor
+    fine = bilinear_window(block, factor, top * factor, left * factor, factor, factor)
+    return float(block[top, left]), float(fine[cell.row % factor, cell.col % factor])
+
+
+def _read_coarse_window(path: Path, region: Region, rows: slice, cols: slice) -> NDArray[np.float64] | None:
+    import netCDF4
+
+    if not path.exists():
+        return None
+    try:
+        with netCDF4.Dataset(path) as ds:
+            if COARSE_SM not in ds.variables:
+                return None
+            variable = ds.variables[COARSE_SM]
+            if tuple(variable.shape) != region.coarse.shape:
+                raise ProductError(
+                    f"{path}: {COARSE_SM} has shape {tuple(variable.shape)}, the region's coarse grid "
+                    f"is {region.coarse.shape}; were the inputs made for another --bbox or coarse product?"
+                )
+            values = variable[rows, cols]
+    except (OSError, RuntimeError) as err:  # netCDF4: OSError opening, RuntimeError reading
+        raise ProductError(f"{path} cannot be read: {err}") from err
+    return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+
+
+def series_lines(series: PointSeries) -> list[str]:
+    """The series as text: a header naming the pixel, one line per day, a closing count."""
+    cell, days = series.cell, series.days
+    lines = [
+        f"point lon {cell.lon}, lat {cell.lat}: 1 km pixel centred at lon {cell.centre_lon:.4f}, lat "
+        f"{cell.centre_lat:.4f} (values in m3/m3; uncertainty is 1 sigma)",
+        f"{'date':<10}  {'soil_moisture':>13}  {'uncertainty':>11}  {'smap':>6}  {'bilinear_smap':>13}  qa",
+    ]
+    lines += [_day_line(day) for day in days]
+    missing = [day.day.isoformat() for day in series.with_status(MISSING)]
+    unreadable = series.with_status(UNREADABLE)
+    summary = f"{len(days)} days {days[0].day} .. {days[-1].day}: {len(series.with_status(PRODUCT))} "
+    summary += f"with a product, {len(missing)} missing" + (f" ({', '.join(missing)})" if missing else "")
+    return [*lines, summary + (f", {len(unreadable)} unreadable" if unreadable else "")]
+
+
+def _day_line(day: SeriesDay) -> str:
+    if day.status == MISSING:
+        return f"{day.day}  missing: no product for this day"
+    if day.status == UNREADABLE:
+        return f"{day.day}  unreadable: {day.reason}"
+    qa = "-" if day.qa is None else f"{day.qa} {','.join(day.qa_flags)}".rstrip()
+    return (
+        f"{day.day}  {_text(day.soil_moisture):>13}  {_text(day.uncertainty):>11}  "
+        f"{_text(day.smap):>6}  {_text(day.bilinear_smap):>13}  {qa}"
+    )
+
+
+def _text(value: float) -> str:
+    return f"{value:.{PRINT_DECIMALS}f}" if math.isfinite(value) else "-"
+
+
+def series_csv(series: PointSeries) -> str:
+    """The series as CSV text (:data:`CSV_COLUMNS`; empty fields where there is no value)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for day in series.days:
+        values = (day.soil_moisture, day.uncertainty)
+        coarse = (day.smap, day.bilinear_smap)
+        qa = ("" if day.qa is None else str(day.qa), " ".join(day.qa_flags))
+        writer.writerow(
+            [day.day.isoformat(), day.status, *map(_csv_number, values), *qa, *map(_csv_number, coarse)]
+        )
+    return buffer.getvalue()
+
+
+def _csv_number(value: float) -> str:
+    return f"{value:.{CSV_DIGITS}g}" if math.isfinite(value) else ""
+
+
+def write_series_csv(series: PointSeries, path: Path) -> Path:
+    """Write :func:`series_csv` to ``path`` atomically (a temporary sibling, then renamed)."""
+    with staged([path]) as temp:
+        temp[path].write_text(series_csv(series))
+    return path
+
+
+def plot_series(series: PointSeries, path: Path) -> Path:
+    """A PNG time series: soil moisture with its 1-sigma band, SMAP and bilinear SMAP.
+
+    Days without a value are gaps in the lines, days without a product shaded grey; the file is
+    written atomically.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    axes = figure.add_subplot()
+    _draw_series(axes, series)
+    cell = series.cell
+    axes.set_title(f"soil moisture at lon {cell.centre_lon:.4f}, lat {cell.centre_lat:.4f} (1 km pixel)")
+    axes.set_ylabel("soil moisture (m3/m3)")
+    axes.legend(loc="best")
+    figure.autofmt_xdate()
+    with staged([path]) as temp:
+        FigureCanvasAgg(figure).print_png(temp[path])
+    return path
+
+
+def _draw_series(axes: Axes, series: PointSeries) -> None:
+    """The lines, the uncertainty band and the grey days without a product, on a date axis."""
+    from matplotlib.dates import date2num
+
+    x = np.asarray(date2num([day.day for day in series.days]))
+    sm = np.array([day.soil_moisture for day in series.days])
+    sigma = np.array([day.uncertainty for day in series.days])
+    axes.fill_between(x, sm - sigma, sm + sigma, color="tab:blue", alpha=0.25, label="±1 sigma")
+    axes.plot(x, sm, "o-", color="tab:blue", markersize=3, label="smprod 1 km")
+    axes.plot(x, [day.smap for day in series.days], "s", color="tab:orange", markersize=4, label="SMAP cell")
+    axes.plot(x, [day.bilinear_smap for day in series.days], "--", color="tab:green", label="bilinear SMAP")
+    missing = [centre for centre, day in zip(x, series.days, strict=True) if day.status == MISSING]
+    for n, centre in enumerate(missing):
+        axes.axvspan(centre - 0.5, centre + 0.5, color="0.9", zorder=0, label=None if n else "no product")
+    axes.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+    axes.xaxis_date()
