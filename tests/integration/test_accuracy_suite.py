@@ -25,7 +25,14 @@ SUITE_LINE = re.compile(
 
 def test_small_suite_prints_every_world_and_the_suite_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--suite", "--small", "--work", str(tmp_path)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "accuracy.py"),
+            "--suite",
+            "--small",
+            "--work",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=900,

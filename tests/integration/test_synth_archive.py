@@ -194,7 +194,9 @@ def _synth(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_writes_a_suite_world_with_its_knobs(tmp_path):
     # a suite world's knobs on a small region and two days (its own region and dates are larger)
-    result = _synth("--out", str(tmp_path / "w"), "--world", "sierra-9", "--days", "2", "--bbox=-4.5,39,-4,39.4")
+    result = _synth(
+        "--out", str(tmp_path / "w"), "--world", "sierra-9", "--days", "2", "--bbox=-4.5,39,-4,39.4"
+    )
     assert result.returncode == 0, result.stderr
     assert "world knobs:" in result.stdout and "'relief': 4.0" in result.stdout
     assert len(list((tmp_path / "w" / "smap").glob("SMAP_L3_SM_P_E_2025042*_R19240_001.h5"))) == 2
