@@ -4,7 +4,8 @@ Used by ``benchmarks/accuracy.py --suite``. Every world of :data:`smprod.synthet
 written once below the work directory (granules in the real formats + truth), ingested, and then
 for each method: the model is trained as production trains it (on the world's ``history`` days,
 the last 5 held out for the sigma calibration) and the product made as production makes it
-(:func:`smprod.predict.predict_region`, then the mass correction) for each scored day after the
+(:func:`smprod.predict.predict_region`, then :func:`smprod.correction.conserve_mass_in_blocks`
+with the production settings ``gap_correction_km`` and ``conservation_km``) for each scored day after the
 window. Scores per world, against the world's 1 km truth and next to bilinear SMAP on the same
 pixels:
 
@@ -35,7 +36,8 @@ import rasterio
 from numpy.typing import NDArray
 
 from smprod import db
-from smprod.correction import conserve_mass, porosity_from_texture
+from smprod.config import DEFAULT_GAP_CORRECTION_KM
+from smprod.correction import conserve_mass, conserve_mass_in_blocks, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore, fine_features
 from smprod.grid import Region, region_from_bbox
 from smprod.ingest import ingest_day
@@ -67,7 +69,8 @@ class Method:
 
     name: str
     kind: str = "rf"
-    gap_correction_km: float = 54.0
+    gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM
+    conservation_km: int = 36
     correct: Callable[..., NDArray[np.float64]] | None = None
 
 
@@ -131,8 +134,14 @@ def product(run: WorldRun, method: Method, prediction: Prediction, day: date) ->
     porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
     if method.correct is not None:
         return method.correct(prediction.values, smap, run.region.factor, porosity)
-    gap_cells = method.gap_correction_km / run.region.coarse.km
-    return conserve_mass(prediction.values, smap, run.region.factor, porosity, gap_cells).values
+    coarse = run.region.coarse
+    block = max(1, method.conservation_km // coarse.km)
+    offset = (coarse.row0 % block, coarse.col0 % block)
+    gap_cells = method.gap_correction_km / (coarse.km * block)
+    result = conserve_mass_in_blocks(
+        prediction.values, smap, run.region.factor, block, offset, porosity, run.region.tile_cells, gap_cells
+    )
+    return result.values
 
 
 def _corr(a: NDArray, b: NDArray) -> float:

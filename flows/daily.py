@@ -186,6 +186,7 @@ def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
             ctx.settings.coarse_product,
             client,
             ctx.settings.gap_correction_km,
+            ctx.settings.conservation_km,
         )
 
 
@@ -272,7 +273,8 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     model, info = timed("model", model_task, ctx, day)
     runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
     files = ctx.layout.product_files(day)
-    if is_current(files, key, info.version, ctx.settings.gap_correction_km) and runs.finished_with(
+    correction = (ctx.settings.gap_correction_km, ctx.settings.conservation_km)
+    if is_current(files, key, info.version, *correction) and runs.finished_with(
         ctx.engine, day, key, info.version
     ):
         get_run_logger().info(

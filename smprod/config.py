@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         le=500,
         description="Sigma (km) of the neighbour correction of cells without SMAP; 0 keeps the model value.",
     )
+    conservation_km: Literal[9, 36] = Field(
+        36,
+        description="Scale (km) whose cell means equal SMAP's: 36 for both products (SPL3SMP_E is a "
+        "true mean only over its ~33 km footprint; smprod.correction), 9 to force every 9 km cell.",
+    )
     retrain_max_age_days: int = Field(7, ge=1)
     promotion_metric: str = "ubrmse"
     validation_windows: Annotated[tuple[int, ...], NoDecode] = (30, 90, 365)
@@ -129,6 +134,15 @@ class Settings(BaseSettings):
         object.__setattr__(self, "workdir", self.workdir.expanduser().resolve())
         if self.archive is not None:
             object.__setattr__(self, "archive", self.archive.expanduser().resolve())
+        return self
+
+    @model_validator(mode="after")
+    def _conservation_not_finer_than_smap(self) -> Settings:
+        if self.conservation_km < self.coarse_km:
+            raise ValueError(
+                f"conservation_km = {self.conservation_km} is finer than {self.coarse_product}'s "
+                f"{self.coarse_km} km cells: use 36"
+            )
         return self
 
     @property

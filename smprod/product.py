@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 import smprod
 from smprod.cog import BandSpec, check_cog, cog_problems, write_cog
-from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass_in_tiles, correction_summary
+from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass_in_blocks, correction_summary
 from smprod.errors import ProductError
 from smprod.grid import Region, RegionGrid
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -188,6 +188,7 @@ def correct_and_write(
     info: ProductInfo,
     porosity: float | ArrayLike = DEFAULT_POROSITY,
     gap_correction_km: float = 0.0,
+    conservation_km: int | None = None,
 ) -> Correction:
     """Mass-correct the model field against SMAP and write the day (the usual producer call).
 
@@ -203,13 +204,19 @@ def correct_and_write(
         info: product metadata.
         porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.correction`).
         gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none).
+        conservation_km: the scale whose cell means equal SMAP's (a multiple of the coarse
+            grid's; None: the coarse grid itself). See :func:`conserve_mass_in_blocks`.
 
     Returns:
-        The correction (values, QA bits, residual per coarse cell, infeasible cells).
+        The correction (values, QA bits, residual per conservation cell, infeasible cells).
     """
     region = info.region
-    gap_cells = gap_correction_km / region.coarse.km
-    result = conserve_mass_in_tiles(model, smap, region.factor, porosity, region.tile_cells, gap_cells)
+    scale_km = conservation_km or region.coarse.km
+    block = scale_km // region.coarse.km
+    offset = (region.coarse.row0 % block, region.coarse.col0 % block)
+    result = conserve_mass_in_blocks(
+        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_correction_km / scale_km
+    )
     flags = np.asarray(qa).astype(np.uint8) | result.qa
     summary = correction_summary(result, porosity)
     info = replace(info, parameters={**info.parameters, "correction": summary})

@@ -63,7 +63,11 @@ def day_inputs(store: InputStore, day: date) -> tuple[dict[str, list[str]], str,
 
 
 def is_current(
-    files: ProductFiles, key: str, model_version: str, gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM
+    files: ProductFiles,
+    key: str,
+    model_version: str,
+    gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
+    conservation_km: int = 36,
 ) -> bool:
     """True when the published day was made from the same inputs, model version and correction."""
     if not files.provenance.exists():
@@ -74,6 +78,7 @@ def is_current(
         parameters.get("input_key") == key
         and str(record.get("model", {}).get("version")) == str(model_version)
         and parameters.get("gap_correction_km") == gap_correction_km
+        and parameters.get("conservation_km") == conservation_km
     )
 
 
@@ -86,11 +91,13 @@ def produce_day(
     coarse_product: str,
     client: Client | None = None,
     gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
+    conservation_km: int = 36,
 ) -> DayProduct:
     """Predict the day at 1 km tile by tile, mass-correct it against SMAP and write its files.
 
     ``client``: a Dask client to predict the tiles on (:mod:`smprod.scaleout`); None = here.
     ``gap_correction_km``: the setting of the same name (:func:`smprod.correction.gap_shifts`).
+    ``conservation_km``: the setting of the same name (:func:`smprod.correction.conserve_mass_in_blocks`).
     """
     store = InputStore(layout)
     inputs, release, precip_run = day_inputs(store, day)
@@ -116,11 +123,20 @@ def produce_day(
             "model_kind": model.kind,
             "sigma_scale": model.sigma_scale,
             "gap_correction_km": gap_correction_km,
+            "conservation_km": conservation_km,
         },
     )
     files = layout.product_files(day)
     correction = correct_and_write(
-        files, prediction.values, coarse_sm, prediction.sigma, qa, info, porosity, gap_correction_km
+        files,
+        prediction.values,
+        coarse_sm,
+        prediction.sigma,
+        qa,
+        info,
+        porosity,
+        gap_correction_km,
+        conservation_km,
     )
     return DayProduct(
         files=files,

@@ -46,7 +46,9 @@ def test_a_9km_day_is_produced_on_144km_tiles_and_conserves_mass(tmp_path, datab
     table = training_table(days[:-1], region, store)
     model = make_model("rf", PREDICTORS).fit(table[list(PREDICTORS)], table["sm"].to_numpy())
 
-    product = produce_day(days[-1], region, layout, model, ModelInfo("nine", "1", "run", "rf"), "SPL3SMP_E")
+    info = ModelInfo("nine", "1", "run", "rf")
+    # conservation_km 9: every 9 km cell keeps SMAP_E's value
+    product = produce_day(days[-1], region, layout, model, info, "SPL3SMP_E", conservation_km=9)
 
     assert product_problems(product.files, region) == []
     fine = store.open(days[-1], "fine")
@@ -59,3 +61,26 @@ def test_a_9km_day_is_produced_on_144km_tiles_and_conserves_mass(tmp_path, datab
     np.testing.assert_allclose(means[feasible], product.coarse_sm[feasible], rtol=0, atol=1e-4)
     record = json.loads(product.files.provenance.read_text())
     assert record["parameters"]["correction"]["max_feasible_residual"] <= 1e-4
+
+    # the default: the global 36 km cells keep the mean of their SMAP_E values (50 % rule)
+    product = produce_day(days[-1], region, layout, model, info, "SPL3SMP_E")
+    record = json.loads(product.files.provenance.read_text())
+    assert record["parameters"]["conservation_km"] == 36
+    assert record["parameters"]["correction"]["max_feasible_residual"] <= 1e-4
+    block = 4
+    rows = (region.coarse.row0 + np.arange(region.coarse.nrows)) // block
+    cols = (region.coarse.col0 + np.arange(region.coarse.ncols)) // block
+    checked = 0
+    for r in np.unique(rows):
+        for c in np.unique(cols):
+            cells = np.ix_(rows == r, cols == c)
+            smap = product.coarse_sm[cells]
+            if np.isfinite(smap).sum() < 0.5 * block * block:
+                continue
+            pixels = np.ix_(np.repeat(rows == r, region.factor), np.repeat(cols == c, region.factor))
+            values = product.corrected[pixels]
+            if np.nanmean(np.where(np.isfinite(values), porosity[pixels], np.nan)) < np.nanmean(smap):
+                continue  # infeasible
+            np.testing.assert_allclose(np.nanmean(values), np.nanmean(smap), atol=1e-4)
+            checked += 1
+    assert checked >= 2

@@ -16,6 +16,7 @@ from smprod.correction import (
     DEFAULT_POROSITY,
     REQUIRED_RESIDUAL,
     conserve_mass,
+    conserve_mass_in_blocks,
     conserve_mass_in_tiles,
     gap_shifts,
     porosity_from_texture,
@@ -296,3 +297,51 @@ def test_porosity_from_texture_follows_cosby_1984() -> None:
 def test_inputs_that_do_not_fit_are_refused(model_shape, smap_shape, factor, porosity) -> None:
     with pytest.raises(CorrectionError):
         conserve_mass(np.zeros(model_shape), np.zeros(smap_shape), factor, porosity)
+
+
+def _global_block_means(field: np.ndarray, first_cell: tuple[int, int], factor: int, block: int) -> dict:
+    """Mean of the finite values of ``field`` per block of the global coarser grid (independent of
+    the implementation: pixels grouped by their global block index)."""
+    rows, cols = np.indices(field.shape)
+    key_r = (first_cell[0] * factor + rows) // (factor * block)
+    key_c = (first_cell[1] * factor + cols) // (factor * block)
+    out: dict[tuple[int, int], list[float]] = {}
+    for r, c, v in zip(key_r.ravel(), key_c.ravel(), field.ravel(), strict=True):
+        if np.isfinite(v):
+            out.setdefault((int(r), int(c)), []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def test_blocks_conserve_the_global_blocks_mean_of_smap():
+    rng = np.random.default_rng(3)
+    factor, block, first = 3, 4, (5, 10)  # first coarse cell (global): offset (1, 2) in its block
+    smap = rng.uniform(0.1, 0.4, (7, 9))
+    smap[rng.random(smap.shape) < 0.2] = np.nan
+    model = rng.uniform(0.05, 0.45, (7 * factor, 9 * factor))
+    offset = (first[0] % block, first[1] % block)
+    result = conserve_mass_in_blocks(model, smap, factor, block, offset, 0.5, tile_cells=8)
+    fine_smap = np.repeat(np.repeat(smap, factor, 0), factor, 1)
+    # the target of a block: mean of the block's SMAP cells (each cell weighs as its pixels do)
+    targets = _global_block_means(fine_smap, first, factor, block)
+    means = _global_block_means(result.values, first, factor, block)
+    checked = 0
+    for key, target in targets.items():
+        valid = sum(np.isfinite(smap[r, c]) for r in range(7) for c in range(9)
+                    if ((first[0] + r) // block, (first[1] + c) // block) == key)  # fmt: skip
+        if valid >= 0.5 * block * block:  # the 50 % rule, over a whole block of the global grid
+            assert_allclose(means[key], target, atol=1e-9)
+            checked += 1
+    assert checked >= 2
+    missing = np.repeat(np.repeat(~np.isfinite(smap), factor, 0), factor, 1)
+    assert_array_equal((result.qa & QA.COARSE_MISSING) > 0, missing)
+    assert np.all((result.values >= 0) & (result.values <= 0.5))
+
+
+def test_blocks_of_one_cell_are_the_tiled_correction():
+    rng = np.random.default_rng(4)
+    smap = rng.uniform(0.1, 0.4, (4, 4))
+    model = rng.uniform(0.05, 0.45, (12, 12))
+    one = conserve_mass_in_blocks(model, smap, 3, 1, (0, 0), 0.5, 2, 1.5)
+    tiled = conserve_mass_in_tiles(model, smap, 3, 0.5, 2, 1.5)
+    assert_array_equal(one.values, tiled.values)
+    assert_array_equal(one.qa, tiled.qa)
