@@ -18,9 +18,10 @@ pixels:
   (nearest cell), averaged over stations with at least :data:`MIN_STATION_DAYS` days.
 
 Two references bound what any product can reach on a world: the **oracle** (the truth itself put
-through the mass correction: every mass-conserving product inherits SMAP's error in each cell
-mean) and, with ``ceiling=True``, the **learnable ceiling** (a forest fitted to the world's own
-1 km truth from the same predictors, a diagnostic no operational system can run).
+through the mass correction at the product's conservation scale: every mass-conserving product
+inherits SMAP's error in each conserved mean) and, with ``ceiling=True``, the **learnable
+ceiling** (a forest fitted to the world's own 1 km truth from the same predictors, a diagnostic
+no operational system can run).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from numpy.typing import NDArray
 
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
-from smprod.correction import conserve_mass, conserve_mass_in_blocks, porosity_from_texture
+from smprod.correction import conserve_mass_in_blocks, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore, fine_features
 from smprod.grid import Region, region_from_bbox
 from smprod.ingest import ingest_day
@@ -64,7 +65,7 @@ class Method:
     """How the product is made from a trained model (the production defaults unless changed).
 
     ``correct`` turns the model's field into the product: (model field, SMAP, factor, porosity)
-    -> corrected field (default: :func:`smprod.correction.conserve_mass` with the gap shifts).
+    -> corrected field (default: :func:`smprod.correction.conserve_mass_in_blocks` as production calls it).
     """
 
     name: str
@@ -175,9 +176,11 @@ class _Pooled:
         bilinear: NDArray,
         smap: NDArray,
         porosity: NDArray,
-        factor: int,
+        scale: tuple[int, int, tuple[int, int]],
         sigma: NDArray | None,
     ) -> None:
+        """Pool one day; ``scale`` = (factor, conservation block, offset) of the mass residual."""
+        factor = scale[0]
         ok = np.isfinite(field_) & np.isfinite(truth) & np.isfinite(bilinear)
         self.error.append(field_[ok] - truth[ok])
         self.baseline_error.append(bilinear[ok] - truth[ok])
@@ -189,13 +192,7 @@ class _Pooled:
         self.sub_truth.append(b[sub])
         if sigma is not None:
             self.inside.append(np.abs(field_[ok] - truth[ok]) <= sigma[ok])
-        valid = np.isfinite(field_)
-        cell_mean = block_mean(np.where(valid, field_, np.nan), factor, 0.999)
-        upper = block_mean(np.where(valid, porosity, np.nan), factor, 0.999)
-        # feasible cells only: no field within [0, porosity] can match SMAP above the bound
-        has = np.isfinite(smap) & np.isfinite(cell_mean) & (smap >= 0) & (smap <= upper)
-        if has.any():
-            self.residual = max(self.residual, float(np.abs(cell_mean[has] - smap[has]).max()))
+        self.residual = max(self.residual, _conservation_residual(field_, smap, porosity, *scale))
 
     def scores(self) -> Scores:
         err, base = np.concatenate(self.error), np.concatenate(self.baseline_error)
@@ -207,6 +204,34 @@ class _Pooled:
             residual=self.residual,
             coverage=float(np.mean(np.concatenate(self.inside))) if self.inside else float("nan"),
         )
+
+
+def _padded(values: NDArray, block: int, offset: tuple[int, int], factor: int, fill: float) -> NDArray:
+    """``values`` (coarse cells, or their ``factor`` pixels) inside whole blocks of the global grid."""
+    rows, cols = values.shape[0] // factor, values.shape[1] // factor
+    wide_rows = -(-(offset[0] + rows) // block) * block
+    wide_cols = -(-(offset[1] + cols) // block) * block
+    out = np.full((wide_rows * factor, wide_cols * factor), fill)
+    out[
+        offset[0] * factor : (offset[0] + rows) * factor, offset[1] * factor : (offset[1] + cols) * factor
+    ] = values
+    return out
+
+
+def _conservation_residual(
+    field_: NDArray, smap: NDArray, porosity: NDArray, factor: int, block: int, offset: tuple[int, int]
+) -> float:
+    """Largest |mean - target| over the feasible conservation cells (the block means of SMAP under
+    the 50 % rule; :func:`smprod.correction.conserve_mass_in_blocks`), recomputed independently."""
+    target = block_mean(_padded(smap, block, offset, 1, np.nan), block, 0.5)
+    values = _padded(field_, block, offset, factor, np.nan)
+    valid = np.isfinite(values)
+    mean = block_mean(values, factor * block, 0.999)
+    upper = block_mean(
+        np.where(valid, _padded(porosity, block, offset, factor, np.nan), np.nan), factor * block, 0.999
+    )
+    has = np.isfinite(target) & np.isfinite(mean) & (target >= 0) & (target <= upper)
+    return float(np.abs(mean[has] - target[has]).max(initial=0.0))
 
 
 def _stations(run: WorldRun) -> list[tuple[int, int, dict[date, float]]]:
@@ -241,6 +266,8 @@ def _station_ubrmse(pairs: dict[str, list[tuple[list[float], list[float]]]]) -> 
 def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> dict[str, Scores]:
     """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method."""
     factor = run.region.factor
+    block = max(1, methods[0].conservation_km // run.region.coarse.km) if methods else 1
+    scale = (factor, block, (run.region.coarse.row0 % block, run.region.coarse.col0 % block))
     models = {m.name: train(run, m) for m in methods}
     if ceiling:
         models["ceiling"] = _ceiling_model(run)
@@ -255,16 +282,19 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
         bilinear = bilinear_to_fine(smap, factor)
         fine = run.store.open(day, "fine")
         porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+        oracle = conserve_mass_in_blocks(
+            truth, smap, factor, block, scale[2], porosity, run.region.tile_cells
+        )
         fields: dict[str, tuple[NDArray, NDArray | None]] = {
             "bilinear": (bilinear, None),
-            "oracle": (conserve_mass(truth, smap, factor, porosity).values, None),
+            "oracle": (oracle.values, None),
         }
         for name, model in models.items():
             prediction = predict_region(model, day, run.region, run.store)
             method = next((m for m in methods if m.name == name), Method(name))
             fields[name] = (product(run, method, prediction, day), prediction.sigma)
         for name, (values, sigma) in fields.items():
-            pooled[name].add(values, truth, bilinear, smap, porosity, factor, sigma)
+            pooled[name].add(values, truth, bilinear, smap, porosity, scale, sigma)
         nearest = upsample_nearest(smap, factor)
         for i, (row, col, means) in enumerate(stations):
             observed = means.get(day, float("nan"))
