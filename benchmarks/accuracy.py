@@ -65,7 +65,14 @@ from smprod.predict import predict_region
 from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
 from smprod.sources import ArchiveSource
 from smprod.synthetic.archive import write_archive
-from smprod.training import SplitMetrics, spatial_split, split_metrics, temporal_split, training_table
+from smprod.training import (
+    COARSE_FOOTPRINT_KM,
+    SplitMetrics,
+    spatial_split,
+    split_metrics,
+    temporal_split,
+    training_table,
+)
 
 BBOX = (-100.0, 34.0, -96.0, 37.0)
 START = date(2024, 5, 1)
@@ -269,7 +276,7 @@ def main() -> None:
         if not store.has(day):
             ingest_day(day, region, settings.coarse_product, source, layout, engine)
     train_days, test_days = days[8 : -args.test_days], days[-args.test_days :]
-    table = training_table(train_days, region, store)
+    table = training_table(train_days, region, store, COARSE_FOOTPRINT_KM[settings.coarse_product])
     print(f"training samples: {len(table)} coarse cell-days; test days {test_days[0]}..{test_days[-1]}")
     ceiling = noise_ceiling(archive, train_days, store, region.factor)
     print(

@@ -51,7 +51,7 @@ from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
 from smprod.sources import ArchiveSource
 from smprod.synthetic.archive import write_archive
 from smprod.synthetic.spec import SuiteWorld
-from smprod.training import training_table
+from smprod.training import COARSE_FOOTPRINT_KM, training_table
 from smprod.validation.stations import daily_means, find_station_files
 
 #: Fewest matched days for a station to count in the station scores.
@@ -72,6 +72,8 @@ class Method:
     kind: str = "rf"
     gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM
     conservation_km: int = 36
+    #: Smooth the training predictors over the coarse product's footprint (production: True).
+    footprint: bool = True
     correct: Callable[..., NDArray[np.float64]] | None = None
 
 
@@ -123,7 +125,8 @@ def prepare(world: SuiteWorld, root: Path, database_url: str) -> WorldRun:
 
 def train(run: WorldRun, method: Method) -> Downscaler:
     """The model production would train on the world's history window."""
-    table = training_table(run.train_days, run.region, run.store)
+    footprint = COARSE_FOOTPRINT_KM[run.world.coarse_product] if method.footprint else 0.0
+    table = training_table(run.train_days, run.region, run.store, footprint)
     model, _ = fit_calibrated(method.kind, *split_holdout(table))
     return model
 

@@ -30,7 +30,7 @@ from smprod.models.base import Downscaler, load_model, make_model
 from smprod.provenance import ModelInfo
 from smprod.registry import CHAMPION
 from smprod.tracking import TRAINING_EXPERIMENT, ensure_experiment
-from smprod.training import spatial_split, split_metrics, temporal_split, training_table
+from smprod.training import COARSE_FOOTPRINT_KM, spatial_split, split_metrics, temporal_split, training_table
 
 #: Most recent days kept out of fitting, on which challenger and champion are compared.
 HOLDOUT_DAYS = 5
@@ -102,7 +102,7 @@ def train_and_register(
 ) -> TrainingResult:
     """Train, log, register as challenger, compare with the champion and record the decision."""
     days = [spec.end - timedelta(days=k) for k in range(spec.window_days - 1, -1, -1)]
-    table = training_table(days, spec.region, store)
+    table = training_table(days, spec.region, store, COARSE_FOOTPRINT_KM[spec.coarse_product])
     fit_table, holdout = split_holdout(table)
     experiment = ensure_experiment(tracking_uri, TRAINING_EXPERIMENT, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
