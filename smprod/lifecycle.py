@@ -30,7 +30,14 @@ from smprod.models.base import Downscaler, load_model, make_model
 from smprod.provenance import ModelInfo
 from smprod.registry import CHAMPION
 from smprod.tracking import TRAINING_EXPERIMENT, ensure_experiment
-from smprod.training import COARSE_FOOTPRINT_KM, spatial_split, split_metrics, temporal_split, training_table
+from smprod.training import (
+    COARSE_FOOTPRINT_KM,
+    cell_mean_predictors,
+    spatial_split,
+    split_metrics,
+    temporal_split,
+    training_table,
+)
 
 #: Most recent days kept out of fitting, on which challenger and champion are compared.
 HOLDOUT_DAYS = 5
@@ -93,7 +100,7 @@ def fit_calibrated(
     Returns the model and the one-sigma coverage reached on the holdout.
     """
     model = make_model(kind, PREDICTORS, seed, terrain_bands)
-    model.fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy())
+    model.fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy(), cell_mean_predictors(fit_table))
     return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
 
 

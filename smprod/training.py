@@ -42,6 +42,10 @@ FOOTPRINT_SMOOTHED = (
 )  # fmt: skip
 #: A smoothed value needs valid cells carrying at least this share of the footprint's weight.
 FOOTPRINT_MIN_WEIGHT = 0.2
+#: Suffix of the columns that keep a smoothed predictor's own cell means: the training range of
+#: the out-of-range QA flag is judged on them (1 km values against smoothed ranges would flag
+#: 40 % of the pixels of a 9 km world, against 4 %).
+CELL_MEAN_SUFFIX = "_cell"
 #: FWHM of a Gaussian = 2 sqrt(2 ln 2) sigma.
 FWHM_PER_SIGMA = 2.3548
 
@@ -66,6 +70,7 @@ def _day_samples(day: date, region: Region, store: InputStore, footprint_km: flo
     frame = coarse_features(day, region, store)
     if footprint_km > 0:
         for name in FOOTPRINT_SMOOTHED:
+            frame[name + CELL_MEAN_SUFFIX] = frame[name]
             grid = frame[name].to_numpy().reshape(region.coarse.shape)
             frame[name] = footprint_smoothed(grid, footprint_km, region.coarse.km).ravel()
     return frame
@@ -85,6 +90,17 @@ def training_table(
     table = pd.concat(frames, ignore_index=True)
     complete = np.isfinite(table[[*PREDICTORS, "sm"]].to_numpy(np.float64)).all(axis=1)
     return table.loc[complete].reset_index(drop=True)
+
+
+def cell_mean_predictors(table: pd.DataFrame) -> pd.DataFrame:
+    """The predictors of ``table`` with every footprint-smoothed one back at its cell means (the
+    values whose range the 1 km values are compared with; the table itself when nothing was
+    smoothed)."""
+    out = table.loc[:, list(PREDICTORS)].copy()
+    for name in FOOTPRINT_SMOOTHED:
+        if name + CELL_MEAN_SUFFIX in table:
+            out[name] = table[name + CELL_MEAN_SUFFIX]
+    return out
 
 
 def temporal_split(table: pd.DataFrame, seed: int = 0) -> tuple[pd.Index, pd.Index]:

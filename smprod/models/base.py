@@ -110,13 +110,18 @@ class Downscaler:
         }
         self.__dict__.update({**defaults, **state})
 
-    def fit(self, X: pd.DataFrame, y: NDArray) -> Downscaler:  # noqa: N803
-        """Fit on complete rows; remembers each predictor's training range and class-like values."""
+    def fit(self, X: pd.DataFrame, y: NDArray, range_X: pd.DataFrame | None = None) -> Downscaler:  # noqa: N803
+        """Fit on complete rows; remembers each predictor's training range and class-like values.
+
+        ``range_X``: where the ranges and classes are taken from, when not ``X`` itself (the cell
+        means behind footprint-smoothed training predictors, :func:`smprod.training.cell_mean_predictors`).
+        """
         X = X.loc[:, list(self.predictors)]  # noqa: N806
         if len(X) < 20:
             raise ModelError(f"only {len(X)} training samples; need at least 20 (longer window?)")
-        self.ranges = {c: (float(X[c].min()), float(X[c].max())) for c in X}
-        self.classes = {c: sorted(map(float, v)) for c in X if _class_like(v := X[c].unique())}
+        seen = X if range_X is None else range_X.loc[:, list(self.predictors)]
+        self.ranges = {c: (float(seen[c].min()), float(seen[c].max())) for c in seen}
+        self.classes = {c: sorted(map(float, v)) for c in seen if _class_like(v := seen[c].dropna().unique())}
         if self.terrain_bands > 1:
             return self._fit_bands(X, np.asarray(y, np.float64))
         if self.kind == "rf":

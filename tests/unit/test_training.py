@@ -32,3 +32,23 @@ def test_missing_cells_do_not_pull_the_average_down_and_sparse_ones_stay_missing
 def test_only_the_enhanced_product_is_smoothed():
     assert COARSE_FOOTPRINT_KM["SPL3SMP"] == 0.0
     assert 30.0 <= COARSE_FOOTPRINT_KM["SPL3SMP_E"] <= 40.0
+
+
+def test_the_out_of_range_flag_is_judged_on_cell_means_not_on_the_smoothed_values():
+    import pandas as pd
+
+    from smprod.features import PREDICTORS
+    from smprod.models import make_model
+    from smprod.training import CELL_MEAN_SUFFIX, cell_mean_predictors
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({name: rng.uniform(0, 1, 60) for name in PREDICTORS})
+    table["landcover"] = rng.integers(5, 8, 60).astype(float)
+    table["lst_day" + CELL_MEAN_SUFFIX] = table["lst_day"] * 3.0  # cell means spread wider
+    ranges = cell_mean_predictors(table)
+    assert list(ranges.columns) == list(PREDICTORS)
+    assert_allclose(ranges["lst_day"], table["lst_day"] * 3.0)
+    assert_allclose(ranges["ndvi"], table["ndvi"])  # not smoothed: as it is
+    model = make_model("rf", PREDICTORS).fit(table[list(PREDICTORS)], rng.uniform(0.1, 0.3, 60), ranges)
+    assert model.ranges["lst_day"][1] == float(ranges["lst_day"].max())
+    assert model.classes["landcover"] == [5.0, 6.0, 7.0]
