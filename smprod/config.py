@@ -7,6 +7,7 @@ the resulting :class:`Settings` (or plain values) as arguments.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,11 +50,9 @@ class BBox(tuple):  # type: ignore[type-arg]
         if len(parts) != 4:
             raise ValueError(f"bbox needs 4 numbers minlon,minlat,maxlon,maxlat, got {value!r}")
         minlon, minlat, maxlon, maxlat = (float(p) for p in parts)
-        if -180 <= maxlon < minlon <= 180:
-            raise ValueError(
-                f"bbox {value!r} has minlon > maxlon: a region across the antimeridian (180 degrees) is "
-                "not supported; split it into one region on each side"
-            )
+        swapped = _swapped_pair(value, minlon, minlat, maxlon, maxlat)
+        if swapped:
+            raise ValueError(swapped)
         if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
             raise ValueError(
                 f"bbox {value!r} is not minlon<maxlon in [-180,180] and minlat<maxlat in [-90,90]"
@@ -64,6 +63,30 @@ class BBox(tuple):  # type: ignore[type-arg]
                 "EASE-Grid 2.0 global grid (SMAP L3)"
             )
         return (minlon, minlat, maxlon, maxlat)
+
+
+def _swapped_pair(value: Any, minlon: float, minlat: float, maxlon: float, maxlat: float) -> str | None:
+    """Why a bbox with a min above its max is refused, with the bbox in the right order; None if
+    neither pair is reversed.
+
+    minlon > maxlon is a swapped pair, unless the box across 180 degrees would be narrower than a
+    hemisphere (``179,60,-179,62``): then it is a region across the antimeridian (unsupported).
+    """
+    if -180 <= maxlon < minlon <= 180:
+        fixed = f"{maxlon:g},{minlat:g},{minlon:g},{maxlat:g}"
+        if maxlon + 360 - minlon < 180:
+            return (
+                f"bbox {value!r} has minlon > maxlon: a region across the antimeridian (180 degrees) "
+                "is not supported; split it into one region on each side (or, if the longitude pair "
+                f"is swapped, write {fixed})"
+            )
+        pair = f"minlon {minlon:g} > maxlon {maxlon:g}: the longitude pair"
+    elif -90 <= maxlat < minlat <= 90:
+        fixed = f"{minlon:g},{maxlat:g},{maxlon:g},{minlat:g}"
+        pair = f"minlat {minlat:g} > maxlat {maxlat:g}: the latitude pair"
+    else:
+        return None
+    return f"bbox {value!r} has {pair} looks swapped; the order is minlon,minlat,maxlon,maxlat, e.g. {fixed}"
 
 
 class Settings(BaseSettings):
@@ -119,7 +142,13 @@ class Settings(BaseSettings):
     def _parse_windows(cls, value: Any) -> tuple[int, ...]:
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
-        return tuple(int(v) for v in value)
+        windows = tuple(int(v) for v in value)
+        if not windows or min(windows) < 1:
+            raise ValueError(
+                "needs at least one window length of 1 day or more (validation metrics are computed "
+                "over each), e.g. [30, 90, 365] in smprod.toml or SMPROD_VALIDATION_WINDOWS=30,90,365"
+            )
+        return windows
 
     @field_validator("daily_cron", "retrain_cron", "reprocess_cron")
     @classmethod
@@ -181,8 +210,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     Raises:
         ConfigError: naming each invalid setting and why.
     """
-    if config_file is not None and not Path(config_file).is_file():
-        raise ConfigError(f"config file {config_file} does not exist (set by --config or SMPROD_CONFIG)")
+    if config_file is not None:
+        check_config_file(Path(config_file))
     given = {k: v for k, v in overrides.items() if v is not None}
     # A throw-away subclass carries the file name, so Settings itself stays file-independent.
     config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
@@ -190,16 +219,58 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         loaded = klass(**given)
     except ValidationError as err:
-        raise ConfigError(_describe(err)) from err
+        raise ConfigError(_describe(err, config_file)) from err
     except SettingsError as err:
         raise ConfigError(f"invalid settings: {err}") from err
     return Settings.model_construct(**loaded.model_dump())
 
 
-def _describe(err: ValidationError) -> str:
+def check_config_file(path: Path) -> None:
+    """Refuse a config file that is missing, unreadable, not UTF-8 or not TOML.
+
+    Raises:
+        ConfigError: naming the file, the line (and column) of the problem and the fix.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path} does not exist (set by --config or SMPROD_CONFIG)") from err
+    except OSError as err:
+        raise ConfigError(
+            f"config file {path} cannot be read: {err.strerror} (set by --config or SMPROD_CONFIG)"
+        ) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text: byte 0x{data[err.start]:02x} on line {line}; "
+            "save the file as UTF-8"
+        ) from err
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        where = f", in what starts on line {_unclosed_from(text)}" if "end of document" in str(err) else ""
+        raise ConfigError(f"config file {path} is not valid TOML: {err}{where}; fix the file there") from err
+
+
+def _unclosed_from(text: str) -> int:
+    """The line where a construct left open at the end of the document starts: the line after
+    the longest prefix of whole lines that still parses."""
+    lines = text.splitlines()
+    for count in range(len(lines) - 1, -1, -1):
+        try:
+            tomllib.loads("\n".join(lines[:count]))
+        except tomllib.TOMLDecodeError:
+            continue
+        return count + 1
+    return 1
+
+
+def _describe(err: ValidationError, config_file: Path | None) -> str:
     lines = []
     for problem in err.errors():
         name = ".".join(str(p) for p in problem["loc"]) or "settings"
-        env = f"SMPROD_{name.upper()}"
-        lines.append(f"setting {name!r} ({env}): {problem['msg']} (got {problem.get('input')!r})")
+        where = f"SMPROD_{name.upper()}" + (f", or {name} in {config_file}" if config_file else "")
+        lines.append(f"setting {name!r} ({where}): {problem['msg']} (got {problem.get('input')!r})")
     return "invalid settings:\n  " + "\n  ".join(lines)

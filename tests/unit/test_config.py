@@ -62,3 +62,58 @@ def test_unknown_key_in_file_is_refused(tmp_path):
     toml.write_text("workdri = 'x'\n")
     with pytest.raises(ConfigError, match="workdri"):
         load_settings(toml)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('workdir = "/srv/smprod"\nbbox = = 3\n', "is not valid TOML: Invalid value (at line 2, column 8)"),
+        (
+            'workdir = "/srv"\nbbox = [-100, 34, -98\n',
+            "Unclosed array (at end of document), in what starts on line 2",
+        ),
+    ],
+)
+def test_toml_syntax_error_names_the_file_and_line(tmp_path, text, fragment):
+    toml = tmp_path / "smprod.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(toml)
+    assert str(err.value).startswith(f"config file {toml} ")
+    assert fragment in str(err.value)
+
+
+def test_a_file_not_in_utf8_names_the_byte_and_line(tmp_path):
+    toml = tmp_path / "smprod.toml"
+    toml.write_bytes('model_name = "a"\nworkdir = "/srv/d\xe9p\xf4t"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text: byte 0xe9 on line 2; save the file as UTF-8"):
+        load_settings(toml)
+
+
+@pytest.mark.parametrize("windows", ["validation_windows = []", "validation_windows = [30, 0]"])
+def test_validation_windows_need_one_positive_window(tmp_path, windows):
+    toml = tmp_path / "smprod.toml"
+    toml.write_text(windows + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(toml)
+    message = str(err.value)
+    assert f"'validation_windows' (SMPROD_VALIDATION_WINDOWS, or validation_windows in {toml})" in message
+    assert "e.g. [30, 90, 365]" in message
+
+
+@pytest.mark.parametrize(
+    ("bbox", "fragment"),
+    [
+        ("-98,34,-100,35.5", "minlon -98 > maxlon -100: the longitude pair looks swapped"),
+        ("-100,35.5,-98,34", "minlat 35.5 > maxlat 34: the latitude pair looks swapped"),
+        ("170,60,-175,62", "across the antimeridian"),
+    ],
+)
+def test_reversed_bbox_pairs_say_what_is_wrong(bbox, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(bbox=bbox)
+
+
+def test_swapped_longitudes_give_the_bbox_in_order():
+    with pytest.raises(ConfigError, match=r"e\.g\. -100,34,-98,35\.5"):
+        load_settings(bbox="-98,34,-100,35.5")
