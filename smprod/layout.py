@@ -2,6 +2,7 @@
 
 ```
 <workdir>/
+  region.json                   the region and coarse product the work directory is for
   archive/                      default archive root and download cache
   quarantine/                   granules that failed to open or a check (with a .reason.txt)
   inputs/YYYY/MM/DD/            the day's gridded inputs: fine.nc (1 km), coarse.nc
@@ -33,6 +34,11 @@ class WorkLayout:
     """Paths under one work directory."""
 
     root: Path
+
+    @property
+    def region_file(self) -> Path:
+        """The work directory's region and coarse product, recorded on first use (``smprod.workdir``)."""
+        return self.root / "region.json"
 
     @property
     def quarantine(self) -> Path:
