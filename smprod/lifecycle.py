@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,21 @@ from smprod.registry import CHAMPION
 from smprod.tracking import TRAINING_EXPERIMENT, ensure_experiment
 from smprod.training import (
     COARSE_FOOTPRINT_KM,
+    WindowSamples,
     cell_mean_predictors,
     spatial_split,
     split_metrics,
     temporal_split,
-    training_table,
+    window_samples,
 )
+from smprod.window import format_days, training_days
 
 #: Most recent days kept out of fitting, on which challenger and champion are compared.
 HOLDOUT_DAYS = 5
+#: Fewest complete coarse samples to fit a model on, and to calibrate its sigma and compare it
+#: with the champion on (below these, the forest and the 68 % quantile are noise).
+MIN_FIT_SAMPLES = 60
+MIN_HOLDOUT_SAMPLES = 10
 
 
 class DownscalerPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
@@ -55,12 +61,13 @@ class DownscalerPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """What a training run produced and decided."""
+    """What a training run produced and decided (``notes``: review plots skipped, and why)."""
 
     version: str
     run_id: str
     decision: registry.PromotionDecision
     metrics: dict[str, float]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,64 @@ class TrainingSpec:
     terrain_bands: int = 1
 
 
-def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows to fit, rows of the last ``HOLDOUT_DAYS`` days): the holdout calibrates the sigma
-    and decides promotion, so it is the most recent, like the days the model will be applied to."""
+def _holdout_split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     recent = sorted(table["day"].unique())[-HOLDOUT_DAYS:]
     holdout = table[table["day"].isin(recent)]
-    fit_table = table[~table["day"].isin(recent)].reset_index(drop=True)
-    if len(holdout) < 10 or len(fit_table) < 60:
+    return table[~table["day"].isin(recent)].reset_index(drop=True), holdout
+
+
+def _enough(fit_table: pd.DataFrame, holdout: pd.DataFrame) -> bool:
+    return len(fit_table) >= MIN_FIT_SAMPLES and len(holdout) >= MIN_HOLDOUT_SAMPLES
+
+
+def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows to fit, rows of the last ``HOLDOUT_DAYS`` days): the holdout calibrates the sigma
+    and decides promotion, so it is the most recent, like the days the model will be applied to.
+
+    Raises:
+        ModelError: fewer than ``MIN_FIT_SAMPLES`` rows to fit or ``MIN_HOLDOUT_SAMPLES`` held out.
+    """
+    fit_table, holdout = _holdout_split(table)
+    if not _enough(fit_table, holdout):
         raise ModelError(
-            f"too few samples to train ({len(fit_table)} fit, {len(holdout)} held out): widen the window"
+            f"too few samples to train ({len(fit_table)} fit, {len(holdout)} held out; at least "
+            f"{MIN_FIT_SAMPLES} and {MIN_HOLDOUT_SAMPLES} are needed): widen the window"
         )
     return fit_table, holdout
+
+
+def split_window(samples: WindowSamples) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`split_holdout` of a training window's samples, refused in one message when too few.
+
+    Raises:
+        ModelError: too few samples; the message gives the window, how many days and samples
+            were found, which days are missing and what to do.
+    """
+    fit_table, holdout = _holdout_split(samples.table)
+    if not _enough(fit_table, holdout):
+        raise ModelError(_too_few(samples, len(fit_table), len(holdout)))
+    return fit_table, holdout
+
+
+def _too_few(samples: WindowSamples, fit: int, held: int) -> str:
+    days = samples.days
+    found = len(days) - len(samples.missing)
+    text = (
+        f"too few samples to train on the window {days[0]}..{days[-1]} ({len(days)} days): "
+        f"{found} days with inputs, {found - len(samples.incomplete)} of them with complete coarse "
+        f"samples, {fit + held} samples ({fit} to fit, {held} held out on the last {HOLDOUT_DAYS} "
+        f"days with samples; at least {MIN_FIT_SAMPLES} to fit and {MIN_HOLDOUT_SAMPLES} held out "
+        f"are needed); days missing: {format_days(samples.missing)}"
+    )
+    if samples.incomplete:
+        text += (
+            f"; days without a complete sample (a predictor or SMAP missing in every cell, e.g. "
+            f"lagged SMAP before the archive starts): {format_days(samples.incomplete)}"
+        )
+    return text + (
+        ". Put the missing days' granules in the archive (or set earthdata), or lengthen the "
+        "window (setting training_window_days, smprod train --window-days)"
+    )
 
 
 def fit_calibrated(
@@ -108,9 +162,10 @@ def train_and_register(
     spec: TrainingSpec, store: InputStore, tracking_uri: str, artifact_root: str | None, engine: Engine
 ) -> TrainingResult:
     """Train, log, register as challenger, compare with the champion and record the decision."""
-    days = [spec.end - timedelta(days=k) for k in range(spec.window_days - 1, -1, -1)]
-    table = training_table(days, spec.region, store, COARSE_FOOTPRINT_KM[spec.coarse_product])
-    fit_table, holdout = split_holdout(table)
+    days = training_days(spec.end, spec.window_days)
+    samples = window_samples(days, spec.region, store, COARSE_FOOTPRINT_KM[spec.coarse_product])
+    table = samples.table
+    fit_table, holdout = split_window(samples)
     experiment = ensure_experiment(tracking_uri, TRAINING_EXPERIMENT, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
     with (
@@ -122,7 +177,7 @@ def train_and_register(
         challenger_score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
         metrics.update(challenger_score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
-        _log_run(spec, table, metrics, model, holdout, split_results, Path(tmp))
+        notes = _log_run(spec, table, metrics, model, holdout, split_results, Path(tmp))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=DownscalerPyfunc(),
@@ -139,14 +194,20 @@ def train_and_register(
         spec, client, tracking_uri, holdout, getattr(challenger_score, spec.promotion_metric)
     )
     registry.apply_decision(client, engine, spec.model_name, version, decision, spec.end)
-    return TrainingResult(version, run_id, decision, metrics)
+    return TrainingResult(version, run_id, decision, metrics, tuple(notes))
 
 
 def _split_metrics(spec: TrainingSpec, table: pd.DataFrame) -> tuple[dict[str, float], dict[str, tuple]]:
+    """Test metrics and (predicted, observed) per evaluation split. A split with an empty half
+    (one day to fit, one coarse cell) has no metrics and empty results (its plot is skipped with
+    a note)."""
     metrics: dict[str, float] = {}
     results = {}
     for label, split in (("temporal", temporal_split), ("spatial", spatial_split)):
         train, test = split(table, spec.seed)
+        if len(train) == 0 or len(test) == 0:
+            results[label] = (np.empty(0), np.empty(0))
+            continue
         model = make_model(spec.kind, PREDICTORS, spec.seed, spec.terrain_bands).fit(
             table.loc[train, list(PREDICTORS)], table.loc[train, "sm"].to_numpy()
         )
@@ -189,7 +250,9 @@ def load_champion(tracking_uri: str, name: str) -> tuple[Downscaler, ModelInfo, 
     return model, info, date.fromisoformat(end) if end else None
 
 
-def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> None:  # type: ignore[no-untyped-def]
+def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """Log parameters, tags, metrics, the training table and the review plots; returns the notes
+    of plots that were skipped."""
     from smprod import review_plots
 
     days = sorted(table["day"].unique())
@@ -219,5 +282,9 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> 
         table.assign(day=table["day"].astype(str)), name="coarse-training-table", targets="sm"
     )
     mlflow.log_input(dataset, context="training")
-    plots = review_plots.write_all(model, table, holdout, split_results, spec.region, tmp / "plots")
+    plots = tmp / "plots"
+    notes = review_plots.write_all(model, table, holdout, split_results, spec.region, plots)
     mlflow.log_artifacts(str(plots), artifact_path="review")
+    if notes:
+        mlflow.set_tag("review_notes", "; ".join(notes))
+    return notes

@@ -1,4 +1,9 @@
-"""PNG plots a model reviewer looks at in the MLflow UI (matplotlib, Agg backend)."""
+"""PNG plots a model reviewer looks at in the MLflow UI (matplotlib, Agg backend).
+
+A plot whose data is empty (a split without test samples, a held-out day without samples) is
+not drawn: its function returns a note saying which plot was skipped and why, and
+:func:`write_all` returns the notes (training logs them and tags the MLflow run).
+"""
 
 from __future__ import annotations
 
@@ -18,16 +23,24 @@ from smprod.models.base import Downscaler
 
 def write_all(
     model: Downscaler, table: pd.DataFrame, holdout: pd.DataFrame, splits: dict, region: Region, out: Path
-) -> Path:
-    """Write every review plot into ``out``; returns ``out``."""
+) -> list[str]:
+    """Write every review plot into ``out``.
+
+    Args:
+        splits: split label -> (predicted, observed) of its test set (may be empty).
+
+    Returns:
+        One note per plot that was skipped because its data was empty.
+    """
     out.mkdir(parents=True, exist_ok=True)
     importances(model, out / "feature_importances.png")
-    shap_summary(model, holdout, out / "shap_summary.png")
+    notes = [shap_summary(model, holdout, out / "shap_summary.png")]
     for label, (predicted, observed) in splits.items():
-        scatter(predicted, observed, f"{label} split: predicted vs SMAP", out / f"scatter_{label}.png")
-    residual_map(model, holdout, region, out / "residual_map_holdout_day.png")
-    calibration(model, holdout, out / "uncertainty_calibration.png")
-    return out
+        title = f"{label} split: predicted vs SMAP"
+        notes.append(scatter(predicted, observed, title, out / f"scatter_{label}.png"))
+    notes.append(residual_map(model, holdout, region, out / "residual_map_holdout_day.png"))
+    notes.append(calibration(model, holdout, out / "uncertainty_calibration.png"))
+    return [note for note in notes if note is not None]
 
 
 def importances(model: Downscaler, path: Path) -> None:
@@ -42,9 +55,11 @@ def importances(model: Downscaler, path: Path) -> None:
     plt.close(fig)
 
 
-def shap_summary(model: Downscaler, holdout: pd.DataFrame, path: Path) -> None:
+def shap_summary(model: Downscaler, holdout: pd.DataFrame, path: Path) -> str | None:
     """Mean |SHAP| per predictor: exact TreeSHAP via xgboost ``pred_contribs`` or shap's TreeExplainer."""
     sample = holdout[list(PREDICTORS)].head(300)
+    if sample.empty:
+        return f"{path.name} skipped: no held-out sample"
     if model.kind == "xgb":
         import xgboost
 
@@ -64,9 +79,14 @@ def shap_summary(model: Downscaler, holdout: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return None
 
 
-def scatter(predicted: np.ndarray, observed: np.ndarray, title: str, path: Path) -> None:
+def scatter(predicted: np.ndarray, observed: np.ndarray, title: str, path: Path) -> str | None:
+    """Predicted against SMAP with the 1:1 line; a note instead when there is no finite pair."""
+    predicted, observed = np.asarray(predicted, float), np.asarray(observed, float)
+    if not (np.isfinite(predicted) & np.isfinite(observed)).any():
+        return f"{path.name} skipped: the {title.split(':')[0]} has no test sample"
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(observed, predicted, s=4, alpha=0.4)
     low, high = float(np.nanmin(observed)), float(np.nanmax(observed))
@@ -77,9 +97,13 @@ def scatter(predicted: np.ndarray, observed: np.ndarray, title: str, path: Path)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return None
 
 
-def residual_map(model: Downscaler, holdout: pd.DataFrame, region: Region, path: Path) -> None:
+def residual_map(model: Downscaler, holdout: pd.DataFrame, region: Region, path: Path) -> str | None:
+    """Coarse residuals (predicted - SMAP) of the last held-out day; a note when there is none."""
+    if holdout.empty:
+        return f"{path.name} skipped: no held-out day with samples"
     day = sorted(holdout["day"].unique())[-1]
     rows = holdout[holdout["day"] == day]
     grid = np.full(region.coarse.shape, np.nan)
@@ -90,9 +114,13 @@ def residual_map(model: Downscaler, holdout: pd.DataFrame, region: Region, path:
     ax.set_title(f"coarse residuals on held-out day {day}")
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return None
 
 
-def calibration(model: Downscaler, holdout: pd.DataFrame, path: Path) -> None:
+def calibration(model: Downscaler, holdout: pd.DataFrame, path: Path) -> str | None:
+    """Fraction of held-out residuals within k sigma against the Gaussian's; a note when empty."""
+    if holdout.empty:
+        return f"{path.name} skipped: no held-out sample"
     mean, sigma = model.predict_with_uncertainty(holdout)
     ratio = np.abs(holdout["sm"].to_numpy() - mean) / np.maximum(sigma, 1e-9)
     k = np.linspace(0, 3, 31)
@@ -107,3 +135,4 @@ def calibration(model: Downscaler, holdout: pd.DataFrame, path: Path) -> None:
     ax.legend()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    return None

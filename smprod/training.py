@@ -76,6 +76,50 @@ def _day_samples(day: date, region: Region, store: InputStore, footprint_km: flo
     return frame
 
 
+#: Columns of a training table: the predictors, the SMAP target, the day and the coarse cell.
+TABLE_COLUMNS = (*PREDICTORS, "sm", "day", "cell")
+
+
+@dataclass(frozen=True)
+class WindowSamples:
+    """The complete coarse samples of a window of days, and which days gave none.
+
+    Attributes:
+        days: every day of the window, oldest first.
+        table: complete samples of the ingested days (``TABLE_COLUMNS``; may be empty).
+        missing: days without gridded inputs (not ingested).
+        incomplete: ingested days without a single complete sample (a predictor or SMAP
+            missing in every cell, e.g. the lagged SMAP of the first days of an archive).
+    """
+
+    days: tuple[date, ...]
+    table: pd.DataFrame
+    missing: tuple[date, ...]
+    incomplete: tuple[date, ...]
+
+
+def window_samples(
+    days: Iterable[date], region: Region, store: InputStore, footprint_km: float = 0.0
+) -> WindowSamples:
+    """The complete coarse samples of ``days`` (those ingested), with the days that gave none.
+
+    ``footprint_km``: as for :func:`training_table`.
+    """
+    days = tuple(days)
+    ingested = [day for day in days if store.has(day)]
+    frames = [_day_samples(day, region, store, footprint_km) for day in ingested]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
+    complete = np.isfinite(table[[*PREDICTORS, "sm"]].to_numpy(np.float64)).all(axis=1)
+    table = table.loc[complete].reset_index(drop=True)
+    with_samples = set(table["day"])
+    return WindowSamples(
+        days=days,
+        table=table,
+        missing=tuple(day for day in days if day not in ingested),
+        incomplete=tuple(day for day in ingested if day not in with_samples),
+    )
+
+
 def training_table(
     days: Iterable[date], region: Region, store: InputStore, footprint_km: float = 0.0
 ) -> pd.DataFrame:
@@ -83,13 +127,14 @@ def training_table(
 
     ``footprint_km``: the coarse product's footprint (:data:`COARSE_FOOTPRINT_KM`); the
     continuous predictors are smoothed over it (module docstring). 0 pairs cell means as they are.
+
+    Raises:
+        MissingInputError: when none of ``days`` is ingested.
     """
-    frames = [_day_samples(day, region, store, footprint_km) for day in days if store.has(day)]
-    if not frames:
+    samples = window_samples(days, region, store, footprint_km)
+    if len(samples.missing) == len(samples.days):
         raise MissingInputError("no ingested day in the training window; run smprod ingest for those days")
-    table = pd.concat(frames, ignore_index=True)
-    complete = np.isfinite(table[[*PREDICTORS, "sm"]].to_numpy(np.float64)).all(axis=1)
-    return table.loc[complete].reset_index(drop=True)
+    return samples.table
 
 
 def cell_mean_predictors(table: pd.DataFrame) -> pd.DataFrame:
