@@ -77,14 +77,24 @@ class Ctx:
 
             return EarthdataSource(self.settings.archive_dir)
         from smprod.sources import ArchiveSource
+        from smprod.sources.archive import require_archive
 
-        return ArchiveSource(self.settings.archive_dir)
+        return ArchiveSource(require_archive(self.settings.archive_dir))
 
 
 def make_ctx(settings: Settings) -> Ctx:
-    """Resolve the service endpoints (embedded stack or configured) for the flows."""
-    from flows.services import resolve_endpoints, use_prefect_api
+    """Resolve the service endpoints (embedded stack or configured) for the flows.
 
+    The work directory's region is recorded on its first use, and settings for another region
+    are refused before anything starts (:mod:`smprod.workdir`).
+    """
+    from flows.services import resolve_endpoints, use_prefect_api
+    from smprod.grid import region_from_bbox
+    from smprod.layout import WorkLayout
+    from smprod.workdir import claim_work_region
+
+    region = region_from_bbox(settings.bbox, settings.coarse_km)
+    claim_work_region(WorkLayout(settings.workdir), region, settings.coarse_product)
     endpoints = resolve_endpoints(settings)
     use_prefect_api(endpoints)
     return Ctx(

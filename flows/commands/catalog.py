@@ -56,11 +56,14 @@ def register(app: typer.Typer) -> None:
         from catalog.publish import publish_day
         from smprod.grid import region_from_bbox
         from smprod.layout import WorkLayout
+        from smprod.workdir import reading_region
 
         when = parse_day(day, "day")
         settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
-        region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
-        path = publish_day(WorkLayout(settings.workdir), region, when, settings.mlflow_tracking_uri)
+        layout = WorkLayout(settings.workdir)
+        configured = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
+        region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
+        path = publish_day(layout, region, when, settings.mlflow_tracking_uri)
         typer.echo(f"published: {path}")
 
     @catalog_app.command("serve")

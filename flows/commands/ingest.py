@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, settings_from_cli
+from flows.commands._options import (
+    ArchiveOpt,
+    BBoxOpt,
+    ConfigOpt,
+    WorkdirOpt,
+    claim_workdir,
+    settings_from_cli,
+)
 
 DateOpt = Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Product day, YYYY-MM-DD.")]
 DatabaseOpt = Annotated[
@@ -51,6 +58,7 @@ def register(app: typer.Typer) -> None:
             database_url=database_url,
             earthdata=earthdata,
         )
+        claim_workdir(settings)  # before anything starts or is written
         # unset: the embedded stack's PostgreSQL (started if it is down), as for every command;
         # given: only that one (ingest needs no MLflow, so nothing embedded is started)
         engine = db.make_engine(settings.database_url or resolve_endpoints(settings).database_url)

@@ -11,6 +11,8 @@ from flows.commands._options import (
     BBoxOpt,
     ConfigOpt,
     WorkdirOpt,
+    check_order,
+    claim_workdir,
     parse_day,
     settings_from_cli,
 )
@@ -19,9 +21,11 @@ DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
 
 
 def _prepare(settings) -> None:  # type: ignore[no-untyped-def]
-    """Resolve the services and point Prefect at its API before Prefect is imported."""
+    """Check the archive and the work directory's region, then resolve the services and point
+    Prefect at its API before Prefect is imported."""
     from flows.services import resolve_endpoints, use_prefect_api
 
+    claim_workdir(settings)
     use_prefect_api(resolve_endpoints(settings))
 
 
@@ -56,6 +60,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Produce every day from --start to --end in order; failed days are listed (exit 1)."""
         first, last = parse_day(start, "--start"), parse_day(end, "--end")
+        check_order(first, last)
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         _prepare(settings)
         from flows.daily import backfill

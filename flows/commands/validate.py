@@ -17,6 +17,7 @@ from flows.commands._options import (
     BBoxOpt,
     ConfigOpt,
     WorkdirOpt,
+    check_order,
     parse_day,
     settings_from_cli,
 )
@@ -45,30 +46,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
         from smprod import db
-        from smprod.errors import MissingInputError
         from smprod.grid import region_from_bbox
         from smprod.layout import WorkLayout
+        from smprod.sources.archive import require_archive
         from smprod.validation import pipeline, report, stations
+        from smprod.workdir import reading_region
 
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
         layout = WorkLayout(settings.workdir)
-        if end is None:
-            published = pipeline.published_days(layout)
-            if not published:
-                raise MissingInputError(
-                    f"no published product under {layout.root / 'products'}; run production first"
-                )
-        last = parse_day(end, "--end") if end else published[-1]
-        first = (
-            parse_day(start, "--start")
-            if start
-            else last - timedelta(days=max(settings.validation_windows) - 1)
-        )
+        configured = region_from_bbox(settings.bbox, settings.coarse_km)
+        region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
+        require_archive(settings.archive_dir)  # the station files are read from it
+        first, last = _day_range(start, end, layout, settings.validation_windows)
         database_url, tracking_uri = _endpoints(settings)
         run = pipeline.run_validation(
             db.make_engine(database_url),
             layout,
-            region_from_bbox(settings.bbox, settings.coarse_km),
+            region,
             stations.find_station_files(settings.archive_dir),
             first,
             last,
@@ -89,6 +83,23 @@ def register(app: typer.Typer) -> None:
                     artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
                 )  # fmt: skip
                 typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+
+
+def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, ...]) -> tuple[date, date]:  # type: ignore[no-untyped-def]
+    """(first, last) day to match: the options, else the newest product and the longest window."""
+    from smprod.errors import MissingInputError
+    from smprod.validation import pipeline
+
+    if end is None:
+        published = pipeline.published_days(layout)
+        if not published:
+            raise MissingInputError(
+                f"no published product under {layout.root / 'products'}; run production first"
+            )
+    last = parse_day(end, "--end") if end else published[-1]
+    first = parse_day(start, "--start") if start else last - timedelta(days=max(windows) - 1)
+    check_order(first, last, "--start", "--end" if end else "--end (the newest product day)")
+    return first, last
 
 
 def _endpoints(settings):  # type: ignore[no-untyped-def]

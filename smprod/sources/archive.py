@@ -12,9 +12,30 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from smprod.errors import MissingInputError
+from smprod.errors import ConfigError, MissingInputError
 from smprod.granules import parse_granule_name
 from smprod.sources.base import STATIC_LAYERS, GranuleQuery, GranuleRef, GranuleSource
+
+
+def require_archive(root: Path) -> Path:
+    """``root`` when it is an existing folder (an archive to read granules from).
+
+    :class:`ArchiveSource` itself accepts a missing root (it finds nothing: the Earthdata source
+    keeps its download cache there and creates it on the first download); a command that reads
+    only the archive calls this first, so a mistyped path is named instead of "no granule found".
+
+    Raises:
+        ConfigError: naming the path, the setting and the fix.
+    """
+    root = Path(root)
+    if root.is_dir():
+        return root
+    problem = "is not a folder" if root.exists() else "does not exist"
+    raise ConfigError(
+        f"archive folder {root} {problem} (setting archive: --archive, SMPROD_ARCHIVE or archive in "
+        "smprod.toml; default <workdir>/archive): give the folder that holds the granules, or set "
+        "earthdata to download them into it"
+    )
 
 
 class ArchiveSource(GranuleSource):
