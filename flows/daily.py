@@ -28,9 +28,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.tasks import exponential_backoff
 
+from flows.logs import hide_expected_tracebacks
 from smprod.config import Settings
 
 NETWORK_RETRIES = 3
+
+# Expected failures (SmprodError) are logged by Prefect with their message only.
+hide_expected_tracebacks()
 
 
 def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
@@ -158,7 +162,29 @@ def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
     return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
 
 
+@task(
+    name="ingest-window",
+    retries=NETWORK_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=_worth_retrying,
+    cache_policy=NO_CACHE,
+)
+def ingest_window_task(ctx: Ctx, end: date) -> Any:
+    """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
+    from smprod.window import ingest_window, training_days
+
+    logger = get_run_logger()
+    days = training_days(end, ctx.settings.training_window_days)
+    report = ingest_window(
+        days, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine, logger.info
+    )
+    for line in report.lines():
+        logger.info(line)
+    return report
+
+
 def train_task(ctx: Ctx, end: date) -> Any:
+    """Ingest what the window lacks, then train, register and apply the promotion rule."""
     from smprod import __version__
     from smprod.features import InputStore
     from smprod.lifecycle import TrainingSpec, train_and_register
@@ -174,10 +200,12 @@ def train_task(ctx: Ctx, end: date) -> Any:
         promotion_metric=ctx.settings.promotion_metric,
         code_version=__version__,
     )
+    ingest_window_task(ctx, end)
     result = train_and_register(spec, InputStore(ctx.layout), ctx.tracking_uri, ctx.artifact_root, ctx.engine)
-    get_run_logger().info(
-        "trained %s v%s: %s", ctx.settings.model_name, result.version, result.decision.reason
-    )
+    logger = get_run_logger()
+    for note in result.notes:
+        logger.warning("review plot %s", note)
+    logger.info("trained %s v%s: %s", ctx.settings.model_name, result.version, result.decision.reason)
     return result
 
 

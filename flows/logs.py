@@ -1,0 +1,38 @@
+"""Prefect's run logs without tracebacks for expected failures.
+
+Prefect logs every exception that ends a task or flow run with its traceback ("Task run failed
+with exception ...", "Encountered exception during execution ..."). For a
+:class:`~smprod.errors.SmprodError` the message already names the problem and the fix (a
+missing granule, too few training samples, a bad setting), and the traceback only buries it
+(``smprod run`` printed 169 lines for one missing model). The filter installed here keeps those
+records and their messages but drops the traceback; any other exception is a bug and keeps it.
+The run ledger still stores a short traceback of every failed day (``production_runs.error``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from smprod.errors import SmprodError
+
+#: Prefect's loggers of flow and task runs (``prefect.logging.loggers``).
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+class ExpectedErrorFilter(logging.Filter):
+    """Drops the traceback from records about a :class:`SmprodError`; lets every record through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Strip ``exc_info`` when it holds a SmprodError; always keep the record."""
+        if record.exc_info and isinstance(record.exc_info[1], SmprodError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def hide_expected_tracebacks() -> None:
+    """Install :class:`ExpectedErrorFilter` on Prefect's run loggers (idempotent)."""
+    for name in RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ExpectedErrorFilter) for f in logger.filters):
+            logger.addFilter(ExpectedErrorFilter())
