@@ -68,7 +68,7 @@ def test_a_bbox_reaching_beyond_the_region_is_clipped_to_it(products) -> None:
     ("bbox", "message"),
     [
         ((2.0, 43.0, 3.0, 44.0), r"bbox \(2.0, 43.0, 3.0, 44.0\) is outside the region \(lon -98"),
-        ((-97.0, 35.2, -97.5, 35.4), "has minlon > maxlon"),
+        ((-97.0, 35.2, -97.5, 35.4), "minlon -97 > maxlon -97.5: the longitude pair looks swapped"),
     ],
 )
 def test_a_bbox_outside_the_region_or_malformed_is_a_config_error(products, bbox, message: str) -> None:
