@@ -158,15 +158,14 @@ def test_in_memory_day_with_uncorrected_output_is_matched_once(database_url, arc
     fields = pipeline.DayFields(
         day, corrected, "2", "run-b", np.full(REGION.coarse.shape, 0.3), corrected - 0.05
     )
-    assert pipeline.match_fields(engine, REGION, fields) == 4
-    assert pipeline.match_fields(engine, REGION, fields) == 4
+    assert pipeline.match_fields(engine, REGION, fields) == 5
+    assert pipeline.match_fields(engine, REGION, fields) == 5
     with engine.connect() as conn:
         rows = dict(
             conn.exec_driver_sql("SELECT variant, product FROM matchups WHERE model_version = '2'").all()
         )
-    assert_allclose(
-        [rows[v] for v in ("corrected", "uncorrected", "smap", "bilinear")], [0.2, 0.15, 0.3, 0.3]
-    )
+    variants = ("corrected", "uncorrected", "uncorrected_cell", "smap", "bilinear")
+    assert_allclose([rows[v] for v in variants], [0.2, 0.15, 0.15, 0.3, 0.3])
 
 
 def _check_summary_view(engine) -> None:
