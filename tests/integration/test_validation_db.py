@@ -276,6 +276,9 @@ def test_cli_validate_prints_the_table_and_writes_plots(
     assert f"validation {FIRST} .. {LAST}" in done.stdout  # --end defaults to the newest product
     assert "2 without a good (G) value" in done.stdout and "  no good value: " in done.stdout
     assert "30d    overall  all" in done.stdout and "mlflow: run" in done.stdout
+    assert "Neff" in done.stdout and "95% CI" in done.stdout
+    # one station and no model output before mass correction: nothing to collocate, and it says so
+    assert "no triple collocation" in done.stdout
     plots = WorkLayout(workdir).validation_dir(LAST)
     assert sorted(p.name for p in plots.glob("*.png")) == [
         "station_metrics_boxplot.png",
