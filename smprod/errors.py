@@ -65,6 +65,10 @@ class CorrectionError(SmprodError):
     """Raised when mass-correction inputs do not fit together (shapes, nesting factor, porosity)."""
 
 
+class MetricInputError(SmprodError, ValueError):
+    """Raised when validation statistics get inputs that do not fit (shapes differ, no days, bad block)."""
+
+
 class ProductError(SmprodError):
     """Raised when a product file cannot be written or fails its own checks."""
 

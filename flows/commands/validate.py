@@ -2,7 +2,7 @@
 
 The work happens in :func:`smprod.validation.pipeline.run_validation`; this command turns
 settings and options into its arguments, prints the table, writes the plots and logs the
-summary to MLflow.
+summary and the triple-collocation errors to MLflow.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(_summary(run, first, last))
         typer.echo(report.format_table(run.metrics))
+        typer.echo(report.format_collocation(run.collocation))
         plots = _plots(
             run, layout.validation_dir(last), database_url, first, last, settings.validation_windows
         )
@@ -81,6 +82,7 @@ def register(app: typer.Typer) -> None:
                 run_id = report.log_summary(
                     tracking_uri, settings.model_name, version, run.metrics, last, plots,
                     artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
+                    collocation=run.collocation,
                 )  # fmt: skip
                 typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
 

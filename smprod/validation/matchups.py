@@ -4,6 +4,9 @@ Variants (the names stored in ``matchups.variant`` and ``validation_metrics.vari
 
 - ``corrected``: the published 1 km product (mass-corrected) at the station's 1 km cell;
 - ``uncorrected``: the model's 1 km output before mass correction, when the producer keeps it;
+- ``uncorrected_cell``: that output averaged over the station's SMAP cell (valid 1 km cells,
+  50 % rule), the model's estimate at SMAP's scale: the product in triple collocation
+  (:mod:`smprod.validation.collocation` says why the 1 km value cannot be);
 - ``smap``: the coarse SMAP daily value of the station's coarse cell;
 - ``bilinear``: the bilinear-SMAP baseline (:func:`smprod.regrid.bilinear_to_fine` of the
   coarse ``sm``) at the station's 1 km cell, the reference any downscaling must beat.
@@ -29,9 +32,9 @@ from numpy.typing import ArrayLike, NDArray
 from smprod.errors import ProductError
 from smprod.grid import EaseGrid, Region
 from smprod.layout import ProductFiles, WorkLayout
-from smprod.regrid import bilinear_to_fine
+from smprod.regrid import bilinear_to_fine, block_mean
 
-VARIANTS = ("corrected", "uncorrected", "smap", "bilinear")
+VARIANTS = ("corrected", "uncorrected", "uncorrected_cell", "smap", "bilinear")
 #: Model version recorded when a product's provenance does not name one.
 UNKNOWN_VERSION = "unknown"
 #: Optional COG of the uncorrected model output beside the product (``<stem>_<suffix>``).
@@ -111,8 +114,14 @@ def _field(values: ArrayLike | None, shape: tuple[int, int], name: str) -> NDArr
     return array
 
 
+def _repeat(coarse: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
+    """A coarse array repeated over the 1 km cells of each coarse cell."""
+    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
+
+
 def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.float64]]:
-    """Every available variant as a 1 km array (``smap`` repeated over its coarse cell).
+    """Every available variant as a 1 km array (``smap``, ``uncorrected_cell`` repeated over
+    their coarse cell).
 
     Raises:
         ProductError: if an array does not have the region's fine or coarse shape.
@@ -122,9 +131,10 @@ def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.fl
     uncorrected = _field(fields.uncorrected, fine, "uncorrected")
     if uncorrected is not None:
         out["uncorrected"] = uncorrected
+        out["uncorrected_cell"] = _repeat(block_mean(uncorrected, region.factor), region.factor)
     coarse = _field(fields.coarse_sm, region.coarse.shape, "coarse_sm")
     if coarse is not None:
-        out["smap"] = np.repeat(np.repeat(coarse, region.factor, axis=0), region.factor, axis=1)
+        out["smap"] = _repeat(coarse, region.factor)
         out["bilinear"] = bilinear_to_fine(coarse, region.factor)
     return {name: array for name, array in out.items() if array is not None}
 

@@ -23,12 +23,14 @@ from smprod.db import check_connection
 from smprod.grid import Region
 from smprod.layout import WorkLayout
 from smprod.validation import stations
+from smprod.validation.collocation import collocation_rows
 from smprod.validation.matchups import DayFields, StationSite, locate, read_day_fields, sample_day
 from smprod.validation.skill import Exclusion, compute_skill
 from smprod.validation.tables import (
     InsituDaily,
     Matchup,
     Station,
+    ValidationCollocation,
     ValidationMetric,
     database_error,
     upsert,
@@ -46,6 +48,7 @@ class ValidationRun:
     matchup_rows: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
+    collocation: list[dict[str, Any]] = field(default_factory=list)
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -136,13 +139,15 @@ def load_matchups(engine: Engine, start: date, end: date) -> pd.DataFrame:
 def store_skill(
     engine: Engine, computed_for: date, window_days: tuple[int, ...], min_n: int, run: ValidationRun
 ) -> None:
-    """Compute the metrics of every window ending on ``computed_for`` and upsert them."""
+    """Compute the metrics and the triple collocation of every window ending on ``computed_for``
+    and upsert them."""
     first = computed_for - timedelta(days=max(window_days) - 1)
-    rows, excluded = compute_skill(
-        load_matchups(engine, first, computed_for), computed_for, window_days, min_n
-    )
+    matchups = load_matchups(engine, first, computed_for)
+    rows, excluded = compute_skill(matchups, computed_for, window_days, min_n)
+    collocation = collocation_rows(matchups, computed_for, window_days, min_n)
     upsert(engine, ValidationMetric, rows)
-    run.metrics, run.excluded = rows, excluded
+    upsert(engine, ValidationCollocation, collocation)
+    run.metrics, run.excluded, run.collocation = rows, excluded, collocation
 
 
 def run_validation(

@@ -6,6 +6,7 @@ that line (:data:`ISMN_CITATION`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -14,9 +15,16 @@ from typing import Any
 import pandas as pd
 
 #: Order of variants in tables and plots (product first, baselines after).
-VARIANT_ORDER = ("corrected", "uncorrected", "bilinear", "smap")
+VARIANT_ORDER = ("corrected", "uncorrected", "uncorrected_cell", "bilinear", "smap")
+#: Metrics with a 95 % interval (columns ``<metric>_ci_low`` / ``<metric>_ci_high``).
+INTERVAL_METRICS = ("r", "bias", "rmse", "ubrmse")
 #: Metrics logged to MLflow and shown in the table.
-SUMMARY_METRICS = ("n", "r", "bias", "rmse", "ubrmse", "mae")
+SUMMARY_METRICS = (
+    "n", "n_eff", "r", "bias", "rmse", "ubrmse", "mae",
+    *(f"{m}_ci_{bound}" for m in INTERVAL_METRICS for bound in ("low", "high")),
+)  # fmt: skip
+#: The triple-collocation systems, as in :data:`smprod.validation.collocation.SYSTEMS`.
+COLLOCATION_SYSTEMS = ("product", "smap", "insitu")
 #: Experiment the validation summaries are logged to.
 EXPERIMENT = "smprod-validation"
 #: Citation required by ISMN (Dorigo et al. 2021, HESS 25, 5749-5804) next to shown data.
@@ -31,31 +39,73 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+#: Width of a printed interval "[low,high]" (4 decimals, signs included).
+CI_WIDTH = 18
+
+
+def _ci(row: dict[str, Any], column: str, digits: int = 4) -> str:
+    low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "-"
+    return f"[{low:.{digits}f},{high:.{digits}f}]"
+
+
+def _row_order(r: dict[str, Any]) -> tuple:
+    variant_rank = {v: i for i, v in enumerate(VARIANT_ORDER)}
+    return (_window_order(r["window_name"]), r["scope"] != "overall", r["scope_name"],
+            variant_rank.get(r.get("variant", ""), 99), r["model_version"])  # fmt: skip
+
+
 def format_table(rows: Sequence[dict[str, Any]], scopes: tuple[str, ...] = ("overall", "network")) -> str:
     """A fixed-width table of metrics per window, scope, network and variant.
 
-    R is followed by ``*`` when it is significant (p < 0.05).
+    R is followed by ``*`` when it is significant (p < 0.05); each of R, bias, RMSE and ubRMSE
+    by its 95 % interval in brackets; ``Neff`` is the independent days behind the row.
     """
     shown = [r for r in rows if r["scope"] in scopes]
     if not shown:
         return "no validation metrics (no matchups with enough pairs in any window)"
-    head = f"{'window':<7}{'scope':<9}{'name':<16}{'variant':<12}{'model':<8}{'N':>6}{'st':>4}"
-    head += "".join(f"{m:>9}" for m in ("R", "bias", "RMSE", "ubRMSE", "MAE"))
+    head = f"{'window':<7}{'scope':<9}{'name':<16}{'variant':<12}{'model':<8}{'N':>6}{'Neff':>7}{'st':>4}"
+    head += f"{'R':>8}  {'95% CI':<{CI_WIDTH}}"
+    head += "".join(f"{m:>9} {'95% CI':<{CI_WIDTH}}" for m in ("bias", "RMSE", "ubRMSE")) + f"{'MAE':>9}"
     lines = [head, "-" * len(head)]
-    variant_rank = {v: i for i, v in enumerate(VARIANT_ORDER)}
-
-    def key(r: dict[str, Any]) -> tuple:
-        return (_window_order(r["window_name"]), r["scope"] != "overall", r["scope_name"],
-                variant_rank.get(r["variant"], 99), r["model_version"])  # fmt: skip
-
-    for r in sorted(shown, key=key):
+    for r in sorted(shown, key=_row_order):
         star = "*" if r["r_significant"] else " "
         line = f"{r['window_name']:<7}{r['scope']:<9}{r['scope_name'][:15]:<16}{r['variant']:<12}"
-        line += f"{r['model_version'][:7]:<8}{r['n']:>6}{r['n_stations']:>4}"
-        line += f"{_fmt(r['r'], 3):>8}{star}"
-        line += "".join(f"{_fmt(r[m]):>9}" for m in ("bias", "rmse", "ubrmse", "mae"))
+        line += f"{r['model_version'][:7]:<8}{r['n']:>6}{_fmt(r.get('n_eff'), 0):>7}{r['n_stations']:>4}"
+        line += f"{_fmt(r['r'], 3):>8}{star} {_ci(r, 'r', 3):<{CI_WIDTH}}"
+        line += "".join(f"{_fmt(r[m]):>9} {_ci(r, m):<{CI_WIDTH}}" for m in ("bias", "rmse", "ubrmse"))
+        lines.append(line + f"{_fmt(r['mae']):>9}")
+    lines.append(
+        "R* = significant (p < 0.05); [low,high] = 95 % interval (bootstrap over days; Fisher z for a "
+        "station's R); N = pairs; Neff = independent days (N shrunk by the errors' day-to-day "
+        "persistence; summed over stations); st = stations with enough pairs"
+    )
+    return "\n".join(lines)
+
+
+def format_collocation(rows: Sequence[dict[str, Any]]) -> str:
+    """A fixed-width table of triple-collocation error sds (m3/m3) with their 95 % intervals."""
+    if not rows:
+        return (
+            "no triple collocation (fewer than 100 station-days with model output before mass "
+            "correction, SMAP and station in every window)"
+        )
+    head = f"{'window':<7}{'scope':<9}{'name':<16}{'model':<8}{'N':>6}{'st':>4}"
+    head += "".join(f"{name:>9} {'95% CI':<{CI_WIDTH}}" for name in ("product", "SMAP", "station"))
+    lines = [head, "-" * len(head)]
+    for r in sorted(rows, key=_row_order):
+        line = f"{r['window_name']:<7}{r['scope']:<9}{r['scope_name'][:15]:<16}{r['model_version'][:7]:<8}"
+        line += f"{r['n_triplets']:>6}{r['n_stations']:>4}"
+        line += "".join(
+            f"{_fmt(r[f'{s}_error']):>9} {_ci(r, f'{s}_error'):<{CI_WIDTH}}" for s in COLLOCATION_SYSTEMS
+        )
         lines.append(line)
-    lines.append("R* = significant (p < 0.05); N = pairs; st = stations with enough pairs")
+    lines.append(
+        "triple collocation of the model output before mass correction, SMAP and the stations: random "
+        "error sd after removing each station's means; the stations' error includes the point-to-"
+        "SMAP-cell mismatch; N = station-days with all three"
+    )
     return "\n".join(lines)
 
 
@@ -148,8 +198,32 @@ def summary_metrics(rows: Sequence[dict[str, Any]], model_version: str) -> dict[
         if r["scope"] != "overall" or r["model_version"] != model_version:
             continue
         for metric in SUMMARY_METRICS:
-            if r[metric] is not None:
+            if r.get(metric) is not None:
                 out[f"insitu.{r['window_name']}.{r['variant']}.{metric}"] = float(r[metric])
+    return out
+
+
+def _metric_name_part(name: str) -> str:
+    """A network name as MLflow accepts it in a metric name (letters, digits, ``_-. /``)."""
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", name)
+
+
+def collocation_metrics(rows: Sequence[dict[str, Any]], model_version: str) -> dict[str, float]:
+    """TC rows of one model version as MLflow names ``tc.<window>.<network or all>.<name>``.
+
+    Names: ``product_error``, ``smap_error``, ``insitu_error`` (with ``_ci_low``/``_ci_high``)
+    and ``n_triplets``.
+    """
+    out: dict[str, float] = {}
+    for r in rows:
+        if r["model_version"] != model_version:
+            continue
+        prefix = f"tc.{r['window_name']}.{_metric_name_part(r['scope_name'])}"
+        out[f"{prefix}.n_triplets"] = float(r["n_triplets"])
+        for system in COLLOCATION_SYSTEMS:
+            for column in (f"{system}_error", f"{system}_error_ci_low", f"{system}_error_ci_high"):
+                if r.get(column) is not None:
+                    out[f"{prefix}.{column}"] = float(r[column])
     return out
 
 
@@ -161,10 +235,12 @@ def log_summary(
     computed_for: date,
     artifacts: Sequence[Path] = (),
     artifact_location: str | None = None,
+    collocation: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Log the overall skill of a model version to MLflow; returns the run id.
 
-    A run in the ``smprod-validation`` experiment holds every overall metric and the plots;
+    A run in the ``smprod-validation`` experiment holds every overall metric, the
+    triple-collocation errors of ``collocation`` (:func:`collocation_metrics`) and the plots;
     the registered model version (when it exists) gets the rolling-window ubRMSE and R of each
     variant as tags, so model review in the registry shows in situ skill.
     """
@@ -187,7 +263,7 @@ def log_summary(
     run = client.create_run(
         experiment_id, tags=tags, run_name=f"validation-{computed_for:%Y%m%d}-v{model_version}"
     )
-    values = summary_metrics(rows, model_version)
+    values = summary_metrics(rows, model_version) | collocation_metrics(collocation, model_version)
     # Stamped with the validated day (not the wall clock), so reruns log the same points.
     stamp = int(datetime.combine(computed_for, time(), tzinfo=UTC).timestamp() * 1000)
     client.log_batch(run.info.run_id, metrics=[Metric(k, v, stamp, 0) for k, v in sorted(values.items())])
@@ -199,7 +275,11 @@ def log_summary(
     except MlflowException:
         return run.info.run_id  # products made without a registered model: run only
     for name, value in values.items():
-        if name.endswith((".ubrmse", ".r")) and name.split(".")[1].endswith("d"):
+        if (
+            name.startswith("insitu.")
+            and name.endswith((".ubrmse", ".r"))
+            and name.split(".")[1].endswith("d")
+        ):
             client.set_model_version_tag(model_name, model_version, name, f"{value:.4f}")
     client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run.info.run_id)
     return run.info.run_id

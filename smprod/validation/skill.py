@@ -9,7 +9,12 @@ Rules (Ma et al. 2025, applied per window and variant):
   (so R has a p-value), and the mean of the per-station R and ubRMSE is stored beside them
   (``station_mean_r``, ``station_mean_ubrmse``), which is what station-based studies quote
   (Xu et al. 2024: "mean ubRMSE over 87 stations");
-- R is marked not significant when p >= 0.05.
+- R is marked not significant when p >= 0.05;
+- every row carries 95 % intervals of R, bias, RMSE and ubRMSE and ``n_eff``, the independent
+  days behind it (:mod:`smprod.validation.metrics`). The bootstrap is seeded from the row's
+  scope, name and window: a rerun stores the same intervals, the same pairs give the same
+  intervals whatever the model-version grouping, and the variants of one station draw the same
+  blocks of days when they cover the same days (their intervals compare day for day).
 
 Metrics are grouped by model version: a window that spans a model change gives one row per
 version, each over the days that version produced.
@@ -19,14 +24,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from smprod.validation.metrics import Scores, score
+from smprod.errors import MetricInputError
+from smprod.validation.metrics import Intervals, Scores, pooled_intervals, score, station_intervals
+from smprod.validation.resampling import figure_rng, one_blas_thread
 from smprod.validation.windows import SEASON_OF_MONTH, Window, windows_for
 
 #: Columns :func:`compute_skill` needs in its matchup table.
@@ -45,7 +52,12 @@ class Exclusion:
     n: int
 
 
-def _in_window(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
+#: What :func:`compute_skill` collects: metric rows and stations left out.
+RowOrExclusion = dict[str, Any] | Exclusion
+
+
+def in_window(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """The matchups whose day falls in ``window`` (and its season)."""
     days = pd.to_datetime(frame["day"])
     mask = (days >= pd.Timestamp(window.start)) & (days <= pd.Timestamp(window.end))
     if window.season is not None:
@@ -53,10 +65,27 @@ def _in_window(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
     return frame[mask]
 
 
-def _row(scope: str, name: str, window: Window, group: tuple[str, str], scores: Scores) -> dict[str, Any]:
-    def clean(value: float) -> float | None:
-        return value if math.isfinite(value) else None
+def day_numbers(days: pd.Series) -> np.ndarray:
+    """Days as integer day numbers (days since 1970-01-01), what the bootstrap blocks count."""
+    return pd.to_datetime(days).to_numpy().astype("datetime64[D]").astype(np.int64)
 
+
+def _clean(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def interval_columns(intervals: Intervals) -> dict[str, float | None]:
+    """The ``*_ci_low`` / ``*_ci_high`` columns and ``n_eff`` of a metric row."""
+    out: dict[str, float | None] = {"n_eff": _clean(intervals.n_eff)}
+    for metric in ("r", "bias", "rmse", "ubrmse"):
+        low, high = getattr(intervals, metric)
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = _clean(low), _clean(high)
+    return out
+
+
+def _row(
+    scope: str, name: str, window: Window, group: tuple[str, str], scores: Scores, intervals: Intervals
+) -> dict[str, Any]:
     model_version, variant = group
     return {
         "scope": scope,
@@ -69,21 +98,31 @@ def _row(scope: str, name: str, window: Window, group: tuple[str, str], scores: 
         "window_end": window.end,
         "n": scores.n,
         "n_stations": 1,
-        "r": clean(scores.r),
-        "r_pvalue": clean(scores.r_pvalue),
+        "r": _clean(scores.r),
+        "r_pvalue": _clean(scores.r_pvalue),
         "r_significant": scores.r_significant,
-        "bias": clean(scores.bias),
-        "rmse": clean(scores.rmse),
-        "ubrmse": clean(scores.ubrmse),
-        "mae": clean(scores.mae),
+        "bias": _clean(scores.bias),
+        "rmse": _clean(scores.rmse),
+        "ubrmse": _clean(scores.ubrmse),
+        "mae": _clean(scores.mae),
         "station_mean_r": None,
         "station_mean_ubrmse": None,
+        **interval_columns(intervals),
     }
+
+
+def _station(name: str, window: Window, group: tuple[str, str], pairs: pd.DataFrame) -> dict[str, Any]:
+    rng = figure_rng("station", name, window.label, window.end)
+    intervals = station_intervals(pairs["day_number"], pairs["product"], pairs["insitu"], rng)
+    return _row("station", name, window, group, score(pairs["product"], pairs["insitu"]), intervals)
 
 
 def _pooled(scope: str, name: str, window: Window, group: tuple[str, str], pairs: pd.DataFrame,
             stations: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
-    row = _row(scope, name, window, group, score(pairs["product"], pairs["insitu"]))
+    n_eff = float(sum(s["n_eff"] or 0.0 for s in stations))
+    rng = figure_rng(scope, name, window.label, window.end)
+    intervals = pooled_intervals(pairs["day_number"], pairs["product"], pairs["insitu"], n_eff, rng)
+    row = _row(scope, name, window, group, score(pairs["product"], pairs["insitu"]), intervals)
     r_values = [s["r"] for s in stations if s["r"] is not None]
     ub_values = [s["ubrmse"] for s in stations if s["ubrmse"] is not None]
     row["n_stations"] = len(stations)
@@ -97,11 +136,11 @@ def _window_rows(
 ) -> Iterator[dict[str, Any] | Exclusion]:
     kept: dict[str, dict[str, Any]] = {}
     for key, pairs in frame.groupby("station_key", sort=True):
-        scores = score(pairs["product"], pairs["insitu"])
-        if scores.n < min_n:
-            yield Exclusion(str(key), window.label, group[1], group[0], scores.n)
+        n = int((np.isfinite(pairs["product"]) & np.isfinite(pairs["insitu"])).sum())
+        if n < min_n:
+            yield Exclusion(str(key), window.label, group[1], group[0], n)
             continue
-        kept[str(key)] = _row("station", str(key), window, group, scores)
+        kept[str(key)] = _station(str(key), window, group, pairs)
         yield kept[str(key)]
     if not kept:
         return
@@ -123,33 +162,59 @@ def compute_skill(
         computed_for: last day of every window.
         window_days: rolling window lengths (setting ``validation_windows``).
         min_n: fewest valid pairs for a station to count (setting ``validation_min_n``).
+
+    Raises:
+        MetricInputError: if ``matchups`` lacks one of :data:`MATCHUP_COLUMNS`.
+    """
+    frame = matchup_frame(matchups)
+    items: list[RowOrExclusion] = []
+    with one_blas_thread():
+        for window in windows_for(computed_for, window_days):
+            for versions, part in version_frames(in_window(frame, window)):
+                for variant, pairs in part.groupby("variant"):
+                    found = list(_window_rows(pairs, window, (versions[0], str(variant)), min_n))
+                    items.extend(relabelled(item, version) for version in versions for item in found)
+    rows = [item for item in items if not isinstance(item, Exclusion)]
+    return rows, [item for item in items if isinstance(item, Exclusion)]
+
+
+def matchup_frame(matchups: pd.DataFrame) -> pd.DataFrame:
+    """The matchups with float values and a ``day_number`` column (:func:`day_numbers`).
+
+    Raises:
+        MetricInputError: if a column of :data:`MATCHUP_COLUMNS` is missing.
     """
     missing = set(MATCHUP_COLUMNS) - set(matchups.columns)
     if missing:
-        raise ValueError(f"matchup table lacks columns {sorted(missing)}")
+        raise MetricInputError(f"matchup table lacks columns {sorted(missing)}")
     frame = matchups.astype({"insitu": float, "product": float})
-    rows: list[dict[str, Any]] = []
-    excluded: list[Exclusion] = []
-    for window in windows_for(computed_for, window_days):
-        selected = _in_window(frame, window)
-        groups = [
-            ((str(v), str(var)), part) for (v, var), part in selected.groupby(["model_version", "variant"])
-        ]
-        # The product as published, whatever model made each day: weekly retrains would otherwise
-        # split every window into per-version pieces too short for min_n.
-        latest = _latest_version_per_day(selected)
-        groups += [((ALL_VERSIONS, str(var)), part) for var, part in latest.groupby("variant")]
-        for key, part in groups:
-            for item in _window_rows(part, window, key, min_n):
-                if isinstance(item, Exclusion):
-                    excluded.append(item)
-                else:
-                    rows.append(item)
-    return rows, excluded
+    return frame.assign(day_number=day_numbers(frame["day"]))
 
 
 #: ``model_version`` of rows pooled over every model version (each day's latest production).
 ALL_VERSIONS = "all"
+
+
+def version_frames(selected: pd.DataFrame) -> list[tuple[tuple[str, ...], pd.DataFrame]]:
+    """A window's matchups per model version, then as published (:data:`ALL_VERSIONS`).
+
+    The product as published, whatever model made each day: weekly retrains would otherwise split
+    every window into per-version pieces too short for ``min_n``. Each frame comes with the
+    model versions whose rows it gives: with one version in the window, its matchups are also
+    the published ones, so one frame stands for both (computed once, stored twice).
+    """
+    per_version = [((str(version),), part) for version, part in selected.groupby("model_version")]
+    if len(per_version) == 1:
+        (version,), part = per_version[0]
+        return [((version, ALL_VERSIONS), part)]
+    return [*per_version, ((ALL_VERSIONS,), _latest_version_per_day(selected))]
+
+
+def relabelled(item: RowOrExclusion, model_version: str) -> RowOrExclusion:
+    """A metric row or exclusion with another ``model_version`` (see :func:`version_frames`)."""
+    if isinstance(item, Exclusion):
+        return replace(item, model_version=model_version)
+    return {**item, "model_version": model_version}
 
 
 def _latest_version_per_day(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Validation tables (SQLAlchemy 2 models) and their idempotent upserts.
 
-The schema is created by the Alembic migration ``validation_0001`` (branch ``validation``), never
-by ``create_all``; the models here must match it. Every write is a PostgreSQL
+The schema is created by the Alembic migrations ``validation_0001`` and ``validation_0002``
+(branch ``validation``), never by ``create_all``; the models here must match them. Every write is a PostgreSQL
 ``INSERT ... ON CONFLICT DO UPDATE`` on the natural key, so rerunning a day or a validation
 replaces rows instead of adding them:
 
@@ -9,8 +9,10 @@ replaces rows instead of adding them:
 - ``insitu_daily``: UTC daily mean of good hourly values, key (station, day).
 - ``matchups``: key (station, day, variant, model_version).
 - ``validation_metrics``: key (scope, scope_name, window_name, variant, model_version,
-  computed_for).
-- view ``validation_summary_30d``: the latest 30-day metrics next to SMAP's.
+  computed_for); with 95 % intervals and ``n_eff`` (``validation_0002``).
+- ``validation_collocation``: triple-collocation errors, key (scope, scope_name, window_name,
+  product_variant, model_version, computed_for).
+- view ``validation_summary_30d``: the latest 30-day metrics, with intervals, next to SMAP's.
 """
 
 from __future__ import annotations
@@ -108,6 +110,44 @@ class ValidationMetric(Base):
     mae: Mapped[float | None]
     station_mean_r: Mapped[float | None]
     station_mean_ubrmse: Mapped[float | None]
+    #: Independent days behind the row (station-days for network and overall rows).
+    n_eff: Mapped[float | None]
+    r_ci_low: Mapped[float | None]
+    r_ci_high: Mapped[float | None]
+    bias_ci_low: Mapped[float | None]
+    bias_ci_high: Mapped[float | None]
+    rmse_ci_low: Mapped[float | None]
+    rmse_ci_high: Mapped[float | None]
+    ubrmse_ci_low: Mapped[float | None]
+    ubrmse_ci_high: Mapped[float | None]
+    computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
+class ValidationCollocation(Base):
+    """Random error sd (m3/m3, each system's own units) of product, SMAP and stations by triple
+    collocation, with 95 % intervals, for a network or all stations over one window."""
+
+    __tablename__ = "validation_collocation"
+
+    scope: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    scope_name: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    window_name: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    product_variant: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    model_version: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    computed_for: Mapped[date] = mapped_column(primary_key=True)
+    window_start: Mapped[date]
+    window_end: Mapped[date]
+    n_triplets: Mapped[int]
+    n_stations: Mapped[int]
+    product_error: Mapped[float | None]
+    product_error_ci_low: Mapped[float | None]
+    product_error_ci_high: Mapped[float | None]
+    smap_error: Mapped[float | None]
+    smap_error_ci_low: Mapped[float | None]
+    smap_error_ci_high: Mapped[float | None]
+    insitu_error: Mapped[float | None]
+    insitu_error_ci_low: Mapped[float | None]
+    insitu_error_ci_high: Mapped[float | None]
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 

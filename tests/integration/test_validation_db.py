@@ -158,15 +158,14 @@ def test_in_memory_day_with_uncorrected_output_is_matched_once(database_url, arc
     fields = pipeline.DayFields(
         day, corrected, "2", "run-b", np.full(REGION.coarse.shape, 0.3), corrected - 0.05
     )
-    assert pipeline.match_fields(engine, REGION, fields) == 4
-    assert pipeline.match_fields(engine, REGION, fields) == 4
+    assert pipeline.match_fields(engine, REGION, fields) == 5
+    assert pipeline.match_fields(engine, REGION, fields) == 5
     with engine.connect() as conn:
         rows = dict(
             conn.exec_driver_sql("SELECT variant, product FROM matchups WHERE model_version = '2'").all()
         )
-    assert_allclose(
-        [rows[v] for v in ("corrected", "uncorrected", "smap", "bilinear")], [0.2, 0.15, 0.3, 0.3]
-    )
+    variants = ("corrected", "uncorrected", "uncorrected_cell", "smap", "bilinear")
+    assert_allclose([rows[v] for v in variants], [0.2, 0.15, 0.15, 0.3, 0.3])
 
 
 def _check_summary_view(engine) -> None:
@@ -184,6 +183,33 @@ def _check_summary_view(engine) -> None:
     assert corrected["model_version"] in ("all", "1") and corrected["n"] >= 10
     assert_allclose(corrected["ubrmse_minus_smap"], corrected["ubrmse"] - corrected["smap_ubrmse"])
     assert corrected["ubrmse"] < corrected["smap_ubrmse"]  # product noise 0.01 vs SMAP noise 0.04
+    # 95 % intervals around every figure and the independent days behind them (validation_0002)
+    for metric in ("r", "bias", "rmse", "ubrmse"):
+        assert corrected[f"{metric}_ci_low"] <= corrected[metric] <= corrected[f"{metric}_ci_high"]
+    assert corrected["smap_ubrmse_ci_high"] > corrected["ubrmse_ci_high"]  # the noisier SMAP
+    assert 0 < corrected["n_eff"] <= corrected["n"]
+
+
+def test_uncertainty_migration_goes_down_and_up_again(database_url, archive, workdir):
+    from alembic import command
+
+    engine = db.make_engine(database_url)
+    _run(engine, archive, workdir)
+    command.downgrade(db.alembic_config(database_url), "validation_0001")
+    with engine.connect() as conn:
+        columns = {
+            r[0]
+            for r in conn.exec_driver_sql("SELECT * FROM validation_summary_30d LIMIT 0").cursor.description
+        }
+        tables = set(conn.exec_driver_sql("SELECT tablename FROM pg_tables").scalars())
+    assert "n_eff" not in columns and "smap_ubrmse" in columns and "validation_collocation" not in tables
+    db.upgrade(database_url)
+    run = _run(engine, archive, workdir)  # rows written before the upgrade get their intervals back
+    with engine.connect() as conn:
+        missing = conn.exec_driver_sql(
+            "SELECT count(*) FROM validation_metrics WHERE n_eff IS NULL"
+        ).scalar_one()
+    assert run.metrics and missing == 0
 
 
 def test_unreachable_database_fails_clearly(tmp_path, archive, workdir):
@@ -250,6 +276,9 @@ def test_cli_validate_prints_the_table_and_writes_plots(
     assert f"validation {FIRST} .. {LAST}" in done.stdout  # --end defaults to the newest product
     assert "2 without a good (G) value" in done.stdout and "  no good value: " in done.stdout
     assert "30d    overall  all" in done.stdout and "mlflow: run" in done.stdout
+    assert "Neff" in done.stdout and "95% CI" in done.stdout
+    # one station and no model output before mass correction: nothing to collocate, and it says so
+    assert "no triple collocation" in done.stdout
     plots = WorkLayout(workdir).validation_dir(LAST)
     assert sorted(p.name for p in plots.glob("*.png")) == [
         "station_metrics_boxplot.png",

@@ -55,9 +55,12 @@ def test_sample_day_reads_each_variant_at_the_station_cell():
     fields = DayFields(DAY, corrected, "3", "run-a", coarse, uncorrected, precip)
     rows = sample_day(fields, cells, {1: 0.22, 2: 0.31}, REGION)
     by = {(r["station_id"], r["variant"]): r for r in rows}
-    assert len(rows) == 8
+    assert len(rows) == 10
     assert_allclose(by[1, "corrected"]["product"], corrected[40, 5])
     assert_allclose(by[1, "uncorrected"]["product"], corrected[40, 5] + 0.01)
+    # the model output's mean over the station's SMAP cell (row 1, col 0 of the coarse grid)
+    assert_allclose(by[1, "uncorrected_cell"]["product"], uncorrected[36:72, 0:36].mean())
+    assert_allclose(by[2, "uncorrected_cell"]["product"], uncorrected[36:72, 36:72].mean())
     assert_allclose(by[1, "smap"]["product"], 0.30)
     assert_allclose(by[1, "bilinear"]["product"], bilinear_to_fine(coarse, 36)[40, 5])
     assert by[2, "smap"]["product"] is None  # its coarse cell has no SMAP value

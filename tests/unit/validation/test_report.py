@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from smprod.validation.report import format_table, plot_metric_boxes, plot_station_series, summary_metrics
+from smprod.validation.report import (
+    collocation_metrics,
+    format_collocation,
+    format_table,
+    plot_metric_boxes,
+    plot_station_series,
+    summary_metrics,
+)
 from smprod.validation.skill import compute_skill
 
 END = date(2024, 7, 31)
@@ -41,7 +48,15 @@ def test_table_lists_networks_and_variants_with_significance_marks():
         ("30d", "network", "NETB", "bilinear"),
     }  # fmt: skip
     overall = next(b for b in body if b[:4] == ["30d", "overall", "all", "corrected"])
-    assert overall[5:7] == ["120", "4"] and overall[7].endswith("*")
+    assert overall[5] == "120" and overall[7] == "4" and overall[8].endswith("*")
+    assert 0 < float(overall[6]) <= 120  # Neff: at most the pairs
+    row = next(
+        r for r in rows if (r["scope"], r["variant"], r["model_version"]) == ("overall", "corrected", "2")
+    )
+    # R, bias, RMSE, ubRMSE each followed by its interval, as stored in the row
+    assert overall[9] == f"[{row['r_ci_low']:.3f},{row['r_ci_high']:.3f}]"
+    assert overall[11] == f"[{row['bias_ci_low']:.4f},{row['bias_ci_high']:.4f}]"
+    assert overall[15] == f"[{row['ubrmse_ci_low']:.4f},{row['ubrmse_ci_high']:.4f}]"
     assert "no validation metrics" in format_table([])
 
 
@@ -52,6 +67,8 @@ def test_summary_metrics_are_the_overall_rows_of_one_version():
         r for r in rows if r["scope"] == "overall" and r["window_name"] == "30d" and r["variant"] == "smap"
     )
     assert values["insitu.30d.smap.ubrmse"] == overall["ubrmse"]
+    assert values["insitu.30d.smap.ubrmse_ci_high"] == overall["ubrmse_ci_high"]
+    assert values["insitu.30d.smap.n_eff"] == overall["n_eff"]
     assert values["insitu.30d.corrected.n"] == 120
     assert summary_metrics(rows, "9") == {}
 
@@ -67,3 +84,32 @@ def test_plots_are_written_as_png(tmp_path):
     assert not list(tmp_path.glob(".*partial"))
     assert plot_station_series(matchups.iloc[:0], tmp_path / "none.png") is None
     assert plot_metric_boxes(rows, tmp_path / "none.png", "365d") is None
+
+
+def _collocation_row(network: str, version: str = "2") -> dict:
+    row = {"window_name": "90d", "scope": "network" if network != "all" else "overall",
+           "scope_name": network, "model_version": version, "n_triplets": 240, "n_stations": 6}  # fmt: skip
+    for i, system in enumerate(("product", "smap", "insitu")):
+        row |= {f"{system}_error": 0.02 + i / 100, f"{system}_error_ci_low": 0.01 + i / 100,
+                f"{system}_error_ci_high": 0.03 + i / 100}  # fmt: skip
+    row["insitu_error_ci_low"] = None  # undefined bound: shown as "-", not logged
+    return row
+
+
+def test_collocation_table_and_mlflow_names():
+    rows = [
+        _collocation_row("all"),
+        _collocation_row("SCAN (US)"),
+        _collocation_row("all", "3") | {"n_triplets": 999},
+    ]
+    lines = format_collocation(rows).splitlines()
+    assert lines[0].split()[:6] == ["window", "scope", "name", "model", "N", "st"]
+    first = lines[2].split()
+    assert first[:6] == ["90d", "overall", "all", "2", "240", "6"]
+    assert first[6:] == ["0.0200", "[0.0100,0.0300]", "0.0300", "[0.0200,0.0400]", "0.0400", "-"]
+    assert "no triple collocation" in format_collocation([])
+    values = collocation_metrics(rows, "2")
+    assert values["tc.90d.all.smap_error"] == 0.03 and values["tc.90d.all.n_triplets"] == 240
+    assert values["tc.90d.SCAN _US_.insitu_error_ci_high"] == 0.05  # MLflow refuses "(" in names
+    assert "tc.90d.all.insitu_error_ci_low" not in values
+    assert collocation_metrics(rows, "9") == {}

@@ -81,3 +81,31 @@ def test_missing_product_values_reduce_n_and_min_n_is_per_window():
     assert ("A/s1/p/0.05-0.05", "corrected", 5) in {(e.station_key, e.variant, e.n) for e in excluded}
     overall = _pick(rows, scope="overall", window_name="30d", variant="corrected")
     assert overall["n"] == 30 and overall["n_stations"] == 1
+
+
+def test_rows_carry_intervals_and_the_independent_days_behind_them():
+    frame = _frame(np.random.default_rng(4))
+    rows, _ = compute_skill(frame, END, (30, 90), min_n=10)
+    for row in rows:
+        for metric in ("bias", "rmse", "ubrmse"):
+            assert row[f"{metric}_ci_low"] <= row[metric] <= row[f"{metric}_ci_high"], (metric, row)
+        assert 0 < row["n_eff"] <= row["n"]
+        if row["r_ci_low"] is not None:
+            assert row["r_ci_low"] <= row["r"] <= row["r_ci_high"]
+    # Two months of a slow sine are about one independent pair for R (both series persist):
+    # a station's R gets no Fisher interval there rather than a falsely narrow one.
+    djf = _pick(rows, scope="station", scope_name="A/s1/p/0.05-0.05", window_name="DJF", variant="corrected")
+    assert djf["r"] > 0.9 and djf["r_ci_low"] is None and djf["r_ci_high"] is None
+    network = _pick(rows, scope="network", scope_name="A", window_name="90d", variant="corrected")
+    members = [_pick(rows, scope="station", scope_name=k, window_name="90d", variant="corrected")
+               for k in ("A/s1/p/0.05-0.05", "A/s2/p/0.05-0.05")]  # fmt: skip
+    assert_allclose(network["n_eff"], sum(m["n_eff"] for m in members))
+    # The truth is a slow sine and the errors are white: the product's errors are not persistent.
+    assert network["n_eff"] > 0.8 * network["n"]
+    # Same pairs, same intervals: the pooled "all" row equals the only version's row.
+    pooled = _pick(rows, scope="network", scope_name="A", window_name="90d", variant="corrected",
+                   model_version="all")  # fmt: skip
+    assert {k: v for k, v in pooled.items() if k != "model_version"} == {
+        k: v for k, v in network.items() if k != "model_version"
+    }
+    assert compute_skill(frame, END, (30, 90), min_n=10)[0] == rows  # reruns store the same rows
