@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from infra.stack import EmbeddedStack
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM, load_settings
-from smprod.correction import conserve_mass, porosity_from_texture
+from smprod.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore
 from smprod.grid import region_from_bbox
 from smprod.ingest import ingest_day
@@ -284,12 +284,21 @@ def main() -> None:
         f"ubRMSE {ceiling.ubrmse:.4f}"
     )
     held_out = [_day_fields(archive, store, day, region.factor) for day in test_days]
+    block, offset = conservation_blocks(region.coarse, settings.conservation_km)
+
+    def conserve(field: np.ndarray, smap: np.ndarray, porosity: np.ndarray, gap_km: float) -> np.ndarray:
+        """The mass correction as production applies it (conservation scale included)."""
+        gap_cells = gap_km / (region.coarse.km * block)
+        return conserve_mass_in_blocks(
+            field, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
+        ).values
+
     rows = []
     for f in held_out:
         references = {
             "nearest": upsample_nearest(f.smap, region.factor),
             "bilinear": f.bilinear,
-            "oracle mass-conserving": conserve_mass(f.truth, f.smap, region.factor, f.porosity).values,
+            "oracle mass-conserving": conserve(f.truth, f.smap, f.porosity, 0.0),
         }
         rows += [(name, scores_by_where(v, f, region.factor)) for name, v in references.items()]
     for kind in args.kinds.split(","):
@@ -300,9 +309,11 @@ def main() -> None:
             prediction = predict_region(model, f.day, region, store)
             predicted = prediction.values
             fields = {f"{kind} uncorrected": predicted}
-            gap_cells = args.gap_correction_km / region.coarse.km
-            for name, scale in ((f"{kind} corrected", gap_cells), (f"{kind} corrected, gaps kept", 0.0)):
-                fields[name] = conserve_mass(predicted, f.smap, region.factor, f.porosity, scale).values
+            for name, gap_km in (
+                (f"{kind} corrected", args.gap_correction_km),
+                (f"{kind} corrected, gaps kept", 0.0),
+            ):
+                fields[name] = conserve(predicted, f.smap, f.porosity, gap_km)
             for name, field in fields.items():
                 rows.append((name, scores_by_where(field, f, region.factor, prediction.sigma)))
     print_fine_tables(rows, len(test_days))

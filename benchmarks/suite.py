@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
-from smprod.correction import conserve_mass_in_blocks, porosity_from_texture
+from smprod.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
 from smprod.features import PREDICTORS, InputStore, fine_features
 from smprod.grid import Region, region_from_bbox
 from smprod.ingest import ingest_day
@@ -138,10 +138,8 @@ def product(run: WorldRun, method: Method, prediction: Prediction, day: date) ->
     porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
     if method.correct is not None:
         return method.correct(prediction.values, smap, run.region.factor, porosity)
-    coarse = run.region.coarse
-    block = max(1, method.conservation_km // coarse.km)
-    offset = (coarse.row0 % block, coarse.col0 % block)
-    gap_cells = method.gap_correction_km / (coarse.km * block)
+    block, offset = conservation_blocks(run.region.coarse, method.conservation_km)
+    gap_cells = method.gap_correction_km / (run.region.coarse.km * block)
     result = conserve_mass_in_blocks(
         prediction.values, smap, run.region.factor, block, offset, porosity, run.region.tile_cells, gap_cells
     )
@@ -269,8 +267,8 @@ def _station_ubrmse(pairs: dict[str, list[tuple[list[float], list[float]]]]) -> 
 def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> dict[str, Scores]:
     """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method."""
     factor = run.region.factor
-    block = max(1, methods[0].conservation_km // run.region.coarse.km) if methods else 1
-    scale = (factor, block, (run.region.coarse.row0 % block, run.region.coarse.col0 % block))
+    block, offset = conservation_blocks(run.region.coarse, methods[0].conservation_km if methods else None)
+    scale = (factor, block, offset)
     models = {m.name: train(run, m) for m in methods}
     if ceiling:
         models["ceiling"] = _ceiling_model(run)

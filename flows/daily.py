@@ -108,14 +108,17 @@ def make_ctx(settings: Settings) -> Ctx:
 
 # ------------------------------------------------------------------------------------- tasks
 
+#: Options of the tasks that reach the network (granule sources): retried with backoff, but not
+#: for a missing required granule, a corrupt file or a bad setting (:func:`_worth_retrying`).
+NETWORK_TASK: dict[str, Any] = {
+    "retries": NETWORK_RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=10),
+    "retry_condition_fn": _worth_retrying,
+    "cache_policy": NO_CACHE,
+}
 
-@task(
-    name="ingest",
-    retries=NETWORK_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=_worth_retrying,
-    cache_policy=NO_CACHE,
-)
+
+@task(name="ingest", **NETWORK_TASK)
 def ingest_task(ctx: Ctx, day: date) -> Any:
     from smprod.ingest import ingest_day
 
@@ -162,13 +165,7 @@ def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
     return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
 
 
-@task(
-    name="ingest-window",
-    retries=NETWORK_RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=_worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@task(name="ingest-window", **NETWORK_TASK)
 def ingest_window_task(ctx: Ctx, end: date) -> Any:
     """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
     from smprod.window import ingest_window, training_days

@@ -36,7 +36,13 @@ from numpy.typing import ArrayLike, NDArray
 
 import smprod
 from smprod.cog import BandSpec, check_cog, cog_problems, write_cog
-from smprod.correction import DEFAULT_POROSITY, Correction, conserve_mass_in_blocks, correction_summary
+from smprod.correction import (
+    DEFAULT_POROSITY,
+    Correction,
+    conservation_blocks,
+    conserve_mass_in_blocks,
+    correction_summary,
+)
 from smprod.errors import ProductError
 from smprod.grid import Region, RegionGrid
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -211,11 +217,10 @@ def correct_and_write(
         The correction (values, QA bits, residual per conservation cell, infeasible cells).
     """
     region = info.region
-    scale_km = conservation_km or region.coarse.km
-    block = scale_km // region.coarse.km
-    offset = (region.coarse.row0 % block, region.coarse.col0 % block)
+    block, offset = conservation_blocks(region.coarse, conservation_km)
+    gap_cells = gap_correction_km / (region.coarse.km * block)
     result = conserve_mass_in_blocks(
-        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_correction_km / scale_km
+        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
     )
     flags = np.asarray(qa).astype(np.uint8) | result.qa
     summary = correction_summary(result, porosity)

@@ -90,6 +90,25 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     return np.where(den > 1e-9, out, np.nan)
 
 
+#: A Gaussian's full width at half maximum in sigmas, 2 sqrt(2 ln 2) (footprints are quoted as FWHM).
+FWHM_PER_SIGMA = 2.3548
+
+
+def gaussian_mean(
+    values: NDArray, valid: NDArray, sigma: float, **filter_options: object
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gaussian-weighted mean of the ``valid`` cells of ``values`` around every cell (normalised
+    convolution, so invalid cells do not pull it towards 0), and the weight the valid cells carry.
+
+    ``filter_options`` go to :func:`scipy.ndimage.gaussian_filter` (``mode``, ``truncate``).
+    The mean is NaN where the weight is 0; callers decide how much weight is enough.
+    """
+    weight = ndimage.gaussian_filter(np.asarray(valid, np.float64), sigma, **filter_options)
+    total = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma, **filter_options)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / weight, weight
+
+
 def nearest_valid(coarse: NDArray) -> NDArray[np.float64]:
     """``coarse`` with every NaN cell set to the value of the nearest valid cell (all NaN: as is)."""
     coarse = np.asarray(coarse, dtype=np.float64)

@@ -28,6 +28,7 @@ import pandas as pd
 from smprod.errors import MissingInputError
 from smprod.features import PREDICTORS, InputStore, coarse_features
 from smprod.grid import Region
+from smprod.regrid import FWHM_PER_SIGMA, gaussian_mean
 from smprod.validation.metrics import score
 
 #: Full width at half maximum (km) of the footprint a coarse SMAP value averages: 0 for SPL3SMP
@@ -46,8 +47,6 @@ FOOTPRINT_MIN_WEIGHT = 0.2
 #: the out-of-range QA flag is judged on them (1 km values against smoothed ranges would flag
 #: 40 % of the pixels of a 9 km world, against 4 %).
 CELL_MEAN_SUFFIX = "_cell"
-#: FWHM of a Gaussian = 2 sqrt(2 ln 2) sigma.
-FWHM_PER_SIGMA = 2.3548
 
 
 def footprint_smoothed(values: np.ndarray, footprint_km: float, cell_km: float) -> np.ndarray:
@@ -56,14 +55,10 @@ def footprint_smoothed(values: np.ndarray, footprint_km: float, cell_km: float) 
     Normalised convolution, so missing cells do not pull the average towards 0; NaN where the
     valid cells carry less than :data:`FOOTPRINT_MIN_WEIGHT` of the weight.
     """
-    from scipy.ndimage import gaussian_filter
-
-    sigma = footprint_km / FWHM_PER_SIGMA / cell_km
-    valid = np.isfinite(values)
-    total = gaussian_filter(np.where(valid, values, 0.0), sigma, mode="nearest")
-    weight = gaussian_filter(valid.astype(np.float64), sigma, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight >= FOOTPRINT_MIN_WEIGHT, total / weight, np.nan)
+    mean, weight = gaussian_mean(
+        values, np.isfinite(values), footprint_km / FWHM_PER_SIGMA / cell_km, mode="nearest"
+    )
+    return np.where(weight >= FOOTPRINT_MIN_WEIGHT, mean, np.nan)
 
 
 def _day_samples(day: date, region: Region, store: InputStore, footprint_km: float) -> pd.DataFrame:

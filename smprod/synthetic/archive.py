@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from smprod.granules import modis_tiles
 from smprod.grid import CRS_EASE2, EaseGrid, Region, region_from_bbox
-from smprod.regrid import block_mean
+from smprod.regrid import FWHM_PER_SIGMA, block_mean
 from smprod.synthetic import formats
 from smprod.synthetic.spec import WorldSpec
 from smprod.synthetic.world import Day, World, simulate, smooth_noise
@@ -94,6 +94,11 @@ def _imerg_runs(i: int, ndays: int) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------------- SMAP
 
 
+def _footprint_sigma_cells(coarse_km: int) -> float:
+    """Sigma (coarse cells) of the SPL3SMP_E footprint; 0 for SPL3SMP (one footprint per cell)."""
+    return ENHANCED_FOOTPRINT_KM / FWHM_PER_SIGMA / coarse_km if coarse_km < 36 else 0.0
+
+
 @dataclass(frozen=True)
 class SmapError:
     """How the world's SMAP errs: random error (sigma, correlation in coarse cells), a static
@@ -107,7 +112,7 @@ class SmapError:
     @classmethod
     def draw(cls, spec: WorldSpec, region: Region, coarse_km: int, rng: np.random.Generator) -> SmapError:
         """The error model of ``spec`` on the region's coarse grid (the bias drawn once)."""
-        footprint = ENHANCED_FOOTPRINT_KM / 2.3548 / coarse_km if coarse_km < 36 else 0.0  # sigma, cells
+        footprint = _footprint_sigma_cells(coarse_km)
         correlation = max(footprint, spec.smap_error_km / coarse_km)
         bias: NDArray[np.float64] | float = 0.0
         if spec.smap_static_bias:
@@ -124,7 +129,7 @@ def _write_smap(
     region = report.region
     grid = EaseGrid(coarse_km)
     truth = block_mean(day.theta, region.factor)
-    footprint = ENHANCED_FOOTPRINT_KM / 2.3548 / coarse_km if coarse_km < 36 else 0.0  # sigma, cells
+    footprint = _footprint_sigma_cells(coarse_km)
     if footprint:
         truth = ndimage.gaussian_filter(truth, footprint, mode="nearest")
     lon, lat = _global_lonlat(coarse_km)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.testing import assert_allclose
 
-from smprod.training import COARSE_FOOTPRINT_KM, FWHM_PER_SIGMA, footprint_smoothed
+from smprod.regrid import FWHM_PER_SIGMA
+from smprod.training import COARSE_FOOTPRINT_KM, footprint_smoothed
 
 
 def test_a_point_spreads_over_the_footprint_with_its_full_width_at_half_maximum():
