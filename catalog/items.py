@@ -35,6 +35,7 @@ from typing import Any
 from smprod.errors import CatalogError
 from smprod.grid import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.secrets import public_url
 
 FRAGMENTS = Path(__file__).parent / "fragments"
 EXTENSIONS = [
@@ -195,7 +196,11 @@ def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def model_links(record: dict[str, Any], tracking_uri: str | None) -> list[dict[str, Any]]:
-    """``via`` links to the MLflow model version (URI always; UI page for an MLflow server)."""
+    """``via`` links to the MLflow model version (URI always; UI page for an MLflow server).
+
+    The UI link is the server's public address: user name, password and query of the tracking
+    URI never go into an item (:func:`smprod.secrets.public_url`).
+    """
     name, version = record["model"]["name"], record["model"]["version"]
     links = [
         {
@@ -208,7 +213,7 @@ def model_links(record: dict[str, Any], tracking_uri: str | None) -> list[dict[s
         links.append(
             {
                 "rel": "via",
-                "href": f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}",
+                "href": f"{public_url(tracking_uri).rstrip('/')}/#/models/{name}/versions/{version}",
                 "type": "text/html",
                 "title": f"{name} v{version} in the MLflow UI",
             }

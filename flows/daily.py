@@ -12,6 +12,10 @@ writing the files but before publishing or validating must not make the day look
 ``smprod-reprocess`` produces again the published days whose inputs improved since
 (:mod:`smprod.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
 changes, so :func:`produce_one_day` does not skip them.
+
+Secrets: the settings reach the flows with their URLs as ``SecretStr`` (masked in the stored
+flow-run parameters) or, from a deployment, without them; the plain URLs are taken out only in
+:func:`make_ctx`, where the connections are made.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.tasks import exponential_backoff
+from pydantic import SecretStr
 
 from flows.logs import hide_expected_tracebacks
 from smprod.config import Settings
@@ -50,12 +55,24 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 
 @dataclass(frozen=True)
 class Ctx:
-    """What every task needs, as plain values (picklable for Dask workers)."""
+    """What every task needs, as plain values (picklable for Dask workers).
+
+    The URLs are ``SecretStr``: a task's parameters, however Prefect or a log shows them, never
+    carry a password; :attr:`database_url` and :attr:`tracking_uri` give the plain values.
+    """
 
     settings: Settings
-    database_url: str
-    tracking_uri: str
+    database_secret: SecretStr
+    tracking_secret: SecretStr
     artifact_root: str
+
+    @property
+    def database_url(self) -> str:
+        return self.database_secret.get_secret_value()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking_secret.get_secret_value()
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
@@ -90,19 +107,24 @@ def make_ctx(settings: Settings) -> Ctx:
     """Resolve the service endpoints (embedded stack or configured) for the flows.
 
     The work directory's region is recorded on its first use, and settings for another region
-    are refused before anything starts (:mod:`smprod.workdir`).
+    are refused before anything starts (:mod:`smprod.workdir`). Secrets a deployment's parameters
+    leave out are read here, from this process's configuration (:func:`flows.services.with_secrets`).
     """
-    from flows.services import resolve_endpoints, use_prefect_api
+    from flows.services import resolve_endpoints, use_prefect_api, with_secrets
     from smprod.grid import region_from_bbox
     from smprod.layout import WorkLayout
     from smprod.workdir import claim_work_region
 
+    settings = with_secrets(settings)
     region = region_from_bbox(settings.bbox, settings.coarse_km)
     claim_work_region(WorkLayout(settings.workdir), region, settings.coarse_product)
     endpoints = resolve_endpoints(settings)
     use_prefect_api(endpoints)
     return Ctx(
-        settings, endpoints.database_url, endpoints.mlflow_tracking_uri, endpoints.mlflow_artifact_root
+        settings,
+        SecretStr(endpoints.database_url),
+        SecretStr(endpoints.mlflow_tracking_uri),
+        endpoints.mlflow_artifact_root,
     )
 
 

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -103,8 +103,10 @@ class Settings(BaseSettings):
         DEFAULT_BBOX, description="Region lon/lat."
     )
     coarse_product: CoarseProduct = "SPL3SMP"
-    database_url: str | None = None
-    mlflow_tracking_uri: str | None = None
+    # Secrets: URLs may carry a password; SecretStr masks them wherever settings are serialised
+    # (Prefect flow-run parameters, reprs in logs); smprod.secrets.plain() where one connects.
+    database_url: SecretStr | None = None
+    mlflow_tracking_uri: SecretStr | None = None
     prefect_api_url: str | None = None
     dask_address: str | None = None
     model_name: str = "smprod-downscaler"

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         from catalog.publish import publish_day
         from smprod.grid import region_from_bbox
         from smprod.layout import WorkLayout
+        from smprod.secrets import plain
         from smprod.workdir import reading_region
 
         when = parse_day(day, "day")
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
         layout = WorkLayout(settings.workdir)
         configured = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)
         region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
-        path = publish_day(layout, region, when, settings.mlflow_tracking_uri)
+        path = publish_day(layout, region, when, plain(settings.mlflow_tracking_uri))
         typer.echo(f"published: {path}")
 
     @catalog_app.command("serve")

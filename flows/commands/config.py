@@ -17,8 +17,13 @@ def register(app: typer.Typer) -> None:
         archive: ArchiveOpt = None,
         bbox: BBoxOpt = None,
     ) -> None:
-        """Print the effective settings (file + environment + options) as JSON and check them."""
+        """Print the effective settings (file + environment + options) as JSON and check them.
+
+        Passwords in the URL settings are shown as ``***`` (smprod.secrets.redact_url).
+        """
+        from smprod.secrets import shown_settings
+
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        shown = settings.model_dump(mode="json")
+        shown = shown_settings(settings)
         shown["archive"] = str(settings.archive_dir)
         typer.echo(json.dumps(shown, indent=2))

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from smprod.grid import region_from_bbox
         from smprod.ingest import ingest_day
         from smprod.layout import WorkLayout
+        from smprod.secrets import plain
         from smprod.sources import ArchiveSource
 
         settings = settings_from_cli(
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
         claim_workdir(settings)  # before anything starts or is written
         # unset: the embedded stack's PostgreSQL (started if it is down), as for every command;
         # given: only that one (ingest needs no MLflow, so nothing embedded is started)
-        engine = db.make_engine(settings.database_url or resolve_endpoints(settings).database_url)
+        engine = db.make_engine(plain(settings.database_url) or resolve_endpoints(settings).database_url)
         db.check_connection(engine)
         if settings.earthdata:
             from smprod.sources.earthdata import EarthdataSource

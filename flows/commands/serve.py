@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
         from prefect import serve as prefect_serve
 
         from flows.daily import daily, reprocess_updates, retrain
+        from smprod.secrets import without_secrets
 
-        parameters = {"settings": settings.model_dump(mode="json")}
+        # Stored deployment parameters are readable by anyone reaching the Prefect API: the
+        # secrets stay out and each flow run reads them from its environment (with_secrets).
+        parameters = {"settings": without_secrets(settings)}
         schedules = {
             "daily": (daily, settings.daily_cron),
             "weekly-retrain": (retrain, settings.retrain_cron),

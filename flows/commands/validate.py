@@ -107,9 +107,10 @@ def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, .
 def _endpoints(settings):  # type: ignore[no-untyped-def]
     """Database URL and MLflow tracking URI: configured ones, else the embedded stack's."""
     from smprod.errors import ConfigError
+    from smprod.secrets import plain
 
     if settings.database_url:
-        return settings.database_url, settings.mlflow_tracking_uri
+        return plain(settings.database_url), plain(settings.mlflow_tracking_uri)
     try:  # the embedded stack (flows/services.py, AREA=stack) starts services on demand
         from flows.services import resolve_endpoints  # type: ignore[import-not-found]
     except ImportError as err:

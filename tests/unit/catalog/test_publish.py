@@ -173,6 +173,15 @@ def test_model_links_without_a_tracking_server() -> None:
     assert [link["href"] for link in model_links(record, "postgresql+psycopg://x/mlflow")] == ["models:/m/7"]
 
 
+def test_model_links_never_publish_the_tracking_servers_credentials() -> None:
+    record = {"model": {"name": "m", "version": "7"}}
+    links = model_links(record, "https://bob:S3cretPW@mlflow.example:5000/?token=t0k")
+    assert [link["href"] for link in links] == [
+        "models:/m/7",
+        "https://mlflow.example:5000/#/models/m/versions/7",
+    ]
+
+
 def test_pystac_reads_the_published_catalog(layout: WorkLayout) -> None:
     import pystac
 
