@@ -15,11 +15,13 @@ import sys
 import typer
 
 import flows.commands
-from smprod.errors import ConfigError, SmprodError
+from smprod.errors import ConfigError, DatabaseError, SmprodError
 
-#: Exit codes: 0 ok, 1 a step failed, 2 bad usage or configuration.
+#: Exit codes: 0 ok, 1 a step failed, 2 bad usage or configuration, 3 the database is
+#: unavailable (rerun when it is back).
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_DATABASE = 3
 
 app = typer.Typer(
     name="smprod",
@@ -55,7 +57,14 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv)
     except SmprodError as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        sys.exit(EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILED)
+        sys.exit(exit_code(err))
+
+
+def exit_code(err: SmprodError) -> int:
+    """The exit code of an expected failure (see the constants above)."""
+    if isinstance(err, DatabaseError):
+        return EXIT_DATABASE
+    return EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

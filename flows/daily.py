@@ -13,6 +13,10 @@ writing the files but before publishing or validating must not make the day look
 (:mod:`smprod.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
 changes, so :func:`produce_one_day` does not skip them.
 
+Database outages: a :class:`~smprod.errors.DatabaseError` is not retried and ends a backfill or
+reprocess at once, as every later day would meet it too; a run the database could not close is
+closed by the next one (:mod:`smprod.runs`, pending journal).
+
 Secrets: the settings reach the flows with their URLs as ``SecretStr`` (masked in the stored
 flow-run parameters) or, from a deployment, without them; the plain URLs are taken out only in
 :func:`make_ctx`, where the connections are made.
@@ -35,6 +39,7 @@ from pydantic import SecretStr
 
 from flows.logs import hide_expected_tracebacks
 from smprod.config import Settings
+from smprod.errors import DatabaseError
 
 NETWORK_RETRIES = 3
 
@@ -47,10 +52,13 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 
     A missing required granule, a corrupt file or a bad setting fails the same way a minute
     later; retrying them would only delay the day's clear error (and a backfill's next day).
+    Nor is a database outage retried: the retries are for the network, and a run ended by an
+    outage is closed by the next one.
     """
     from smprod.errors import ConfigError, GranuleError, MissingInputError
 
-    return not isinstance(state.data, MissingInputError | GranuleError | ConfigError)
+    expected = MissingInputError | GranuleError | ConfigError | DatabaseError
+    return not isinstance(state.data, expected)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,13 @@ class Ctx:
     @property
     def tracking_uri(self) -> str:
         return self.tracking_secret.get_secret_value()
+
+    @property
+    def pending(self) -> Path:
+        """The run ledger's pending journal (closings a database outage deferred)."""
+        from smprod.runs import PENDING_DIR
+
+        return self.settings.workdir / PENDING_DIR
 
     @property
     def engine(self):  # type: ignore[no-untyped-def]
@@ -178,11 +193,14 @@ def model_task(ctx: Ctx, day: date) -> Any:
 def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
     import sqlalchemy as sa
 
+    from smprod import db
+
     query = sa.text(
         "SELECT ubrmse, n FROM validation_metrics WHERE scope = 'overall' AND window_name = '30d' "
         "AND variant = 'corrected' AND model_version = :v ORDER BY computed_for DESC LIMIT 1"
     )
-    with ctx.engine.connect() as conn:
+    operation = f"reading the in situ skill of model v{version}"
+    with db.outage_as_error(ctx.database_url, operation), ctx.engine.connect() as conn:
         row = conn.execute(query, {"v": version}).first()
     return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
 
@@ -295,23 +313,34 @@ def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
 # Dask worker failed with pydantic's "not fully defined" error for the unpickled class.
 @flow(name="smprod-day", validate_parameters=False)
 def produce_one_day(settings: Settings, day: date) -> str:
-    """Every stage of one day under its lock, recorded in the run ledger; returns the status."""
+    """Every stage of one day under its lock, recorded in the run ledger; returns the status.
+
+    A run that the database cannot close now is journalled and closed by the next run
+    (:mod:`smprod.runs`).
+    """
     from smprod import runs
 
     ctx = make_ctx(settings)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
     with runs.day_lock(ctx.engine, day):
+        runs.apply_pending(ctx.engine, ctx.pending)
         runs.close_abandoned(ctx.engine, day)
         run_id = runs.start_run(ctx.engine, day, str(flow_run.id) if flow_run else None)
         try:
             status = _stages(ctx, day, run_id)
         except Exception as err:
-            runs.finish_run(
-                ctx.engine, run_id, "failed", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
-            )
+            _close_run(ctx, run_id, "failed", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
             raise
-        runs.finish_run(ctx.engine, run_id, status)
+        outage = _close_run(ctx, run_id, status, None)
+        if outage is not None:  # produced, but the ledger could not say so yet
+            raise outage
     return status
+
+
+def _close_run(ctx: Ctx, run_id: int, status: str, error: str | None) -> DatabaseError | None:
+    from smprod import runs
+
+    return runs.finish_or_defer(ctx.engine, run_id, status, error, ctx.pending, datetime.now(UTC))
 
 
 def _stages(ctx: Ctx, day: date, run_id: int) -> str:
@@ -398,6 +427,8 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
 def _ingest_ahead(ctx: Ctx, day: date) -> None:
     try:
         ingest_task.with_options(name="ingest-ahead")(ctx, day)
+    except DatabaseError:
+        raise  # an outage, not a bad day
     except Exception as err:  # the day's own run reports it, with the ledger row
         get_run_logger().warning("%s could not be ingested ahead: %s", day, err)
 
@@ -405,6 +436,8 @@ def _ingest_ahead(ctx: Ctx, day: date) -> None:
 def _outcome(settings: Settings, day: date) -> str:
     try:
         return produce_one_day(settings, day)
+    except DatabaseError:
+        raise  # an outage every later day would meet too
     except Exception as err:  # one bad day must not stop the backfill
         get_run_logger().error("%s failed: %s", day, err)
         return f"failed: {err}"
@@ -479,6 +512,8 @@ def reprocess_updates(settings: Settings | None = None, since: date | None = Non
         logger.info("reprocessing %s: %s", update.day, update.reason)
         try:
             status = produce_one_day(settings, update.day)
+        except DatabaseError:
+            raise  # an outage every later day would meet too
         except Exception as err:  # one bad day must not stop the others
             logger.error("%s failed: %s", update.day, err)
             status = f"failed: {err}"

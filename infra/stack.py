@@ -97,6 +97,12 @@ class EmbeddedStack:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+            if self.postgres_socket_dir() is None:
+                # pgserver keeps one handle per data directory and process and hands it out again
+                # without looking: after an outage (a stop, a crash) it would stay down. Drop it
+                # and attach anew, which starts the server (a long-lived process recovers).
+                pgserver.PostgresServer._instances.pop(self.pgdata.resolve(), None)
+                server = pgserver.get_server(self.pgdata, cleanup_mode=None)
         except Exception as err:  # pgserver raises plain subprocess/assert errors
             raise StackError(
                 f"PostgreSQL did not start in {self.pgdata}: {err} (log: {self.pgdata / 'log'})"

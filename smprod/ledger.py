@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smprod.db import Base
+from smprod.db import Base, unavailable
 from smprod.errors import DatabaseError
 from smprod.granules import GranuleName
 from smprod.layout import WorkLayout
@@ -79,10 +79,11 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
-    except (OperationalError, ProgrammingError) as err:
+    except OperationalError as err:
+        raise unavailable(engine.url, "writing the granule ledger", err) from err
+    except ProgrammingError as err:
         where = engine.url.render_as_string(hide_password=True)
-        hint = " (run `smprod db upgrade`?)" if isinstance(err, ProgrammingError) else ""
-        raise DatabaseError(f"granule ledger at {where}: {err.orig}{hint}") from err
+        raise DatabaseError(f"granule ledger at {where}: {err.orig} (run `smprod db upgrade`?)") from err
 
 
 def _identity(granule: GranuleName) -> dict[str, Any]:

@@ -20,11 +20,15 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smprod.db import Base, session_scope
-from smprod.errors import ModelError
+from smprod.db import OUTAGES, Base, session_scope
+from smprod.errors import DatabaseError, ModelError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+#: MLflow error codes of a lookup that found nothing (no such model; no such alias), as opposed
+#: to a registry that could not be read.
+NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 #: Metrics a challenger can be judged by, and whether lower is better.
 LOWER_IS_BETTER = {"ubrmse": True, "rmse": True, "mae": True, "abs_bias": True, "r": False, "r2": False}
@@ -91,11 +95,27 @@ def client_for(tracking_uri: str) -> MlflowClient:
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """The version holding ``alias``, or None when the model or alias does not exist."""
+    """The version holding ``alias``, or None when the model or alias does not exist.
+
+    Raises:
+        DatabaseError: the registry cannot be read (its store is down). That is not "no
+            champion", which would make the daily flow train a new model during an outage.
+    """
     try:
         return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as err:
+        if err.error_code in NOT_FOUND_CODES:
+            return None
+        raise _unavailable(name, alias, err.message) from err
+    except OUTAGES as err:
+        raise _unavailable(name, alias, " ".join(str(err.orig).split())) from err
+
+
+def _unavailable(name: str, alias: str, reason: str) -> DatabaseError:
+    return DatabaseError(
+        f"the MLflow model registry (setting mlflow_tracking_uri) is unavailable while looking up "
+        f"{name}@{alias}: {reason}. Rerun when it is back"
+    )
 
 
 def register_challenger(client: MlflowClient, name: str, model_uri: str, run_id: str) -> ModelVersion:

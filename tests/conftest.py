@@ -125,3 +125,18 @@ def small_world(tmp_path_factory, pg_server):
     return types.SimpleNamespace(
         archive=root / "archive", layout=layout, region=region, days=days, database_url=url
     )
+
+
+@pytest.fixture
+def stoppable_postgres(tmp_path_factory):
+    """An embedded PostgreSQL (infra.stack) of its own, for tests that stop it mid-way.
+
+    Yields the :class:`infra.stack.EmbeddedStack` (databases ``smprod``, migrated, and
+    ``mlflow``); stopped at the end whatever the test left running.
+    """
+    from infra.stack import EmbeddedStack
+
+    stack = EmbeddedStack(tmp_path_factory.mktemp("pgstop"))  # a short path: the unix-socket limit
+    stack.up_postgres()
+    yield stack
+    stack.down_postgres()

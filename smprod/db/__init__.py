@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smprod.errors import DatabaseError
@@ -42,6 +42,51 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with pre-ping (a restarted server is not an error)."""
     return sa.create_engine(normalise_url(url), pool_pre_ping=True, future=True)
+
+
+#: Driver failures that mean "the server is not there" (refused, stopped, connection lost),
+#: as opposed to a bad statement or a missing table.
+OUTAGES = (OperationalError, InterfaceError)
+
+
+def describe(url: str | URL) -> str:
+    """Which database ``url`` names, for messages: ``'smprod' on host:port as user``, no password.
+
+    A unix-socket URL (``?host=/path``, as the embedded PostgreSQL's) names its socket directory.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "an unparsable database URL"
+    query_host = parsed.query.get("host")
+    host = parsed.host or (query_host if isinstance(query_host, str) else None) or "localhost"
+    where = f"{host}:{parsed.port}" if parsed.port else host
+    user = f" as {parsed.username}" if parsed.username else ""
+    return f"{parsed.database or '(default)'!r} on {where}{user}"
+
+
+def unavailable(url: str | URL, operation: str, err: Exception) -> DatabaseError:
+    """The :class:`DatabaseError` of an outage: the database, what was being done, the driver's reason.
+
+    Args:
+        url: the database (its password never appears in the message).
+        operation: what was being done, e.g. ``"recording stage 'produce' of 2024-06-20"``.
+        err: the driver's error (SQLAlchemy's, whose ``orig`` is psycopg's).
+    """
+    reason = " ".join(str(getattr(err, "orig", None) or err).split()).rstrip(".")
+    return DatabaseError(
+        f"database {describe(url)} unavailable while {operation}: {reason} (check that PostgreSQL "
+        "is running; rerun when it is back: the interrupted run is closed then)"
+    )
+
+
+@contextmanager
+def outage_as_error(url: str | URL, operation: str) -> Iterator[None]:
+    """Turn a lost or refused connection inside the block into :func:`unavailable`'s error."""
+    try:
+        yield
+    except OUTAGES as err:
+        raise unavailable(url, operation, err) from err
 
 
 def check_connection(engine: Engine) -> None:

@@ -63,7 +63,7 @@ def _query(engine: Engine, statement: sa.Select) -> list[sa.Row]:
         with engine.connect() as conn:
             return list(conn.execute(statement))
     except (OperationalError, ProgrammingError) as err:
-        raise database_error(engine, err) from err
+        raise database_error(engine, err, "reading validation data") from err
 
 
 def load_sites(engine: Engine) -> list[StationSite]:

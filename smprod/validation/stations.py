@@ -158,4 +158,4 @@ def upsert_station(engine: Engine, station: IsmnStation, source_file: str) -> in
         with engine.connect() as conn:
             return int(conn.execute(sa.select(Station.id).where(Station.station_key == key)).scalar_one())
     except (OperationalError, ProgrammingError) as err:
-        raise database_error(engine, err) from err
+        raise database_error(engine, err, f"reading station {key}") from err

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smprod.db import Base
+from smprod.db import OUTAGES, Base, unavailable
 from smprod.errors import DatabaseError
 
 #: Rows per INSERT statement (PostgreSQL allows 65535 bind parameters per statement).
@@ -179,12 +179,18 @@ def upsert(engine: Engine, model: type[Base], rows: Sequence[Mapping[str, Any]])
                 updates.update({c.name: sa.func.now() for c in table.columns if c.name.endswith("_at")})
                 conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates))
     except (OperationalError, ProgrammingError) as err:
-        raise database_error(engine, err) from err
+        raise database_error(engine, err, f"writing {table.name}") from err
     return len(rows)
 
 
-def database_error(engine: Engine, err: Exception) -> DatabaseError:
-    """A :class:`DatabaseError` naming the server (no password) and the fix."""
+def database_error(engine: Engine, err: Exception, operation: str = "validating") -> DatabaseError:
+    """A :class:`DatabaseError` naming the server (no password), what was being done and the fix.
+
+    A lost or refused connection is an outage (:func:`smprod.db.unavailable`); anything else
+    (a missing table) names the migration.
+    """
+    if isinstance(err, OUTAGES):
+        return unavailable(engine.url, operation, err)
     where = engine.url.render_as_string(hide_password=True)
     reason = getattr(err, "orig", err)
     return DatabaseError(

@@ -123,3 +123,20 @@ def test_operator_commands_promote_list_and_roll_back(mlflow_tracking_uri, datab
     assert back.returncode == 0 and f"v{v1} is champion again" in back.stdout
     missing = cli("promote", "99")
     assert missing.returncode == 1 and "no version 99" in missing.stderr
+
+
+def test_a_registry_that_cannot_be_read_is_an_outage_not_no_champion(stoppable_postgres):
+    import time
+
+    from smprod.errors import DatabaseError
+    from tests.databases import DB_PASSWORD, with_password
+
+    client = client_for(with_password(stoppable_postgres.database_url("mlflow")))
+    assert version_by_alias(client, "smprod-test", CHAMPION) is None  # nothing registered yet
+    stoppable_postgres.down_postgres()
+
+    start = time.monotonic()
+    with pytest.raises(DatabaseError, match=r"MLflow model registry .* unavailable") as info:
+        version_by_alias(client, "smprod-test", CHAMPION)  # "no champion" would retrain
+    assert time.monotonic() - start < 10
+    assert DB_PASSWORD not in str(info.value)

@@ -288,7 +288,7 @@ def test_cli_validate_prints_the_table_and_writes_plots(
         shutil.copyfile(plot, artifacts_dir / f"validation_{plot.name}")
 
 
-def test_cli_validate_exits_1_when_the_database_is_down(archive, workdir, monkeypatch, capsys):
+def test_cli_validate_exits_3_when_the_database_is_down(archive, workdir, monkeypatch, capsys):
     from flows.cli import main
 
     monkeypatch.delenv("SMPROD_CONFIG", raising=False)
@@ -296,5 +296,5 @@ def test_cli_validate_exits_1_when_the_database_is_down(archive, workdir, monkey
     bbox = ",".join(str(v) for v in BBOX)
     with pytest.raises(SystemExit) as exit_info:
         main(["validate", "--workdir", str(workdir), "--archive", str(archive), "--bbox", bbox])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 3  # the database is unavailable (flows/cli.py)
     assert "cannot reach the database" in capsys.readouterr().err
