@@ -15,10 +15,11 @@ import sys
 import typer
 
 import flows.commands
-from smprod.errors import ConfigError, DatabaseError, SmprodError
+from smprod.errors import ConfigError, DatabaseError, SmprodError, StoppedError
 
 #: Exit codes: 0 ok, 1 a step failed, 2 bad usage or configuration, 3 the database is
-#: unavailable (rerun when it is back).
+#: unavailable (rerun when it is back), 128 + n stopped by signal n at a safe point (143 SIGTERM,
+#: 130 Ctrl-C; rerun to continue).
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
@@ -55,6 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     """
     try:
         app(args=argv)
+    except StoppedError as err:
+        typer.secho(
+            f"{err}: its run is cancelled in the run ledger; run the same command again to continue "
+            "(finished days are skipped)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+        sys.exit(exit_code(err))
     except SmprodError as err:
         typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
         sys.exit(exit_code(err))
@@ -62,6 +71,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def exit_code(err: SmprodError) -> int:
     """The exit code of an expected failure (see the constants above)."""
+    from smprod.stopping import exit_code as stopped_code
+
+    if isinstance(err, StoppedError):
+        return stopped_code(err.signum)
     if isinstance(err, DatabaseError):
         return EXIT_DATABASE
     return EXIT_CONFIG if isinstance(err, ConfigError) else EXIT_FAILED

@@ -17,6 +17,10 @@ Database outages: a :class:`~smprod.errors.DatabaseError` is not retried and end
 reprocess at once, as every later day would meet it too; a run the database could not close is
 closed by the next one (:mod:`smprod.runs`, pending journal).
 
+Stopping (:mod:`smprod.stopping`): a stop asked for by SIGTERM is honoured between days and
+between the stages of a day (``STOP.check``); the day's run is closed ``cancelled`` and the flow
+runs end Cancelled.
+
 Secrets: the settings reach the flows with their URLs as ``SecretStr`` (masked in the stored
 flow-run parameters) or, from a deployment, without them; the plain URLs are taken out only in
 :func:`make_ctx`, where the connections are made.
@@ -24,24 +28,33 @@ flow-run parameters) or, from a deployment, without them; the plain URLs are tak
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.exceptions import CancelledRun
+from prefect.states import Cancelled
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
 from flows.logs import hide_expected_tracebacks
+from flows.supervise import STOP
 from smprod.config import Settings
-from smprod.errors import DatabaseError
+from smprod.errors import DatabaseError, StoppedError
 
 NETWORK_RETRIES = 3
+#: A stop honoured here, or in a subflow (whose Cancelled state a parent sees as CancelledRun).
+STOPPED = (StoppedError, CancelledRun)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Expected failures (SmprodError) are logged by Prefect with their message only.
 hide_expected_tracebacks()
@@ -59,6 +72,23 @@ def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
 
     expected = MissingInputError | GranuleError | ConfigError | DatabaseError
     return not isinstance(state.data, expected)
+
+
+def _cancel_on_stop(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wiring: a flow that honours a stop ends Cancelled in Prefect, not Failed.
+
+    A caller of the flow then gets :class:`~prefect.exceptions.CancelledRun` (Prefect raises it
+    for a Cancelled state), never the state itself, so the declared return type holds.
+    """
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except STOPPED as stop:
+            return cast(R, Cancelled(message=str(stop)))
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -312,11 +342,12 @@ def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
 # validate_parameters=False: Settings arrives validated (load_settings), and re-validating it in a
 # Dask worker failed with pydantic's "not fully defined" error for the unpickled class.
 @flow(name="smprod-day", validate_parameters=False)
+@_cancel_on_stop
 def produce_one_day(settings: Settings, day: date) -> str:
     """Every stage of one day under its lock, recorded in the run ledger; returns the status.
 
-    A run that the database cannot close now is journalled and closed by the next run
-    (:mod:`smprod.runs`).
+    A stop is honoured before a stage (the run is closed ``cancelled``); a run that the
+    database cannot close now is journalled and closed by the next run (:mod:`smprod.runs`).
     """
     from smprod import runs
 
@@ -328,6 +359,9 @@ def produce_one_day(settings: Settings, day: date) -> str:
         run_id = runs.start_run(ctx.engine, day, str(flow_run.id) if flow_run else None)
         try:
             status = _stages(ctx, day, run_id)
+        except StoppedError as stop:
+            _close_run(ctx, run_id, "cancelled", str(stop))
+            raise
         except Exception as err:
             _close_run(ctx, run_id, "failed", f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
             raise
@@ -348,6 +382,7 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     from smprod.production import input_key, is_current
 
     def timed(stage: str, call, *args):  # type: ignore[no-untyped-def]
+        STOP.check(f"before stage {stage!r} of {day}")  # a safe point: no stage is cut short
         start = time.monotonic()
         result = call(*args)
         runs.record_stage(ctx.engine, run_id, stage, time.monotonic() - start)
@@ -374,6 +409,7 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
 
 
 @flow(name="smprod-daily")
+@_cancel_on_stop
 def daily(day: date | None = None, settings: Settings | None = None) -> str:
     """Produce ``day`` (default: the latest day whose coarse SMAP granule is available)."""
     from smprod.config import load_settings
@@ -389,6 +425,7 @@ def daily(day: date | None = None, settings: Settings | None = None) -> str:
 
 
 @flow(name="smprod-backfill")
+@_cancel_on_stop
 def backfill(start: date, end: date, settings: Settings | None = None) -> dict[str, str]:
     """Days ``start``..``end``; a day that fails is reported and the others go on.
 
@@ -410,6 +447,7 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
         return {str(day): _outcome(settings, day) for day in days}
     ctx = make_ctx(settings)
     for day in days:
+        STOP.check(f"before ingesting {day} ahead")
         _ingest_ahead(ctx, day)
     if settings.dask_address:
         from prefect_dask import DaskTaskRunner
@@ -434,10 +472,11 @@ def _ingest_ahead(ctx: Ctx, day: date) -> None:
 
 
 def _outcome(settings: Settings, day: date) -> str:
+    STOP.check(f"before {day}")
     try:
         return produce_one_day(settings, day)
-    except DatabaseError:
-        raise  # an outage every later day would meet too
+    except (*STOPPED, DatabaseError):
+        raise  # a stop, or an outage every later day would meet too
     except Exception as err:  # one bad day must not stop the backfill
         get_run_logger().error("%s failed: %s", day, err)
         return f"failed: {err}"
@@ -467,6 +506,7 @@ def rescore_task(ctx: Ctx, days: list[date]) -> None:
 
 
 @flow(name="smprod-retrain")
+@_cancel_on_stop
 def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     """Train on the window ending ``end`` (default yesterday) and apply the promotion rule."""
     from smprod.config import load_settings
@@ -474,6 +514,7 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     settings = settings or load_settings()
     ctx = make_ctx(settings)
     end = end or datetime.now(UTC).date() - timedelta(days=1)
+    STOP.check(f"before training on the window ending {end}")
     result = train_task(ctx, end)
     return f"v{result.version}: {result.decision.reason}"
 
@@ -493,6 +534,7 @@ def find_updates_task(ctx: Ctx, since: date | None) -> Any:
 
 
 @flow(name="smprod-reprocess")
+@_cancel_on_stop
 def reprocess_updates(settings: Settings | None = None, since: date | None = None) -> dict[str, str]:
     """Produce again the published days (on or after ``since``) whose inputs improved.
 
@@ -509,11 +551,12 @@ def reprocess_updates(settings: Settings | None = None, since: date | None = Non
         logger.info("no published day%s has better inputs now", f" since {since}" if since else "")
     outcome: dict[str, str] = {}
     for update in updates:
+        STOP.check(f"before reprocessing {update.day}")
         logger.info("reprocessing %s: %s", update.day, update.reason)
         try:
             status = produce_one_day(settings, update.day)
-        except DatabaseError:
-            raise  # an outage every later day would meet too
+        except (*STOPPED, DatabaseError):
+            raise  # a stop, or an outage every later day would meet too
         except Exception as err:  # one bad day must not stop the others
             logger.error("%s failed: %s", update.day, err)
             status = f"failed: {err}"

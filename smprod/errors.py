@@ -57,6 +57,29 @@ class DatabaseError(SmprodError):
     """Raised when the database is unreachable or a write fails; the step can be rerun later."""
 
 
+class StoppedError(SmprodError):
+    """Raised at a safe point after a stop was asked for (SIGTERM, Ctrl-C); not a failure.
+
+    Attributes:
+        signum: the signal that asked (None when the stop came another way).
+        where: the safe point, e.g. ``"before stage 'publish' of 2024-06-20"``.
+    """
+
+    def __init__(self, signum: int | None, where: str) -> None:
+        self.signum = signum
+        self.where = where
+        super().__init__(f"stopped by {_signal_name(signum)} {where}")
+
+
+def _signal_name(signum: int | None) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name if signum is not None else "request"
+    except ValueError:
+        return f"signal {signum}"
+
+
 class ModelError(SmprodError):
     """Raised when a model cannot be trained, loaded or registered (no champion, bad artifact)."""
 

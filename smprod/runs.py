@@ -9,11 +9,12 @@ keyed by the day, held on its own connection for the duration of the production.
 work across processes and machines (Dask workers) and vanish when the holder dies (kill -9), so a
 crashed run never leaves a stale lock behind.
 
-How runs end: ``succeeded``/``skipped``; ``failed`` with the error. A run whose process died
-stays ``running`` until the next run of its day closes it (:func:`close_abandoned`). A run that
-cannot be closed because the database went away is written to the pending journal
-(:func:`finish_or_defer`, files under ``<workdir>/ledger-pending/``) and closed with its real
-outcome by the next run once the database is back (:func:`apply_pending`), not as "abandoned".
+How runs end: ``succeeded``/``skipped``; ``failed`` with the error; ``cancelled`` when a stop
+(SIGTERM) was honoured at a safe point. A run whose process died stays ``running`` until the next
+run of its day closes it (:func:`close_abandoned`). A run that cannot be closed because the
+database went away is written to the pending journal (:func:`finish_or_defer`, files under
+``<workdir>/ledger-pending/``) and closed with its real outcome by the next run once the
+database is back (:func:`apply_pending`), not as "abandoned".
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from smprod.errors import DatabaseError, SmprodError
 #: Namespace of smprod's advisory locks (first key), so they cannot collide with other users'.
 LOCK_NAMESPACE = 0x534D  # "SM"
 
-STATUSES = ("running", "succeeded", "failed", "skipped")
+STATUSES = ("running", "succeeded", "failed", "skipped", "cancelled")
 #: The pending journal's folder under the work directory (see the module docstring).
 PENDING_DIR = "ledger-pending"
 
@@ -206,6 +207,17 @@ def close_abandoned(engine: Engine, day: date) -> int:
             sa.update(ProductionRun)
             .where(ProductionRun.day == day, ProductionRun.status == "running")
             .values(status="failed", error="abandoned: the process died before finishing")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def close_runs_of_flow_run(engine: Engine, flow_run_id: str, error: str) -> int:
+    """Mark 'running' runs of a flow run whose process is known to be dead as failed."""
+    with _writing(engine, f"closing the runs of flow run {flow_run_id} in the run ledger") as session:
+        result = session.execute(
+            sa.update(ProductionRun)
+            .where(ProductionRun.flow_run_id == flow_run_id, ProductionRun.status == "running")
+            .values(status="failed", error=error, finished_at=sa.func.now())
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

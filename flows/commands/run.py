@@ -1,4 +1,8 @@
-"""``smprod run``, ``smprod backfill``, ``smprod reprocess``, ``smprod train``: run the flows once."""
+"""``smprod run``, ``smprod backfill``, ``smprod reprocess``, ``smprod train``: run the flows once.
+
+Each runs its flow through :func:`flows.supervise.run_flow`: what killed processes left is
+cleaned up first, and SIGTERM / Ctrl-C stop at the next safe point (exit 143 / 130).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,15 @@ from flows.commands._options import (
 DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
 
 
-def _prepare(settings) -> None:  # type: ignore[no-untyped-def]
+def _prepare(settings):  # type: ignore[no-untyped-def]
     """Check the archive and the work directory's region, then resolve the services and point
-    Prefect at its API before Prefect is imported."""
+    Prefect at its API before Prefect is imported; returns the endpoints."""
     from flows.services import resolve_endpoints, use_prefect_api
 
     claim_workdir(settings)
-    use_prefect_api(resolve_endpoints(settings))
+    endpoints = resolve_endpoints(settings)
+    use_prefect_api(endpoints)
+    return endpoints
 
 
 def register(app: typer.Typer) -> None:
@@ -43,10 +49,11 @@ def register(app: typer.Typer) -> None:
         """Produce one day through the daily flow (ingest, model, produce, publish, validate)."""
         when = parse_day(day, "--day") if day else None
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        _prepare(settings)
+        endpoints = _prepare(settings)
         from flows.daily import daily
+        from flows.supervise import run_flow
 
-        status = daily(day=when, settings=settings)
+        status = run_flow(lambda: daily(day=when, settings=settings), settings, endpoints)
         typer.echo(f"{day or 'latest day'}: {status}")
 
     @app.command("backfill")
@@ -62,10 +69,11 @@ def register(app: typer.Typer) -> None:
         first, last = parse_day(start, "--start"), parse_day(end, "--end")
         check_order(first, last)
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        _prepare(settings)
+        endpoints = _prepare(settings)
         from flows.daily import backfill
+        from flows.supervise import run_flow
 
-        outcome = backfill(first, last, settings=settings)
+        outcome = run_flow(lambda: backfill(first, last, settings=settings), settings, endpoints)
         for day, status in outcome.items():
             typer.echo(f"{day}: {status}")
         if any(status.startswith("failed") for status in outcome.values()):
@@ -87,10 +95,11 @@ def register(app: typer.Typer) -> None:
         """
         first = parse_day(since, "--since") if since else None
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        _prepare(settings)
+        endpoints = _prepare(settings)
         from flows.daily import reprocess_updates
+        from flows.supervise import run_flow
 
-        outcome = reprocess_updates(settings, first)
+        outcome = run_flow(lambda: reprocess_updates(settings, first), settings, endpoints)
         if not outcome:
             typer.echo("no published day has better inputs now")
         for day, status in outcome.items():
@@ -112,7 +121,8 @@ def register(app: typer.Typer) -> None:
         settings = settings_from_cli(
             config, workdir=workdir, archive=archive, bbox=bbox, training_window_days=window_days
         )
-        _prepare(settings)  # the stack's Prefect server, not a temporary one
+        endpoints = _prepare(settings)  # the stack's Prefect server, not a temporary one
         from flows.daily import retrain
+        from flows.supervise import run_flow
 
-        typer.echo(retrain(last, settings=settings))
+        typer.echo(run_flow(lambda: retrain(last, settings=settings), settings, endpoints))

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         where it left off; pause one with ``prefect deployment pause smprod-daily/daily``.
         """
         from flows.services import resolve_endpoints, use_prefect_api
+        from flows.supervise import recover
         from infra.stack import EmbeddedStack
 
         settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
@@ -28,7 +29,9 @@ def register(app: typer.Typer) -> None:
             EmbeddedStack(settings.workdir).up(prefect=True)
         # Prefect reads its API URL when it is imported: resolve it first, or serve would start
         # a throw-away temporary server and register the deployments there.
-        use_prefect_api(resolve_endpoints(settings))
+        endpoints = resolve_endpoints(settings)
+        use_prefect_api(endpoints)
+        recover(settings, endpoints)  # runs a killed smprod process left RUNNING: Crashed
         from prefect import serve as prefect_serve
 
         from flows.daily import daily, reprocess_updates, retrain

@@ -1,4 +1,4 @@
-"""Interruptions end to end: PostgreSQL stopped mid-run.
+"""Interruptions end to end: SIGTERM during a backfill, kill -9, PostgreSQL stopped mid-run.
 
 The backfills run as ``smprod`` subprocesses (the command systemd and operators run) against
 the Prefect test server, each on its own copy of the small synthetic world (tests/conftest.py)
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +32,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
+#: How soon after SIGTERM a backfill must have exited (the brief of issue 18: a few seconds).
+STOP_LIMIT_S = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,11 @@ def _world(small_world, champion, database_url: str, tmp_path: Path) -> types.Si
     )
 
 
+@pytest.fixture
+def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
+    return _world(small_world, champion, database_url, tmp_path)
+
+
 def _start(world, prefect_api: str, *args: str) -> subprocess.Popen:
     """``smprod ARGS`` in its own process group, output to ``world.log``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMPROD_", "PREFECT_"))}
@@ -120,6 +129,109 @@ def _wait_until_stage_done(world, day, stage: str, proc: subprocess.Popen, timeo
             return
         time.sleep(0.05)
     raise AssertionError(f"the run of {day} did not finish {stage!r} within {timeout_s} s")
+
+
+def _flow_runs(pid: int) -> list:
+    """Every Prefect flow run that process ``pid`` started (its ``smprod-pid`` tag)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    query = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"smprod-pid:{pid}"]))
+    with get_client(sync_client=True) as client:
+        return list(client.read_flow_runs(flow_run_filter=query, sort=FlowRunSort.START_TIME_ASC, limit=200))
+
+
+def _states(flow_runs) -> dict[str, str]:
+    return {str(run.id): run.state_type.value for run in flow_runs}
+
+
+# -------------------------------------------------------------------------------- SIGTERM
+
+
+def test_sigterm_stops_a_backfill_at_the_next_safe_point(world, prefect_api):
+    from flows.daily import backfill
+    from smprod.product import product_problems
+
+    days = world.days[-5:-1]
+    proc = _start(world, prefect_api, "backfill", "--start", str(days[0]), "--end", str(days[-1]))
+    _wait_until_stage_done(world, days[1], "ingest", proc)  # the second day is under way
+
+    os.kill(proc.pid, signal.SIGTERM)  # the main process only, as systemd's KillMode=mixed does
+    sent = time.monotonic()
+    proc.wait(timeout=120)
+    took = time.monotonic() - sent
+    print(f"SIGTERM -> exit {proc.returncode} in {took:.2f} s")
+
+    output = world.log.read_text()
+    assert proc.returncode == 143, output[-3000:]
+    assert took < STOP_LIMIT_S, f"exit {took:.1f} s after SIGTERM"
+    assert "Traceback" not in output
+    assert re.search(rf"stopped by SIGTERM before stage '\w+' of {days[1]}: its run is cancelled", output)
+    ledger = {day: runs.runs_of(world.engine, day) for day in days}
+    assert [r.status for r in ledger[days[0]]] == ["succeeded"]
+    [cancelled] = ledger[days[1]]
+    assert cancelled.status == "cancelled" and cancelled.finished_at is not None
+    assert re.fullmatch(rf"stopped by SIGTERM before stage '\w+' of {days[1]}", cancelled.error)
+    assert ledger[days[2]] == ledger[days[3]] == []  # never started
+
+    states = _states(_flow_runs(proc.pid))  # the backfill and two smprod-day runs
+    assert len(states) == 3 and "RUNNING" not in states.values() and "PENDING" not in states.values()
+    assert states[ledger[days[0]][0].flow_run_id] == "COMPLETED"
+    assert states[cancelled.flow_run_id] == "CANCELLED"
+    assert sorted(states.values()) == ["CANCELLED", "CANCELLED", "COMPLETED"]  # the backfill too
+
+    files = world.layout.product_files(days[1])  # all of a day's files, or none
+    if files.soil_moisture.exists():
+        assert product_problems(files, world.region) == []
+    assert not [p for p in world.layout.root.rglob("*") if p.name.endswith(".part")]
+
+    outcome = backfill(days[0], days[-1], settings=world.settings)  # the same command continues
+    assert outcome == {str(days[0]): "skipped", **{str(day): "succeeded" for day in days[1:]}}
+
+
+# -------------------------------------------------------------------------------- kill -9
+
+
+def _running_probe(mark_tags: tuple[str, str]) -> str:
+    """A RUNNING flow run marked as this (live) test process's; returns its id."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    @flow(name="live-probe")
+    def probe() -> None:
+        """Never runs: only its flow run record is made."""
+
+    with get_client(sync_client=True) as client:
+        return str(client.create_flow_run(probe, tags=list(mark_tags), state=Running()).id)
+
+
+def test_flow_runs_of_a_killed_backfill_are_marked_crashed_by_the_next_start(world, prefect_api):
+    from smprod.orphans import ProcessMark
+
+    days = world.days[-4:-2]
+    proc = _start(world, prefect_api, "backfill", "--start", str(days[0]), "--end", str(days[1]))
+    _wait_until_stage_done(world, days[0], "ingest", proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    killed = _flow_runs(proc.pid)
+    assert sorted(_states(killed).values()) == ["RUNNING", "RUNNING"]  # the backfill and its day
+    live = _running_probe(ProcessMark(socket.gethostname(), os.getpid()).tags())
+
+    next_start = _start(world, prefect_api, "reprocess")  # any flow command: it recovers first
+    assert next_start.wait(timeout=300) == 0, world.log.read_text()[-3000:]
+
+    after = _flow_runs(proc.pid)
+    assert sorted(_states(after).values()) == ["CRASHED", "CRASHED"]
+    host = socket.gethostname()
+    assert {run.state.message for run in after} == {
+        f"its process {host}:{proc.pid} died (marked by the next smprod start)"
+    }
+    assert _states(_flow_runs(os.getpid()))[live] == "RUNNING"  # a live process's run is left alone
+    [abandoned] = runs.runs_of(world.engine, days[0])
+    assert abandoned.status == "failed"
+    assert abandoned.error == f"abandoned: its process {host}:{proc.pid} died before finishing"
 
 
 # --------------------------------------------------------------------- PostgreSQL outage

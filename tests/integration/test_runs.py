@@ -78,6 +78,15 @@ def test_unknown_status_is_refused(database_url):
         finish_run(engine, start_run(engine, DAY, None), "exploded")
 
 
+def test_a_run_stopped_at_a_safe_point_is_cancelled(database_url):
+    engine = db.make_engine(database_url)
+    run_id = start_run(engine, DAY, "flow-1")
+    finish_run(engine, run_id, "cancelled", "stopped by SIGTERM before stage 'publish' of 2024-06-01")
+    assert close_abandoned(engine, DAY) == 0  # cancelled is an end, not an abandoned run
+    (run,) = runs_of(engine, DAY)
+    assert run.status == "cancelled" and run.finished_at is not None
+
+
 def test_a_run_the_outage_could_not_close_gets_its_real_outcome_when_the_database_is_back(
     stoppable_postgres, tmp_path
 ):
