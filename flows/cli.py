@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv)
     except StoppedError as err:
         typer.secho(
-            f"{err}: its run is cancelled in the run ledger; run the same command again to continue "
-            "(finished days are skipped)",
+            f"{err}; run the same command again to continue (finished days are skipped; a day "
+            "stopped part-way is cancelled in the run ledger and produced again)",
             err=True,
             fg=typer.colors.YELLOW,
         )
