@@ -32,7 +32,7 @@ production makes it (cells without SMAP shifted by their neighbours' correction,
 
 The uncertainty is checked out of sample: sigma is calibrated on a random half of the temporal
 test split and its one-sigma coverage reported on the other half. The 1 km model is made as
-production makes it (:func:`smprod.lifecycle.fit_calibrated`: fitted on the window without its
+production makes it (:func:`smprod.mlops.lifecycle.fit_calibrated`: fitted on the window without its
 last days, sigma calibrated on those), and its 1 km sigma is checked against the truth
 (``1σ cov``: share of pixels whose error is within sigma; 0.683 is the aim).
 """
@@ -54,18 +54,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from infra.stack import EmbeddedStack
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM, load_settings
-from smprod.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
-from smprod.features import PREDICTORS, InputStore
-from smprod.grid import region_from_bbox
-from smprod.ingest import ingest_day
+from smprod.grids.ease import region_from_bbox
+from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.inputs.ingest import ingest_day
+from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
-from smprod.lifecycle import fit_calibrated, split_holdout
-from smprod.models import Downscaler, make_model
-from smprod.predict import predict_region
-from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
-from smprod.sources import ArchiveSource
-from smprod.synthetic.archive import write_archive
-from smprod.training import (
+from smprod.mlops.lifecycle import fit_calibrated, split_holdout
+from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
+from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.models import Downscaler, make_model
+from smprod.science.predict import predict_region
+from smprod.science.training import (
     COARSE_FOOTPRINT_KM,
     SplitMetrics,
     spatial_split,
@@ -73,6 +72,7 @@ from smprod.training import (
     temporal_split,
     training_table,
 )
+from smprod.synthetic.archive import write_archive
 
 BBOX = (-100.0, 34.0, -96.0, 37.0)
 START = date(2024, 5, 1)

@@ -4,7 +4,7 @@ Run from the project root::
 
     PYTHONPATH=$PWD python benchmarks/correction.py [--repeats 3]
 
-For each size it prints the median wall time of :func:`smprod.correction.conserve_mass` and of
+For each size it prints the median wall time of :func:`smprod.science.correction.conserve_mass` and of
 :func:`smprod.product.write_product` (three COGs, thumbnail, provenance), the 1 km cells per
 second of both together, the peak of numpy/Python allocations during the step (tracemalloc) and
 the process's peak resident memory so far (getrusage; sizes run in increasing order, so it is the
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from smprod.correction import conserve_mass
-from smprod.grid import Region, RegionGrid
+from smprod.grids.ease import Region, RegionGrid
 from smprod.layout import WorkLayout
-from smprod.product import write_product
-from smprod.provenance import ModelInfo, ProductInfo, software_versions
+from smprod.product.provenance import ModelInfo, ProductInfo, software_versions
+from smprod.product.write import write_product
+from smprod.science.correction import conserve_mass
 
 #: Coarse (36 km) cells per side -> 1 km pixels: 14 -> 0.25 M, 28 -> 1.0 M, 56 -> 4.1 M.
 SIDES = (14, 28, 56)

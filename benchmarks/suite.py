@@ -4,7 +4,7 @@ Used by ``benchmarks/accuracy.py --suite``. Every world of :data:`smprod.synthet
 written once below the work directory (granules in the real formats + truth), ingested, and then
 for each method: the model is trained as production trains it (on the world's ``history`` days,
 the last 5 held out for the sigma calibration) and the product made as production makes it
-(:func:`smprod.predict.predict_region`, then :func:`smprod.correction.conserve_mass_in_blocks`
+(:func:`smprod.science.predict.predict_region`, then :func:`smprod.science.correction.conserve_mass_in_blocks`
 with the production settings ``gap_correction_km`` and ``conservation_km``) for each scored day after the
 window. Scores per world, against the world's 1 km truth and next to bilinear SMAP on the same
 pixels:
@@ -38,20 +38,20 @@ from numpy.typing import NDArray
 
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
-from smprod.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
-from smprod.features import PREDICTORS, InputStore, fine_features
-from smprod.grid import Region, region_from_bbox
-from smprod.ingest import ingest_day
+from smprod.grids.ease import Region, region_from_bbox
+from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.inputs.ingest import ingest_day
+from smprod.inputs.readers.ismn import read_stm
+from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
-from smprod.lifecycle import fit_calibrated, split_holdout
-from smprod.models import Downscaler
-from smprod.predict import Prediction, predict_region
-from smprod.readers.ismn import read_stm
-from smprod.regrid import bilinear_to_fine, block_mean, upsample_nearest
-from smprod.sources import ArchiveSource
+from smprod.mlops.lifecycle import fit_calibrated, split_holdout
+from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
+from smprod.science.features import PREDICTORS, InputStore, fine_features
+from smprod.science.models import Downscaler
+from smprod.science.predict import Prediction, predict_region
+from smprod.science.training import COARSE_FOOTPRINT_KM, training_table
 from smprod.synthetic.archive import write_archive
 from smprod.synthetic.spec import SuiteWorld
-from smprod.training import COARSE_FOOTPRINT_KM, training_table
 from smprod.validation.stations import daily_means, find_station_files
 
 #: Fewest matched days for a station to count in the station scores.
@@ -65,7 +65,8 @@ class Method:
     """How the product is made from a trained model (the production defaults unless changed).
 
     ``correct`` turns the model's field into the product: (model field, SMAP, factor, porosity)
-    -> corrected field (default: :func:`smprod.correction.conserve_mass_in_blocks` as production calls it).
+    -> corrected field (default:
+    :func:`smprod.science.correction.conserve_mass_in_blocks` as production calls it).
     """
 
     name: str
@@ -223,7 +224,7 @@ def _conservation_residual(
     field_: NDArray, smap: NDArray, porosity: NDArray, factor: int, block: int, offset: tuple[int, int]
 ) -> float:
     """Largest |mean - target| over the feasible conservation cells (the block means of SMAP under
-    the 50 % rule; :func:`smprod.correction.conserve_mass_in_blocks`), recomputed independently."""
+    the 50 % rule; :func:`smprod.science.correction.conserve_mass_in_blocks`), recomputed independently."""
     target = block_mean(_padded(smap, block, offset, 1, np.nan), block, 0.5)
     values = _padded(field_, block, offset, factor, np.nan)
     valid = np.isfinite(values)
@@ -319,7 +320,7 @@ def _ceiling_model(run: WorldRun) -> Downscaler:
     """A forest fitted to the world's 1 km truth (sampled pixels of the history days)."""
     import pandas as pd
 
-    from smprod.models import make_model
+    from smprod.science.models import make_model
 
     rng = np.random.default_rng(0)
     frames, targets = [], []

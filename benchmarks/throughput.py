@@ -7,7 +7,7 @@ gridded inputs written (:mod:`smprod.synthetic.gridded`, the same files ingest w
 per kind is trained on the smallest region's coarse table (as in operations: a model trained on a
 window of days, applied to the region). Each size runs in a fresh child process, so its peak
 memory (``VmHWM`` of ``/proc/self/status``, which is per process; ``ru_maxrss`` of a child inherits
-the parent's high-water mark) is its own. The child times :func:`smprod.production.produce_day`
+the parent's high-water mark) is its own. The child times :func:`smprod.product.produce.produce_day`
 ``--repeats`` times and prints the median. Prints a table: cells, median seconds, million cells
 per minute, peak memory, and memory at start (imports, model) for reference.
 """
@@ -25,14 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from smprod.features import PREDICTORS, InputStore
-from smprod.grid import Region, RegionGrid, region_from_bbox
+from smprod.grids.ease import Region, RegionGrid, region_from_bbox
 from smprod.layout import WorkLayout
-from smprod.models import load_model, make_model
-from smprod.provenance import ModelInfo
+from smprod.product.provenance import ModelInfo
+from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.models import load_model, make_model
+from smprod.science.training import training_table
 from smprod.synthetic.gridded import write_gridded_inputs
 from smprod.synthetic.world import simulate
-from smprod.training import training_table
 
 #: Upper-left corner of every benchmark region (central United States).
 CORNER = (-101.0, 38.0)
@@ -83,7 +83,7 @@ def train(work: Path, kind: str, smallest: float) -> Path:
 
 def child(work: Path, size: float, model_dir: Path, repeats: int) -> dict[str, float]:
     """Time produce_day for one size in this process; returns seconds and memory figures."""
-    from smprod.production import produce_day
+    from smprod.product.produce import produce_day
 
     region, layout = prepare(work, size)
     model = load_model(model_dir)

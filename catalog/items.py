@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from smprod.errors import CatalogError
-from smprod.grid import Region
+from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
 from smprod.secrets import public_url
 

@@ -31,7 +31,7 @@ import pystac
 from catalog.collection import build_collection, load_items, root_catalog
 from catalog.items import EXTENSIONS, build_item, item_id, revise
 from smprod.errors import CatalogError
-from smprod.grid import Region
+from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles, WorkLayout
 
 __all__ = ["EXTENSIONS", "item_for_day", "publish_day", "write_collection"]

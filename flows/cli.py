@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def exit_code(err: SmprodError) -> int:
     """The exit code of an expected failure (see the constants above)."""
-    from smprod.stopping import exit_code as stopped_code
+    from smprod.ops.stopping import exit_code as stopped_code
 
     if isinstance(err, StoppedError):
         return stopped_code(err.signum)

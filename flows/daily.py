@@ -10,14 +10,14 @@ product's provenance, so it survives restarts and does not depend on Prefect's r
 but only when the ledger's last succeeded run of the day has that key too: a run killed after
 writing the files but before publishing or validating must not make the day look done.
 ``smprod-reprocess`` produces again the published days whose inputs improved since
-(:mod:`smprod.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
+(:mod:`smprod.ops.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
 changes, so :func:`produce_one_day` does not skip them.
 
 Database outages: a :class:`~smprod.errors.DatabaseError` is not retried and ends a backfill or
 reprocess at once, as every later day would meet it too; a run the database could not close is
-closed by the next one (:mod:`smprod.runs`, pending journal).
+closed by the next one (:mod:`smprod.ops.runs`, pending journal).
 
-Stopping (:mod:`smprod.stopping`): a stop asked for by SIGTERM is honoured between days and
+Stopping (:mod:`smprod.ops.stopping`): a stop asked for by SIGTERM is honoured between days and
 between the stages of a day (``STOP.check``); the day's run is closed ``cancelled`` and the flow
 runs end Cancelled.
 
@@ -115,7 +115,7 @@ class Ctx:
     @property
     def pending(self) -> Path:
         """The run ledger's pending journal (closings a database outage deferred)."""
-        from smprod.runs import PENDING_DIR
+        from smprod.ops.runs import PENDING_DIR
 
         return self.settings.workdir / PENDING_DIR
 
@@ -127,7 +127,7 @@ class Ctx:
 
     @property
     def region(self):  # type: ignore[no-untyped-def]
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
 
         return region_from_bbox(self.settings.bbox, self.settings.coarse_km)
 
@@ -139,11 +139,11 @@ class Ctx:
 
     def source(self):  # type: ignore[no-untyped-def]
         if self.settings.earthdata:
-            from smprod.sources.earthdata import EarthdataSource
+            from smprod.inputs.sources.earthdata import EarthdataSource
 
             return EarthdataSource(self.settings.archive_dir)
-        from smprod.sources import ArchiveSource
-        from smprod.sources.archive import require_archive
+        from smprod.inputs.sources import ArchiveSource
+        from smprod.inputs.sources.archive import require_archive
 
         return ArchiveSource(require_archive(self.settings.archive_dir))
 
@@ -156,7 +156,7 @@ def make_ctx(settings: Settings) -> Ctx:
     leave out are read here, from this process's configuration (:func:`flows.services.with_secrets`).
     """
     from flows.services import resolve_endpoints, use_prefect_api, with_secrets
-    from smprod.grid import region_from_bbox
+    from smprod.grids.ease import region_from_bbox
     from smprod.layout import WorkLayout
     from smprod.workdir import claim_work_region
 
@@ -187,7 +187,7 @@ NETWORK_TASK: dict[str, Any] = {
 
 @task(name="ingest", **NETWORK_TASK)
 def ingest_task(ctx: Ctx, day: date) -> Any:
-    from smprod.ingest import ingest_day
+    from smprod.inputs.ingest import ingest_day
 
     return ingest_day(day, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine)
 
@@ -196,8 +196,8 @@ def ingest_task(ctx: Ctx, day: date) -> Any:
 def model_task(ctx: Ctx, day: date) -> Any:
     """The champion, retrained first when the policy says so; logs the policy's decision."""
     from smprod.errors import ModelError
-    from smprod.lifecycle import load_champion
-    from smprod.retrain_policy import ChampionFacts, decide_retrain
+    from smprod.mlops.lifecycle import load_champion
+    from smprod.mlops.retrain_policy import ChampionFacts, decide_retrain
 
     try:
         model, info, trained_through = load_champion(ctx.tracking_uri, ctx.settings.model_name)
@@ -238,7 +238,7 @@ def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
 @task(name="ingest-window", **NETWORK_TASK)
 def ingest_window_task(ctx: Ctx, end: date) -> Any:
     """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
-    from smprod.window import ingest_window, training_days
+    from smprod.inputs.window import ingest_window, training_days
 
     logger = get_run_logger()
     days = training_days(end, ctx.settings.training_window_days)
@@ -253,8 +253,8 @@ def ingest_window_task(ctx: Ctx, end: date) -> Any:
 def train_task(ctx: Ctx, end: date) -> Any:
     """Ingest what the window lacks, then train, register and apply the promotion rule."""
     from smprod import __version__
-    from smprod.features import InputStore
-    from smprod.lifecycle import TrainingSpec, train_and_register
+    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
+    from smprod.science.features import InputStore
 
     spec = TrainingSpec(
         end=end,
@@ -278,8 +278,8 @@ def train_task(ctx: Ctx, end: date) -> Any:
 
 @task(name="produce", cache_policy=NO_CACHE)
 def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
-    from smprod.production import produce_day
-    from smprod.scaleout import dask_client
+    from smprod.ops.scaleout import dask_client
+    from smprod.product.produce import produce_day
 
     with dask_client(ctx.settings.dask_address) as client:
         return produce_day(
@@ -347,9 +347,9 @@ def produce_one_day(settings: Settings, day: date) -> str:
     """Every stage of one day under its lock, recorded in the run ledger; returns the status.
 
     A stop is honoured before a stage (the run is closed ``cancelled``); a run that the
-    database cannot close now is journalled and closed by the next run (:mod:`smprod.runs`).
+    database cannot close now is journalled and closed by the next run (:mod:`smprod.ops.runs`).
     """
-    from smprod import runs
+    from smprod.ops import runs
 
     ctx = make_ctx(settings)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
@@ -372,14 +372,14 @@ def produce_one_day(settings: Settings, day: date) -> str:
 
 
 def _close_run(ctx: Ctx, run_id: int, status: str, error: str | None) -> DatabaseError | None:
-    from smprod import runs
+    from smprod.ops import runs
 
     return runs.finish_or_defer(ctx.engine, run_id, status, error, ctx.pending, datetime.now(UTC))
 
 
 def _stages(ctx: Ctx, day: date, run_id: int) -> str:
-    from smprod import runs
-    from smprod.production import input_key, is_current
+    from smprod.ops import runs
+    from smprod.product.produce import input_key, is_current
 
     def timed(stage: str, call, *args):  # type: ignore[no-untyped-def]
         STOP.check(f"before stage {stage!r} of {day}")  # a safe point: no stage is cut short
@@ -413,7 +413,7 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
 def daily(day: date | None = None, settings: Settings | None = None) -> str:
     """Produce ``day`` (default: the latest day whose coarse SMAP granule is available)."""
     from smprod.config import load_settings
-    from smprod.production import latest_coarse_day
+    from smprod.product.produce import latest_coarse_day
 
     settings = settings or load_settings()
     if day is None:
@@ -432,7 +432,7 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
     Every day of the range is ingested first (``ingest-ahead``; a day that cannot be is left to
     fail with its own message when it runs), so each day's MODIS gaps are filled between its
     neighbours on both sides, whatever order the days then run in; the days' own ingest stage
-    then reuses those files (:mod:`smprod.ingest`, "Reuse").
+    then reuses those files (:mod:`smprod.inputs.ingest`, "Reuse").
 
     Without a Dask scheduler the days run in order, one at a time (each already uses every
     core). With ``dask_address`` set, the first day runs here (it may train the champion the
@@ -526,8 +526,8 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     cache_policy=NO_CACHE,
 )
 def find_updates_task(ctx: Ctx, since: date | None) -> Any:
-    from smprod import ledger
-    from smprod.reprocess import find_reprocessing
+    from smprod.inputs import ledger
+    from smprod.ops.reprocess import find_reprocessing
 
     quarantined = {row["granule_id"] for row in ledger.granule_rows(ctx.engine, status="quarantined")}
     return find_reprocessing(ctx.layout, ctx.source(), ctx.settings.bbox, since, quarantined)

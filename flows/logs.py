@@ -21,7 +21,7 @@ from smprod.errors import SmprodError
 #: Prefect's loggers of flow and task runs (``prefect.logging.loggers``).
 RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 #: MLflow's SQL store logs a lost database with its traceback before it raises the
-#: ``TEMPORARILY_UNAVAILABLE`` error that :func:`smprod.registry.version_by_alias` reports as a
+#: ``TEMPORARILY_UNAVAILABLE`` error that :func:`smprod.mlops.registry.version_by_alias` reports as a
 #: :class:`~smprod.errors.DatabaseError` (``mlflow/store/db/utils.py``, ``make_managed_session``).
 MLFLOW_STORE_LOGGER = "mlflow.store.db.utils"
 

@@ -4,13 +4,13 @@ Every command that runs flows (``smprod run``, ``backfill``, ``reprocess``, ``tr
 :func:`run_flow`, which
 
 1. recovers what earlier processes left (:func:`recover`): run-ledger closings that a database
-   outage deferred (:func:`smprod.runs.apply_pending`), and flow runs left RUNNING by a killed
+   outage deferred (:func:`smprod.ops.runs.apply_pending`), and flow runs left RUNNING by a killed
    smprod process on this host, marked Crashed with their ledger rows closed
-   (:mod:`smprod.orphans`);
+   (:mod:`smprod.ops.orphans`);
 2. runs the flow in a worker thread with this process's mark as Prefect tags. Prefect installs
    its own SIGTERM handler, which aborts the flow wherever it is, only in the main thread; so
    here the main thread's SIGTERM/SIGINT handler just asks :data:`STOP` for a stop, and the
-   flows honour it at their next safe point (:mod:`smprod.stopping`): between days and stages.
+   flows honour it at their next safe point (:mod:`smprod.ops.stopping`): between days and stages.
    Once a stop is honoured, Prefect gets :data:`STOP_GRACE_S` to record the Cancelled states
    (its API may have gone with the same signal, as the temporary server of a one-off run does
    on Ctrl-C); a second signal exits at once. Either way the next start cleans up.
@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 from infra.stack import Endpoints
 from smprod.config import Settings
 from smprod.errors import StoppedError
-from smprod.orphans import HOST_TAG, ProcessMark, is_orphan
-from smprod.stopping import STOP_SIGNALS, StopFlag, exit_code
+from smprod.ops.orphans import HOST_TAG, ProcessMark, is_orphan
+from smprod.ops.stopping import STOP_SIGNALS, StopFlag, exit_code
 
 T = TypeVar("T")
 
@@ -139,7 +139,8 @@ def recover(settings: Settings, endpoints: Endpoints) -> None:
     Raises:
         DatabaseError: the database is unavailable (nothing else would work either).
     """
-    from smprod import db, runs
+    from smprod import db
+    from smprod.ops import runs
 
     engine = db.make_engine(endpoints.database_url)
     runs.apply_pending(engine, settings.workdir / runs.PENDING_DIR)

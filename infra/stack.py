@@ -10,7 +10,7 @@ Production sets ``SMPROD_DATABASE_URL``, ``SMPROD_MLFLOW_TRACKING_URI`` and
   exits; later commands attach to it. Databases: ``smprod`` (our schema, Alembic) and ``mlflow``
   (MLflow's tracking and registry store).
 - MLflow: the tracking URI is the ``mlflow`` database; artifacts go to ``stack/mlflow-artifacts``
-  (experiments are created with that artifact location, see :mod:`smprod.tracking`).
+  (experiments are created with that artifact location, see :mod:`smprod.mlops.tracking`).
 - Prefect: ``prefect server start`` on 127.0.0.1, as a detached process whose pid, port and URL
   are kept in ``stack/state.json``; its log is ``logs/prefect-server.log``. Its database is
   SQLite under ``stack/prefect``: the Prefect server's migrations need the ``pg_trgm``

@@ -31,9 +31,9 @@ DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 
 
 #: Default sigma (km) of the neighbour correction of cells without SMAP (setting
-#: ``gap_correction_km``, :func:`smprod.correction.gap_shifts`): 1.5 cells of 36 km. Measured
+#: ``gap_correction_km``, :func:`smprod.science.correction.gap_shifts`): 1.5 cells of 36 km. Measured
 #: against 1, 0.7 and 2.5 cells and the day's median alone on two synthetic worlds
-#: (docs/models.md): best or within 0.3 points on both. Here, not in ``smprod.correction``, so
+#: (docs/models.md): best or within 0.3 points on both. Here, not in ``smprod.science.correction``, so
 #: reading the settings does not import numpy and scipy (every command starts by it).
 DEFAULT_GAP_CORRECTION_KM = 54.0
 #: Latitude limit (degrees) of the EASE-Grid 2.0 global grid (EPSG:6933; NSIDC: 85.044 N to S).
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     conservation_km: Literal[9, 36] = Field(
         36,
         description="Scale (km) whose cell means equal SMAP's: 36 for both products (SPL3SMP_E is a "
-        "true mean only over its ~33 km footprint; smprod.correction), 9 to force every 9 km cell.",
+        "true mean only over its ~33 km footprint; smprod.science.correction), 9 to force every 9 km cell.",
     )
     retrain_max_age_days: int = Field(7, ge=1)
     promotion_metric: str = "ubrmse"

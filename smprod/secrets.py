@@ -9,7 +9,7 @@ to people (``smprod config``, error messages) uses :func:`redact_url`; anything 
 one (a link in a STAC item) uses :func:`public_url`.
 
 Earthdata credentials are never settings: earthaccess reads ``EARTHDATA_USERNAME`` /
-``EARTHDATA_PASSWORD`` or ``~/.netrc`` itself (:mod:`smprod.sources.earthdata`).
+``EARTHDATA_PASSWORD`` or ``~/.netrc`` itself (:mod:`smprod.inputs.sources.earthdata`).
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from smprod.errors import ConfigError
-from smprod.grid import Region, RegionGrid
+from smprod.grids.ease import Region, RegionGrid
 from smprod.layout import WorkLayout
 
 #: Decimal places of the snapped lon/lat bounds kept in the record (about 0.1 m).
 BOUNDS_DECIMALS = 6
-#: Fields of the coarse grid window in the record (:class:`smprod.grid.RegionGrid`).
+#: Fields of the coarse grid window in the record (:class:`smprod.grids.ease.RegionGrid`).
 GRID_FIELDS = ("km", "row0", "col0", "nrows", "ncols")
 
 
@@ -63,7 +63,7 @@ class WorkRegion:
         return f"bbox {bbox} ({self.coarse_product}, {grid.nrows} x {grid.ncols} cells of {grid.km} km)"
 
     def region(self) -> Region:
-        """The :class:`~smprod.grid.Region` of the record (fine grid nested at 1 km)."""
+        """The :class:`~smprod.grids.ease.Region` of the record (fine grid nested at 1 km)."""
         return Region(bbox=self.bbox, coarse=self.coarse, fine=self.coarse.refine(1))
 
     def to_json(self) -> dict[str, Any]:

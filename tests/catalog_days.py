@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from smprod.correction import conserve_mass
-from smprod.grid import Region, region_from_bbox
+from smprod.grids.ease import Region, region_from_bbox
 from smprod.layout import ProductFiles, WorkLayout
-from smprod.product import write_product
-from smprod.provenance import ModelInfo, ProductInfo
+from smprod.product.provenance import ModelInfo, ProductInfo
+from smprod.product.write import write_product
+from smprod.science.correction import conserve_mass
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Two by two 36 km cells over Oklahoma.

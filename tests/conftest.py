@@ -104,10 +104,10 @@ def small_world(tmp_path_factory, pg_server):
     from datetime import date, timedelta
 
     from smprod import db
-    from smprod.grid import region_from_bbox
-    from smprod.ingest import ingest_day
+    from smprod.grids.ease import region_from_bbox
+    from smprod.inputs.ingest import ingest_day
+    from smprod.inputs.sources import ArchiveSource
     from smprod.layout import WorkLayout
-    from smprod.sources import ArchiveSource
     from smprod.synthetic.archive import write_archive
 
     root = tmp_path_factory.mktemp("small_world")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import mlflow
 
-from smprod.registry import client_for, register_challenger
-from smprod.tracking import ensure_experiment
+from smprod.mlops.registry import client_for, register_challenger
+from smprod.mlops.tracking import ensure_experiment
 
 
 class ConstantModel(mlflow.pyfunc.PythonModel):

@@ -57,9 +57,9 @@ def claim_workdir(settings: Settings) -> None:
     work directory's region is recorded on its first use, or the settings are refused when they
     give another region or coarse product (:mod:`smprod.workdir`). Both are ConfigErrors (exit 2).
     """
-    from smprod.grid import region_from_bbox
+    from smprod.grids.ease import region_from_bbox
+    from smprod.inputs.sources.archive import require_archive
     from smprod.layout import WorkLayout
-    from smprod.sources.archive import require_archive
     from smprod.workdir import claim_work_region
 
     if not settings.earthdata:

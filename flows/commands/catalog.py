@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """(Re)publish a produced day's item and the collection from its product files."""
         from catalog.publish import publish_day
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
         from smprod.layout import WorkLayout
         from smprod.secrets import plain
         from smprod.workdir import reading_region

@@ -21,9 +21,9 @@ def register(app: typer.Typer) -> None:
         (publish to STAC, validate into PostgreSQL) and print where to look."""
         from flows.services import use_prefect_api
         from infra.stack import EmbeddedStack
-        from smprod.demo import DEMO_SEED, DEMO_TRAINING_DAYS, demo_plan
-        from smprod.ingest import ingest_day
+        from smprod.inputs.ingest import ingest_day
         from smprod.synthetic.archive import write_archive
+        from smprod.synthetic.demo import DEMO_SEED, DEMO_TRAINING_DAYS, demo_plan
 
         began = time.monotonic()
         settings = settings_from_cli(config, workdir=workdir, training_window_days=DEMO_TRAINING_DAYS)

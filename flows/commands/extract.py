@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from smprod.access import extract as access
         from smprod.config import BBox
         from smprod.errors import ConfigError
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
         from smprod.layout import WorkLayout
 
         first, last = parse_day(start, "--start"), parse_day(end, "--end")

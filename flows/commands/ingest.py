@@ -45,11 +45,11 @@ def register(app: typer.Typer) -> None:
         """Find, fetch, check and grid the granules of one day into <workdir>/inputs/YYYY/MM/DD/."""
         from flows.services import resolve_endpoints
         from smprod import db
-        from smprod.grid import region_from_bbox
-        from smprod.ingest import ingest_day
+        from smprod.grids.ease import region_from_bbox
+        from smprod.inputs.ingest import ingest_day
+        from smprod.inputs.sources import ArchiveSource
         from smprod.layout import WorkLayout
         from smprod.secrets import plain
-        from smprod.sources import ArchiveSource
 
         settings = settings_from_cli(
             config,
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         engine = db.make_engine(plain(settings.database_url) or resolve_endpoints(settings).database_url)
         db.check_connection(engine)
         if settings.earthdata:
-            from smprod.sources.earthdata import EarthdataSource
+            from smprod.inputs.sources.earthdata import EarthdataSource
 
             source = EarthdataSource(settings.archive_dir)
         else:

@@ -12,7 +12,7 @@ model_app = typer.Typer(help="Registered model versions, aliases and promotion d
 def _context(config, workdir):  # type: ignore[no-untyped-def]
     from flows.services import resolve_endpoints
     from smprod import db
-    from smprod.registry import client_for
+    from smprod.mlops.registry import client_for
 
     settings = settings_from_cli(config, workdir=workdir)
     endpoints = resolve_endpoints(settings)
@@ -22,7 +22,7 @@ def _context(config, workdir):  # type: ignore[no-untyped-def]
 @model_app.command("list")
 def list_versions(config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
     """Versions with their aliases, then the recorded promotion decisions."""
-    from smprod.registry import promotion_history
+    from smprod.mlops.registry import promotion_history
 
     settings, client, engine = _context(config, workdir)
     versions = client.search_model_versions(f"name = '{settings.model_name}'")
@@ -48,7 +48,7 @@ def promote(
     workdir: WorkdirOpt = None,
 ) -> None:
     """Make VERSION the champion (recorded in model_promotions and on the version)."""
-    from smprod.registry import promote_manual
+    from smprod.mlops.registry import promote_manual
 
     settings, client, engine = _context(config, workdir)
     promote_manual(client, engine, settings.model_name, version, reason)
@@ -58,7 +58,7 @@ def promote(
 @model_app.command("rollback")
 def rollback(config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
     """Give the champion alias back to the previous champion."""
-    from smprod.registry import rollback as do_rollback
+    from smprod.mlops.registry import rollback as do_rollback
 
     settings, client, engine = _context(config, workdir)
     version = do_rollback(client, engine, settings.model_name)

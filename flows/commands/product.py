@@ -23,9 +23,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check a written day: every file present, valid COGs on the region's grid, checksums match."""
         from smprod.errors import ProductError
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
         from smprod.layout import WorkLayout
-        from smprod.product import product_problems
+        from smprod.product.read import product_problems
 
         settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
         region = region_from_bbox(settings.bbox, coarse_km=settings.coarse_km)

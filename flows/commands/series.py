@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         """Soil moisture, uncertainty, QA, SMAP and bilinear SMAP at a point, one line per day."""
         from smprod.access import series as access
         from smprod.errors import ProductError
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
         from smprod.layout import WorkLayout
 
         first = parse_day(start, "--start") if start else None

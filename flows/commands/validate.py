@@ -46,9 +46,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
         from smprod import db
-        from smprod.grid import region_from_bbox
+        from smprod.grids.ease import region_from_bbox
+        from smprod.inputs.sources.archive import require_archive
         from smprod.layout import WorkLayout
-        from smprod.sources.archive import require_archive
         from smprod.validation import pipeline, report, stations
         from smprod.workdir import reading_region
 

@@ -3,7 +3,7 @@
 For each day, the 1 km pixel containing the point is read from the day's COGs (a one-pixel
 window: only the tile holding it is decompressed), with the QA bits decoded by name, and set
 beside the coarse SMAP value of its cell and the bilinear-SMAP baseline at the pixel
-(:func:`smprod.regrid.bilinear_window` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
+(:func:`smprod.grids.regrid.bilinear_window` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
 read as the 3 x 3 coarse cells around the pixel's; equal to the whole-field interpolation).
 
 A day without a product is listed as missing; a day whose files cannot be read is listed as
@@ -25,11 +25,13 @@ from numpy.typing import NDArray
 
 from smprod.access import day_range
 from smprod.errors import ConfigError, MissingInputError, ProductError
-from smprod.grid import EaseGrid, Region, xy_to_lonlat
+from smprod.grids.ease import EaseGrid, Region, xy_to_lonlat
+from smprod.grids.regrid import bilinear_window
 from smprod.layout import WorkLayout
-from smprod.product import QA_NODATA, read_layers, staged
-from smprod.qa import flag_names
-from smprod.regrid import bilinear_window
+from smprod.product.bands import QA_NODATA
+from smprod.product.qa import flag_names
+from smprod.product.read import read_layers
+from smprod.product.write import staged
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -96,7 +98,7 @@ class SeriesDay:
 
     @property
     def qa_flags(self) -> tuple[str, ...]:
-        """Names of the QA bits set (:func:`smprod.qa.flag_names`)."""
+        """Names of the QA bits set (:func:`smprod.product.qa.flag_names`)."""
         return () if self.qa is None else flag_names(self.qa)
 
 

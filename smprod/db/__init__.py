@@ -1,7 +1,7 @@
 """PostgreSQL access: the declarative base, engines, sessions and schema migrations.
 
 Every table of smprod is declared on :class:`Base` in the module that owns it (the granule
-ledger in :mod:`smprod.ledger`, validation tables in :mod:`smprod.validation`, ...), and
+ledger in :mod:`smprod.inputs.ledger`, validation tables in :mod:`smprod.validation`, ...), and
 created by an Alembic migration in ``infra/migrations`` (never by ``create_all``), so that tests
 build the schema exactly as production does.
 

@@ -18,9 +18,9 @@ from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 
-from smprod.granules import modis_tiles
-from smprod.grid import CRS_EASE2, EaseGrid, Region, region_from_bbox
-from smprod.regrid import FWHM_PER_SIGMA, block_mean
+from smprod.grids.ease import CRS_EASE2, EaseGrid, Region, region_from_bbox
+from smprod.grids.regrid import FWHM_PER_SIGMA, block_mean
+from smprod.inputs.granules import modis_tiles
 from smprod.synthetic import formats
 from smprod.synthetic.spec import WorldSpec
 from smprod.synthetic.world import Day, World, simulate, smooth_noise

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from smprod.readers.hdfeos import TILE_SIZE, sinusoidal_crs, tile_upper_left
+from smprod.inputs.readers.hdfeos import TILE_SIZE, sinusoidal_crs, tile_upper_left
 
 SMAP_FILL = np.float32(-9999.0)
 SMAP_GROUPS = (("Soil_Moisture_Retrieval_Data_AM", ""), ("Soil_Moisture_Retrieval_Data_PM", "_pm"))

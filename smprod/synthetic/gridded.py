@@ -2,7 +2,7 @@
 
 The throughput benchmark needs the inputs of regions of up to 4 million 1 km cells; making them
 through MODIS/IMERG/SMAP granules would measure ingest, not production. This writes what ingest
-writes (``fine.nc``/``coarse.nc`` through :func:`smprod.ingest.write_day_inputs`, so the same
+writes (``fine.nc``/``coarse.nc`` through :func:`smprod.inputs.ingest.write_day_inputs`, so the same
 chunking and encoding) from the world's fields with the archive's observation model: clouds in
 LST (Terra and Aqua averaged where both see), SMAP with its noise and gaps, the 3-day rain sum.
 It is a benchmark fixture, not a second archive: accuracy is judged on the real-format archive.
@@ -17,10 +17,10 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from smprod.grid import Region
-from smprod.ingest import FINE_VARIABLES, lagged_smap, mean_valid, write_day_inputs
+from smprod.grids.ease import Region
+from smprod.grids.regrid import block_mean
+from smprod.inputs.ingest import FINE_VARIABLES, lagged_smap, mean_valid, write_day_inputs
 from smprod.layout import WorkLayout
-from smprod.regrid import block_mean
 from smprod.synthetic.archive import SMAP_NOISE, SMAP_OVERPASS_COVER
 from smprod.synthetic.world import Day, World
 

@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from smprod.grid import Region
+from smprod.grids.ease import Region
 from smprod.synthetic.spec import WorldSpec
 
 F32 = NDArray[np.float32]

@@ -3,7 +3,7 @@
 The stages, each in its own module:
 
 - :mod:`~smprod.validation.stations`: find ISMN ``.stm`` files below ``insitu/`` folders, read
-  them with :mod:`smprod.readers.ismn`, keep the top-5-cm sensors, reduce good (flag ``G``)
+  them with :mod:`smprod.inputs.readers.ismn`, keep the top-5-cm sensors, reduce good (flag ``G``)
   hourly values to UTC daily means, upsert them.
 - :mod:`~smprod.validation.matchups`: sample the product variants (mass-corrected,
   uncorrected, coarse SMAP, bilinear SMAP) at each station's cell, day by day.

@@ -8,7 +8,7 @@ Variants (the names stored in ``matchups.variant`` and ``validation_metrics.vari
   50 % rule), the model's estimate at SMAP's scale: the product in triple collocation
   (:mod:`smprod.validation.collocation` says why the 1 km value cannot be);
 - ``smap``: the coarse SMAP daily value of the station's coarse cell;
-- ``bilinear``: the bilinear-SMAP baseline (:func:`smprod.regrid.bilinear_to_fine` of the
+- ``bilinear``: the bilinear-SMAP baseline (:func:`smprod.grids.regrid.bilinear_to_fine` of the
   coarse ``sm``) at the station's 1 km cell, the reference any downscaling must beat.
 
 The sampling works on arrays (:class:`DayFields`), so production can pass what it has in
@@ -30,9 +30,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from smprod.errors import ProductError
-from smprod.grid import EaseGrid, Region
+from smprod.grids.ease import EaseGrid, Region
+from smprod.grids.regrid import bilinear_to_fine, block_mean
 from smprod.layout import ProductFiles, WorkLayout
-from smprod.regrid import bilinear_to_fine, block_mean
 
 VARIANTS = ("corrected", "uncorrected", "uncorrected_cell", "smap", "bilinear")
 #: Model version recorded when a product's provenance does not name one.

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from smprod.db import check_connection
-from smprod.grid import Region
+from smprod.grids.ease import Region
 from smprod.layout import WorkLayout
 from smprod.validation import stations
 from smprod.validation.collocation import collocation_rows

@@ -1,6 +1,6 @@
 """ISMN station files -> the ``stations`` table and UTC daily in situ means.
 
-Parsing is :mod:`smprod.readers.ismn` (both separate-files ISMN layouts); this module decides
+Parsing is :mod:`smprod.inputs.readers.ismn` (both separate-files ISMN layouts); this module decides
 what validation keeps and stores it: sensors whose top is nominally at most 5 cm deep (the depth
 SMAP senses; 2-inch sensors recorded as 0.0508 m count; design "Local archive contract"), values
 flagged ``G`` (ISMN "good"), reduced to one mean per UTC calendar day (SMAP's AM/PM overpasses
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from smprod.errors import GranuleFormatError
-from smprod.readers.ismn import (
+from smprod.inputs.readers.ismn import (
     GOOD_FLAG,
     IsmnSeries,
     IsmnStation,

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from smprod import db
-from smprod.registry import CHAMPION, apply_decision, client_for, decide_promotion
+from smprod.mlops.registry import CHAMPION, apply_decision, client_for, decide_promotion
 from tests.browser.conftest import free_port, wait_for_http
 from tests.mlflow_models import log_and_register
 

@@ -23,9 +23,10 @@ import pytest
 import sqlalchemy as sa
 from prefect.testing.utilities import prefect_test_harness
 
-from smprod import db, runs
+from smprod import db
 from smprod.config import load_settings
 from smprod.layout import WorkLayout
+from smprod.ops import runs
 from tests.databases import DB_PASSWORD, with_password
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -54,8 +55,8 @@ def _fresh_database(pg_server, prefix: str) -> str:
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day."""
     from smprod import __version__
-    from smprod.features import InputStore
-    from smprod.lifecycle import TrainingSpec, train_and_register
+    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
+    from smprod.science.features import InputStore
 
     tracking_uri = _fresh_database(pg_server, "stop_mlflow")
     promotions = _fresh_database(pg_server, "stop_models")
@@ -151,7 +152,7 @@ def _states(flow_runs) -> dict[str, str]:
 
 def test_sigterm_stops_a_backfill_at_the_next_safe_point(world, prefect_api):
     from flows.daily import backfill
-    from smprod.product import product_problems
+    from smprod.product.read import product_problems
 
     days = world.days[-5:-1]
     proc = _start(world, prefect_api, "backfill", "--start", str(days[0]), "--end", str(days[-1]))
@@ -210,7 +211,7 @@ def _running_probe(mark_tags: tuple[str, str]) -> str:
 
 
 def test_flow_runs_of_a_killed_backfill_are_marked_crashed_by_the_next_start(world, prefect_api):
-    from smprod.orphans import ProcessMark
+    from smprod.ops.orphans import ProcessMark
 
     days = world.days[-4:-2]
     proc = _start(world, prefect_api, "backfill", "--start", str(days[0]), "--end", str(days[1]))

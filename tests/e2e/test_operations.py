@@ -24,9 +24,10 @@ import pytest
 import sqlalchemy as sa
 from prefect.testing.utilities import prefect_test_harness
 
-from smprod import db, runs
+from smprod import db
 from smprod.config import load_settings
 from smprod.layout import WorkLayout
+from smprod.ops import runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -52,8 +53,8 @@ def _fresh_database(pg_server, prefix: str) -> str:
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day (as tests/e2e/test_daily_flow)."""
     from smprod import __version__
-    from smprod.features import InputStore
-    from smprod.lifecycle import TrainingSpec, train_and_register
+    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
+    from smprod.science.features import InputStore
 
     tracking_uri = _fresh_database(pg_server, "ops_mlflow")
     promotions = _fresh_database(pg_server, "ops_models")
@@ -217,7 +218,7 @@ def test_a_run_killed_mid_way_is_recovered_by_a_rerun(
     import rasterio
 
     from flows.daily import produce_one_day
-    from smprod.product import product_problems
+    from smprod.product.read import product_problems
 
     day = world.days[-3]
     env = {**_env(world), "SMPROD_PREFECT_API_URL": prefect_api}

@@ -4,7 +4,7 @@ and HEAD follow RFC 9110, and only published files are served.
 
 The app is :func:`catalog.serve.files_app` served by :class:`catalog.serve.BackgroundServer`, as
 in production, wrapped in a test-only ASGI middleware that records each response's status and
-body bytes. The COG is 2048 x 2048 float32 noise written by :func:`smprod.cog.write_cog` (512 px
+body bytes. The COG is 2048 x 2048 float32 noise written by :func:`smprod.product.cog.write_cog` (512 px
 tiles, DEFLATE barely shrinks noise): about 16 MB in 16 full-resolution tiles, so one tile-aligned
 512 x 512 window is about 6 % of the file and reading the whole file could never pass.
 """
@@ -28,10 +28,10 @@ from rasterio.windows import Window
 
 from catalog.collection import root_catalog
 from catalog.serve import BackgroundServer, files_app
-from smprod.cog import write_cog
 from smprod.errors import CatalogError
-from smprod.grid import CELL_SIZE, X0, Y0
-from smprod.product import BANDS
+from smprod.grids.ease import CELL_SIZE, X0, Y0
+from smprod.product.bands import BANDS
+from smprod.product.cog import write_cog
 
 #: Side of the test COG (pixels): 4 x 4 internal tiles of 512 px.
 SIDE = 2048

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smprod.grid import region_from_bbox
+from smprod.grids.ease import region_from_bbox
 from smprod.layout import WorkLayout
 from smprod.workdir import claim_work_region
 

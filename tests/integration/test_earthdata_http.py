@@ -20,8 +20,8 @@ import pytest
 import responses
 
 from smprod.errors import ConfigError, DownloadError, GranuleChecksumError
-from smprod.sources.base import GranuleQuery
-from smprod.sources.earthdata import EarthdataSource, ref_from_umm, safe_url
+from smprod.inputs.sources.base import GranuleQuery
+from smprod.inputs.sources.earthdata import EarthdataSource, ref_from_umm, safe_url
 
 pytestmark = [
     pytest.mark.integration,

@@ -27,12 +27,12 @@ from rasterio.transform import from_origin
 
 from smprod import db
 from smprod.errors import MissingInputError
-from smprod.grid import region_from_bbox
-from smprod.ingest import FINE_VARIABLES, ingest_day
+from smprod.grids.ease import region_from_bbox
+from smprod.inputs.ingest import FINE_VARIABLES, ingest_day
+from smprod.inputs.ledger import REASON_SUFFIX, granule_rows
+from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
-from smprod.ledger import REASON_SUFFIX, granule_rows
-from smprod.sources import ArchiveSource
-from tests.unit.readers.conftest import write_modis_tile, write_smap_l3
+from tests.unit.inputs.readers.conftest import write_modis_tile, write_smap_l3
 
 pytestmark = pytest.mark.integration
 
@@ -242,13 +242,13 @@ def test_an_unchanged_day_is_reused_and_a_new_granule_is_ingested(archive, tmp_p
 
 
 def test_a_changed_reader_ingests_anew_without_a_version_bump(archive, tmp_path, database_url, monkeypatch):
-    import smprod.ingest
+    import smprod.inputs.ingest
 
     _ingest(archive, tmp_path / "work", database_url)
     assert _ingest(archive, tmp_path / "work", database_url).reused
-    digest = smprod.ingest.ingest_code_digest()
-    assert len(digest) == 64 and digest == smprod.ingest.ingest_code_digest()
-    monkeypatch.setattr(smprod.ingest, "ingest_code_digest", lambda: "a fixed reader")
+    digest = smprod.inputs.ingest.ingest_code_digest()
+    assert len(digest) == 64 and digest == smprod.inputs.ingest.ingest_code_digest()
+    monkeypatch.setattr(smprod.inputs.ingest, "ingest_code_digest", lambda: "a fixed reader")
     assert not _ingest(archive, tmp_path / "work", database_url).reused
 
 

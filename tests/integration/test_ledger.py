@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from smprod import db
 from smprod.errors import DatabaseError
-from smprod.granules import parse_granule_name
+from smprod.inputs.granules import parse_granule_name
+from smprod.inputs.ledger import REASON_SUFFIX, granule_rows, mark_used, quarantine, record_found, set_status
+from smprod.inputs.sources.base import GranuleRef
 from smprod.layout import WorkLayout
-from smprod.ledger import REASON_SUFFIX, granule_rows, mark_used, quarantine, record_found, set_status
-from smprod.sources.base import GranuleRef
 
 pytestmark = pytest.mark.integration
 

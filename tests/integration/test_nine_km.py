@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from smprod import db
-from smprod.correction import porosity_from_texture
-from smprod.features import PREDICTORS, InputStore
-from smprod.grid import region_from_bbox
-from smprod.ingest import ingest_day
+from smprod.grids.ease import region_from_bbox
+from smprod.grids.regrid import block_mean
+from smprod.inputs.ingest import ingest_day
+from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
-from smprod.models import make_model
-from smprod.product import product_problems
-from smprod.production import produce_day
-from smprod.provenance import ModelInfo
-from smprod.regrid import block_mean
-from smprod.sources import ArchiveSource
+from smprod.product.produce import produce_day
+from smprod.product.provenance import ModelInfo
+from smprod.product.read import product_problems
+from smprod.science.correction import porosity_from_texture
+from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.models import make_model
+from smprod.science.training import training_table
 from smprod.synthetic.archive import write_archive
-from smprod.training import training_table
 
 pytestmark = pytest.mark.integration
 

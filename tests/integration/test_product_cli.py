@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smprod.grid import region_from_bbox
+from smprod.grids.ease import region_from_bbox
 from smprod.layout import WorkLayout
-from smprod.product import write_product
-from smprod.provenance import ModelInfo, ProductInfo
+from smprod.product.provenance import ModelInfo, ProductInfo
+from smprod.product.write import write_product
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BBOX = "-100,34,-99,35"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from smprod import db
 from smprod.errors import ModelError
-from smprod.registry import (
+from smprod.mlops.registry import (
     CHALLENGER,
     CHAMPION,
     apply_decision,

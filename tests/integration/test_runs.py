@@ -9,7 +9,7 @@ import pytest
 
 from smprod import db
 from smprod.errors import DatabaseError
-from smprod.runs import (
+from smprod.ops.runs import (
     DayLockedError,
     apply_pending,
     close_abandoned,

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from smprod.errors import ConfigError
-from smprod.features import PREDICTORS, InputStore
-from smprod.models import make_model
-from smprod.predict import predict_region
-from smprod.scaleout import dask_client
-from smprod.training import training_table
+from smprod.ops.scaleout import dask_client
+from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.models import make_model
+from smprod.science.predict import predict_region
+from smprod.science.training import training_table
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from flows.services import resolve_endpoints
 from infra.stack import EmbeddedStack
 from smprod import db
 from smprod.config import load_settings
-from smprod.tracking import ensure_experiment
+from smprod.mlops.tracking import ensure_experiment
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from smprod.readers.imerg import read_imerg
-from smprod.readers.modis import read_modis
-from smprod.readers.smap import read_smap_l3
-from smprod.regrid import block_mean
+from smprod.grids.regrid import block_mean
+from smprod.inputs.readers.imerg import read_imerg
+from smprod.inputs.readers.modis import read_modis
+from smprod.inputs.readers.smap import read_smap_l3
 from smprod.synthetic.archive import write_archive
 
 ROOT = Path(__file__).resolve().parents[2]

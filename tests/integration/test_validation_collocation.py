@@ -41,17 +41,17 @@ from mlflow import MlflowClient
 from numpy.testing import assert_allclose
 
 from smprod import db
-from smprod.features import PREDICTORS, InputStore
-from smprod.grid import region_from_bbox
-from smprod.ingest import ingest_day
+from smprod.grids.ease import region_from_bbox
+from smprod.grids.regrid import block_mean
+from smprod.inputs.ingest import ingest_day
+from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
-from smprod.models import make_model
-from smprod.production import produce_day
-from smprod.provenance import ModelInfo
-from smprod.regrid import block_mean
-from smprod.sources import ArchiveSource
+from smprod.product.produce import produce_day
+from smprod.product.provenance import ModelInfo
+from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.models import make_model
+from smprod.science.training import training_table
 from smprod.synthetic.archive import write_archive
-from smprod.training import training_table
 from smprod.validation import pipeline, report, stations
 from smprod.validation.collocation import PRODUCT_VARIANT, SYSTEMS, triple_collocation
 from smprod.validation.matchups import DayFields

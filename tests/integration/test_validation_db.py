@@ -25,9 +25,9 @@ from numpy.testing import assert_allclose
 
 from smprod import db
 from smprod.errors import DatabaseError
-from smprod.grid import region_from_bbox
+from smprod.grids.ease import region_from_bbox
+from smprod.inputs.readers.ismn import read_stm
 from smprod.layout import WorkLayout
-from smprod.readers.ismn import read_stm
 from smprod.validation import pipeline, report, stations
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from smprod.errors import ConfigError
-from smprod.grid import region_from_bbox
+from smprod.grids.ease import region_from_bbox
 from smprod.layout import WorkLayout
 from smprod.workdir import (
     WorkRegion,

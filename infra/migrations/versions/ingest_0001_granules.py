@@ -1,4 +1,4 @@
-"""Ingest: the granule ledger (table ``granules``, model ``smprod.ledger.GranuleRecord``).
+"""Ingest: the granule ledger (table ``granules``, model ``smprod.inputs.ledger.GranuleRecord``).
 
 Revision ID: ingest_0001
 Revises: 0001_base

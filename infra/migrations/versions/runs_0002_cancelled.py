@@ -1,4 +1,4 @@
-"""Run status ``cancelled``: a run stopped at a safe point by SIGTERM (smprod.runs).
+"""Run status ``cancelled``: a run stopped at a safe point by SIGTERM (smprod.ops.runs).
 
 Revision ID: runs_0002
 Revises: runs_0001

@@ -1,8 +1,8 @@
 """A tiny work directory of real product days for the access tests.
 
 The products are written by the project's own writers: the COGs, thumbnail and provenance by
-:func:`smprod.product.write_product` (after :func:`smprod.correction.conserve_mass`), the day
-inputs ``coarse.nc`` by :func:`smprod.ingest.write_day_inputs`. Three by four coarse cells of
+:func:`smprod.product.write_product` (after :func:`smprod.science.correction.conserve_mass`), the day
+inputs ``coarse.nc`` by :func:`smprod.inputs.ingest.write_day_inputs`. Three by four coarse cells of
 36 km (108 x 144 pixels) give every pixel of the middle row both neighbours for the bilinear
 baseline, and keep a day to a fraction of a second.
 """
@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from smprod.correction import conserve_mass
-from smprod.grid import Region, region_from_bbox
-from smprod.ingest import FINE_VARIABLES, LANDCOVER_NODATA, write_day_inputs
+from smprod.grids.ease import Region, region_from_bbox
+from smprod.inputs.ingest import FINE_VARIABLES, LANDCOVER_NODATA, write_day_inputs
 from smprod.layout import WorkLayout
-from smprod.product import write_product
-from smprod.provenance import ModelInfo, ProductInfo
-from smprod.qa import QA
+from smprod.product.provenance import ModelInfo, ProductInfo
+from smprod.product.qa import QA
+from smprod.product.write import write_product
+from smprod.science.correction import conserve_mass
 
 #: 3 x 4 cells of 36 km over Oklahoma.
 ACCESS_BBOX = (-98.0, 35.0, -96.8, 35.7)

@@ -28,10 +28,10 @@ from smprod.access.series import (
     write_series_csv,
 )
 from smprod.errors import ConfigError, MissingInputError
-from smprod.grid import EaseGrid, Region
+from smprod.grids.ease import EaseGrid, Region
+from smprod.grids.regrid import bilinear_to_fine
 from smprod.layout import WorkLayout
-from smprod.qa import QA
-from smprod.regrid import bilinear_to_fine
+from smprod.product.qa import QA
 from tests.unit.access.conftest import MISSING_DAY, PRODUCT_DAYS, cog_values, write_access_day
 
 FIRST, LAST = PRODUCT_DAYS[0], PRODUCT_DAYS[-1]

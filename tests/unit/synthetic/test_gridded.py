@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from smprod.features import PREDICTORS, InputStore, fine_features
-from smprod.grid import region_from_bbox
-from smprod.ingest import FINE_VARIABLES
+from smprod.grids.ease import region_from_bbox
+from smprod.inputs.ingest import FINE_VARIABLES
 from smprod.layout import WorkLayout
+from smprod.science.features import PREDICTORS, InputStore, fine_features
 from smprod.synthetic.gridded import write_gridded_inputs
 from smprod.synthetic.world import simulate
 
@@ -44,7 +44,7 @@ def test_gridded_inputs_have_ingests_variables_and_tile_chunks(tmp_path):
     "bbox", [(178.0, 60.0, 180.0, 62.0), (-180.0, 60.0, -178.0, 62.0), (10.0, 83.0, 12.0, 85.0)]
 )
 def test_imerg_window_stays_inside_the_globe_at_its_edges(bbox):
-    from smprod.grid import region_from_bbox
+    from smprod.grids.ease import region_from_bbox
     from smprod.synthetic.archive import _imerg_window
 
     rows, cols, _ = _imerg_window(region_from_bbox(bbox))

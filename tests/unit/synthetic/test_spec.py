@@ -9,8 +9,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from smprod.grid import region_from_bbox
-from smprod.regrid import block_mean, upsample_nearest
+from smprod.grids.ease import region_from_bbox
+from smprod.grids.regrid import block_mean, upsample_nearest
 from smprod.synthetic.archive import SmapError
 from smprod.synthetic.spec import SUITE, WorldSpec, suite_world
 from smprod.synthetic.world import simulate

@@ -7,8 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from smprod.grid import region_from_bbox
-from smprod.regrid import block_mean, upsample_nearest
+from smprod.grids.ease import region_from_bbox
+from smprod.grids.regrid import block_mean, upsample_nearest
 from smprod.synthetic.world import simulate
 
 REGION = region_from_bbox((-98.0, 35.0, -96.6, 36.0), 36)

@@ -12,9 +12,9 @@ import xarray as xr
 from numpy.testing import assert_allclose
 
 from smprod.errors import ProductError
-from smprod.grid import EaseGrid, region_from_bbox
+from smprod.grids.ease import EaseGrid, region_from_bbox
+from smprod.grids.regrid import bilinear_to_fine
 from smprod.layout import WorkLayout
-from smprod.regrid import bilinear_to_fine
 from smprod.validation.matchups import (
     DayFields,
     StationSite,

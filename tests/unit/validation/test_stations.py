@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from smprod.readers.ismn import read_stm
+from smprod.inputs.readers.ismn import read_stm
 from smprod.validation.stations import daily_means, find_station_files, no_good_value_reason, station_key
 
 HEADER = "XX NET My Station 36.00000 -97.00000 300.00 0.05 0.05 Hydra Probe II"

@@ -1,0 +1,140 @@
+"""Moving fields between the nested EASE-Grid 2.0 grids of a region (coarse <-> 1 km).
+
+These are exact block operations because the grids nest: a coarse cell holds ``factor x factor``
+fine cells (36 x 36 for 36 km, 9 x 9 for 9 km). Reprojection from native granule grids
+(sinusoidal MODIS tiles, the IMERG lat/lon grid, static GeoTIFFs) lives in
+:mod:`smprod.grids.reproject`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+#: A coarse value is invalid when more than this fraction of its fine cells is invalid
+#: (Mao et al. 2022: "invalid if more than 50% of its fine cells are invalid").
+MAX_INVALID_FRACTION = 0.5
+
+
+def _blocks(fine: NDArray, factor: int) -> NDArray:
+    rows, cols = fine.shape[-2:]
+    if rows % factor or cols % factor:
+        raise ValueError(f"fine shape {fine.shape} is not a whole number of {factor}x{factor} blocks")
+    return fine.reshape(*fine.shape[:-2], rows // factor, factor, cols // factor, factor)
+
+
+def block_mean(
+    fine: NDArray, factor: int, max_invalid_fraction: float = MAX_INVALID_FRACTION
+) -> NDArray[np.float64]:
+    """Mean of the valid (finite) fine cells of every coarse cell, NaN under the 50% rule.
+
+    Args:
+        fine: array whose last two axes are a whole number of ``factor`` blocks.
+        factor: fine cells per coarse cell along one axis.
+        max_invalid_fraction: a coarse cell with a larger invalid fraction is NaN.
+    """
+    blocks = _blocks(np.asarray(fine, dtype=np.float64), factor)
+    valid = np.isfinite(blocks)
+    count = valid.sum(axis=(-3, -1))
+    total = np.where(valid, blocks, 0.0).sum(axis=(-3, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    enough = count >= (1.0 - max_invalid_fraction) * factor * factor
+    return np.where(enough & (count > 0), mean, np.nan)
+
+
+def block_mode(fine: NDArray, factor: int, nodata: int = -1) -> NDArray[np.int64]:
+    """Most frequent class of every coarse cell (ties: lowest class); ``nodata`` cells ignored.
+
+    A coarse cell whose fine cells are more than half ``nodata`` gets ``nodata``.
+    """
+    blocks = _blocks(np.asarray(fine), factor)
+    nrows, ncols = blocks.shape[-4], blocks.shape[-2]
+    flat = blocks.transpose(*range(blocks.ndim - 4), -4, -2, -3, -1).reshape(nrows, ncols, factor * factor)
+    out = np.full((nrows, ncols), nodata, dtype=np.int64)
+    for r in range(nrows):
+        for c in range(ncols):
+            values = flat[r, c][flat[r, c] != nodata]
+            if values.size > MAX_INVALID_FRACTION * factor * factor:
+                classes, counts = np.unique(values, return_counts=True)
+                out[r, c] = classes[np.argmax(counts)]
+    return out
+
+
+def upsample_nearest(coarse: NDArray, factor: int) -> NDArray:
+    """Each coarse value repeated over its fine cells (the nearest-neighbour baseline)."""
+    return np.repeat(np.repeat(np.asarray(coarse), factor, axis=-2), factor, axis=-1)
+
+
+def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
+    """Bilinear interpolation of coarse cell-centre values to the nested fine cell centres.
+
+    NaN coarse cells are left out by normalised interpolation (weights renormalised over the
+    valid neighbours), so one missing cell does not blank a whole neighbourhood; fine cells with
+    no valid neighbour are NaN. Beyond the outermost coarse centres values are held constant
+    (edge extrapolation would invent gradients).
+    """
+    coarse = np.asarray(coarse, dtype=np.float64)
+    nrows, ncols = coarse.shape
+    # fine centre i sits at coarse index (i + 0.5) / factor - 0.5
+    ri = (np.arange(nrows * factor) + 0.5) / factor - 0.5
+    ci = (np.arange(ncols * factor) + 0.5) / factor - 0.5
+    rr, cc = np.meshgrid(np.clip(ri, 0, nrows - 1), np.clip(ci, 0, ncols - 1), indexing="ij")
+    valid = np.isfinite(coarse)
+    values = np.where(valid, coarse, 0.0)
+    num = ndimage.map_coordinates(values, [rr, cc], order=1, mode="nearest")
+    den = ndimage.map_coordinates(valid.astype(np.float64), [rr, cc], order=1, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    return np.where(den > 1e-9, out, np.nan)
+
+
+#: A Gaussian's full width at half maximum in sigmas, 2 sqrt(2 ln 2) (footprints are quoted as FWHM).
+FWHM_PER_SIGMA = 2.3548
+
+
+def gaussian_mean(
+    values: NDArray, valid: NDArray, sigma: float, **filter_options: object
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gaussian-weighted mean of the ``valid`` cells of ``values`` around every cell (normalised
+    convolution, so invalid cells do not pull it towards 0), and the weight the valid cells carry.
+
+    ``filter_options`` go to :func:`scipy.ndimage.gaussian_filter` (``mode``, ``truncate``).
+    The mean is NaN where the weight is 0; callers decide how much weight is enough.
+    """
+    weight = ndimage.gaussian_filter(np.asarray(valid, np.float64), sigma, **filter_options)
+    total = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma, **filter_options)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / weight, weight
+
+
+def nearest_valid(coarse: NDArray) -> NDArray[np.float64]:
+    """``coarse`` with every NaN cell set to the value of the nearest valid cell (all NaN: as is)."""
+    coarse = np.asarray(coarse, dtype=np.float64)
+    missing = ~np.isfinite(coarse)
+    if not missing.any() or missing.all():
+        return coarse
+    rows, cols = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
+    return coarse[rows, cols]
+
+
+def bilinear_window(
+    coarse: NDArray, factor: int, row0: int, col0: int, nrows: int, ncols: int
+) -> NDArray[np.float64]:
+    """A window of :func:`bilinear_to_fine` of ``coarse``, computed from the coarse cells it needs.
+
+    The window (fine rows ``row0:row0+nrows``, cols ``col0:col0+ncols``) must be aligned to whole
+    coarse cells. Only those cells plus a one-cell halo are interpolated, so a tile costs the
+    tile, not the region; the values equal the whole-field interpolation.
+    """
+    coarse = np.asarray(coarse, dtype=np.float64)
+    if row0 % factor or col0 % factor or nrows % factor or ncols % factor:
+        raise ValueError(f"window ({row0},{col0},{nrows},{ncols}) is not aligned to {factor}-cell blocks")
+    r0, c0 = row0 // factor, col0 // factor
+    lo_r, lo_c = max(0, r0 - 1), max(0, c0 - 1)
+    hi_r = min(coarse.shape[0], r0 + nrows // factor + 1)
+    hi_c = min(coarse.shape[1], c0 + ncols // factor + 1)
+    fine = bilinear_to_fine(coarse[lo_r:hi_r, lo_c:hi_c], factor)
+    top, left = (r0 - lo_r) * factor, (c0 - lo_c) * factor
+    return fine[top : top + nrows, left : left + ncols]

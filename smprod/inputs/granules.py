@@ -1,0 +1,262 @@
+"""Official granule file names: what they say, and which granule wins when several exist.
+
+Every granule smprod uses is identified by its official file name (the archive contract in the
+design: files are found by name anywhere below the archive root, and the archive is also the
+download cache). :func:`parse_granule_name` turns a name into a frozen :class:`GranuleName`;
+:func:`rank_candidates` and :func:`select_best` apply the selection rules an operator expects:
+
+- SMAP L3 (``SMAP_L3_SM_P[_E]_YYYYMMDD_RVVVVV_NNN.h5``, SMAP L3 Product Specification, NSIDC):
+  per date the newest Composite Release ID wins, then the highest file counter (``_002`` is a
+  reprocessing of ``_001`` with the same release).
+- GPM IMERG daily (``3B-DAY[-E|-L].MS.MRG.3IMERG.YYYYMMDD-S000000-E235959.VVVVV.V07B.nc4``,
+  GES DISC IMERG daily README): per date Final (``3B-DAY``) beats Late (``3B-DAY-L``) beats
+  Early (``3B-DAY-E``); within a run the newest version (``V07B`` > ``V07A`` > ``V06B``).
+- MODIS (``PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf``, MODIS naming conventions, LP DAAC):
+  Terra (``MOD``) and Aqua (``MYD``) are different products and are both kept; per product,
+  tile and date the newest collection, then the newest production time wins.
+
+Dates: SMAP and IMERG carry the calendar day; MODIS ``AYYYYDDD`` is the day of year (the
+composite *start* for the 16-day MOD13A2/MYD13A2); MCD12Q1 is yearly (``AYYYY001``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+import numpy as np
+
+from smprod.grids.ease import Region
+
+#: SMAP L3 passive soil moisture short names: SPL3SMP (36 km) and SPL3SMP_E (enhanced, 9 km).
+SMAP_PRODUCTS = ("SPL3SMP", "SPL3SMP_E")
+#: MODIS products the system reads (LST, 16-day VI, daily albedo, yearly land cover).
+MODIS_PRODUCTS = ("MOD11A1", "MYD11A1", "MOD13A2", "MYD13A2", "MCD43A3", "MCD12Q1")
+#: CMR short names of the IMERG daily runs (GES DISC), by run.
+IMERG_PRODUCTS = {"Final": "GPM_3IMERGDF", "Late": "GPM_3IMERGDL", "Early": "GPM_3IMERGDE"}
+#: IMERG file-name prefix -> run (GES DISC naming).
+IMERG_RUN_PREFIX = {"3B-DAY": "Final", "3B-DAY-L": "Late", "3B-DAY-E": "Early"}
+#: Run preference: a larger number wins (Final is gauge-calibrated; Late/Early are near real time).
+IMERG_RUN_RANK = {"Early": 0, "Late": 1, "Final": 2}
+#: Days a MOD13A2/MYD13A2 composite spans, starting on the day in its name (MOD13 User's Guide).
+VI_COMPOSITE_DAYS = 16
+#: MODIS platform by product prefix.
+MODIS_PLATFORM = {"MOD": "Terra", "MYD": "Aqua", "MCD": "Combined"}
+
+#: What competing granules share (see :attr:`GranuleName.slot`).
+Slot = tuple[str, str, date]
+
+_SMAP_RE = re.compile(r"^SMAP_L3_SM_P_(E_)?(\d{8})_R(\d{5})_(\d{3})\.h5$")
+_IMERG_RE = re.compile(
+    r"^(3B-DAY(?:-[EL])?)\.MS\.MRG\.3IMERG\.(\d{8})-S000000-E235959\.(?:\d{4}\.)?(V\d{2}[A-Z]?)\.nc4$"
+)
+_MODIS_RE = re.compile(r"^(M[OYC]D\d{2}[A-Z]\d)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$")
+
+
+@dataclass(frozen=True)
+class GranuleName:
+    """What an official granule file name says.
+
+    Attributes:
+        name: the file name itself; also the granule id in the ledger.
+        product: CMR short name (``SPL3SMP``, ``MOD11A1``, ``GPM_3IMERGDF``, ...).
+        day: the date the granule is for (MODIS composites: the start; MCD12Q1: 1 January).
+        family: ``SMAP``, ``MODIS`` or ``IMERG``.
+        tile: MODIS ``hHHvVV``; None otherwise.
+        collection: MODIS collection (``061``); None otherwise.
+        production: MODIS production time; None otherwise.
+        release: SMAP Composite Release ID (``R19240``); None otherwise.
+        counter: SMAP file counter (1 for ``_001``); None otherwise.
+        run: IMERG ``Final``, ``Late`` or ``Early``; None otherwise.
+        version: IMERG version (``V07B``); SMAP/MODIS: None.
+    """
+
+    name: str
+    product: str
+    day: date
+    family: str
+    tile: str | None = None
+    collection: str | None = None
+    production: datetime | None = None
+    release: str | None = None
+    counter: int | None = None
+    run: str | None = None
+    version: str | None = None
+
+    @property
+    def release_id(self) -> str | None:
+        """The identifier an operator compares: ``R19240_001`` (SMAP), ``Final V07B`` (IMERG),
+        ``061.2021228105320`` (MODIS)."""
+        if self.family == "SMAP":
+            return f"{self.release}_{self.counter:03d}"
+        if self.family == "IMERG":
+            return f"{self.run} {self.version}"
+        stamp = f".{self.production:%Y%j%H%M%S}" if self.production else ""
+        return f"{self.collection}{stamp}"
+
+    @property
+    def platform(self) -> str | None:
+        """MODIS ``Terra``, ``Aqua`` or ``Combined``; None for other families."""
+        return MODIS_PLATFORM.get(self.product[:3]) if self.family == "MODIS" else None
+
+    @property
+    def slot(self) -> Slot:
+        """What competing granules share: only one granule per slot is used.
+
+        SMAP: (short name, day); IMERG: (``IMERG``, day) across runs; MODIS: (product, tile, day)
+        so Terra and Aqua, and different tiles, never compete.
+        """
+        if self.family == "IMERG":
+            return ("IMERG", "", self.day)
+        return (self.product, self.tile or "", self.day)
+
+    @property
+    def rank(self) -> tuple:
+        """Sort key within a slot: the largest wins (rules in the module docstring)."""
+        if self.family == "SMAP":
+            return (int(self.release[1:]) if self.release else 0, self.counter or 0)
+        if self.family == "IMERG":
+            return (IMERG_RUN_RANK[self.run or "Early"], self.version or "")
+        return (self.collection or "", self.production or datetime.min)
+
+    @property
+    def period(self) -> tuple[date, date]:
+        """First and last day the granule's data stand for (16-day composites, yearly land cover)."""
+        if self.product in ("MOD13A2", "MYD13A2"):
+            return self.day, self.day + timedelta(days=VI_COMPOSITE_DAYS - 1)
+        if self.product == "MCD12Q1":
+            return self.day, date(self.day.year, 12, 31)
+        return self.day, self.day
+
+    def covers(self, day: date) -> bool:
+        """Whether the granule's data period includes ``day``."""
+        first, last = self.period
+        return first <= day <= last
+
+    def overlaps(self, start: date, end: date) -> bool:
+        """Whether the granule's data period meets the closed range ``start..end``."""
+        first, last = self.period
+        return first <= end and start <= last
+
+
+def _smap(match: re.Match[str], name: str) -> GranuleName:
+    enhanced, ymd, release, counter = match.groups()
+    return GranuleName(
+        name=name,
+        product="SPL3SMP_E" if enhanced else "SPL3SMP",
+        day=datetime.strptime(ymd, "%Y%m%d").date(),
+        family="SMAP",
+        release=f"R{release}",
+        counter=int(counter),
+    )
+
+
+def _imerg(match: re.Match[str], name: str) -> GranuleName:
+    prefix, ymd, version = match.groups()
+    run = IMERG_RUN_PREFIX[prefix]
+    return GranuleName(
+        name=name,
+        product=IMERG_PRODUCTS[run],
+        day=datetime.strptime(ymd, "%Y%m%d").date(),
+        family="IMERG",
+        run=run,
+        version=version,
+    )
+
+
+def _modis(match: re.Match[str], name: str) -> GranuleName:
+    product, year, doy, h, v, collection, production = match.groups()
+    return GranuleName(
+        name=name,
+        product=product,
+        day=datetime.strptime(f"{year}{doy}", "%Y%j").date(),
+        family="MODIS",
+        tile=f"h{h}v{v}",
+        collection=collection,
+        production=datetime.strptime(production, "%Y%j%H%M%S"),
+    )
+
+
+def parse_granule_name(name: str) -> GranuleName | None:
+    """Parse an official SMAP L3, IMERG daily or MODIS file name; None for any other name.
+
+    A name that matches a pattern but holds an impossible date (``A2021400``) is also None:
+    it is not an official name.
+    """
+    for pattern, build in ((_SMAP_RE, _smap), (_IMERG_RE, _imerg), (_MODIS_RE, _modis)):
+        match = pattern.match(name)
+        if match:
+            try:
+                parsed = build(match, name)
+            except ValueError:
+                return None
+            if parsed.family == "MODIS" and parsed.product not in MODIS_PRODUCTS:
+                return None
+            return parsed
+    return None
+
+
+G = TypeVar("G")
+
+
+def _identity(item: object) -> GranuleName:
+    if not isinstance(item, GranuleName):
+        raise TypeError(f"{item!r} is not a GranuleName; pass key= to reach it")
+    return item
+
+
+def rank_candidates(items: Iterable[G], key: Callable[[G], GranuleName] = _identity) -> dict[Slot, list[G]]:
+    """Group items by slot, each group sorted best first (rules in the module docstring).
+
+    Args:
+        items: granule names, or objects that carry one (give ``key`` to reach it).
+        key: returns the :class:`GranuleName` of an item.
+
+    Returns:
+        slot -> candidates, best first; the caller falls back to the next one when the best
+        is corrupt.
+    """
+    groups: dict[Slot, list[G]] = defaultdict(list)
+    for item in items:
+        groups[key(item).slot].append(item)
+    # The name breaks exact ties so that the choice never depends on directory order.
+    return {
+        slot: sorted(group, key=lambda i: (key(i).rank, key(i).name), reverse=True)
+        for slot, group in groups.items()
+    }
+
+
+def select_best(names: Iterable[GranuleName]) -> list[GranuleName]:
+    """The winning granule of every slot, sorted by (slot) for a stable order."""
+    ranked = rank_candidates(names)
+    return [ranked[slot][0] for slot in sorted(ranked)]
+
+
+def modis_tiles(region: Region) -> tuple[str, ...]:
+    """The MODIS land tiles (``hHHvVV``) that hold any part of ``region``, sorted.
+
+    Every 1 km cell corner on the region's outline and every coarse cell centre inside it is
+    mapped to the sinusoidal tile grid (MODLAND tile constants in
+    :mod:`smprod.inputs.readers.hdfeos`). A tile that meets the region either holds a point of the
+    outline (sampled at 1 km, far below a tile's 1112 km) or lies wholly inside it, where the
+    coarse centres (at most 36 km apart) hit it.
+    """
+    from pyproj import Transformer
+
+    from smprod.grids.ease import CRS_EASE2
+    from smprod.inputs.readers.hdfeos import GRID_X0, GRID_Y0, N_TILES_H, N_TILES_V, TILE_SIZE, sinusoidal_crs
+
+    left, bottom, right, top = region.fine.bounds
+    xs = np.linspace(left, right, region.fine.ncols + 1)
+    ys = np.linspace(bottom, top, region.fine.nrows + 1)
+    cx, cy = np.meshgrid(region.coarse.x, region.coarse.y)
+    x = np.concatenate([xs, xs, np.full(ys.size, left), np.full(ys.size, right), cx.ravel()])
+    y = np.concatenate([np.full(xs.size, bottom), np.full(xs.size, top), ys, ys, cy.ravel()])
+    sx, sy = Transformer.from_crs(CRS_EASE2, sinusoidal_crs(), always_xy=True).transform(x, y)
+    h = np.clip(np.floor((sx - GRID_X0) / TILE_SIZE).astype(int), 0, N_TILES_H - 1)
+    v = np.clip(np.floor((GRID_Y0 - sy) / TILE_SIZE).astype(int), 0, N_TILES_V - 1)
+    return tuple(sorted({f"h{a:02d}v{b:02d}" for a, b in zip(h, v, strict=True)}))

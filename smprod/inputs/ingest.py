@@ -1,0 +1,559 @@
+"""Ingest one product day: find, fetch, read and grid its granules; write the day's inputs.
+
+For a day D (design, "Data flow" 1-3) the granules needed are:
+
+- SMAP (``SPL3SMP`` or ``SPL3SMP_E``, the configured coarse product) on D (**required**) and on
+  D-8..D-2 for the lagged predictors ``sm_lag3``/``sm_lag7`` (the coarse SMAP of D-3 / D-7,
+  per cell the nearest valid day within +-1 day; a tie goes to the more recent day);
+- MODIS tiles covering the region: LST of D (``MOD11A1`` Terra and ``MYD11A1`` Aqua; mean where
+  both are valid), the 16-day VI composite covering D (``MOD13A2``/``MYD13A2``), albedo of D
+  (``MCD43A3``), land cover of D's year or the latest earlier year (``MCD12Q1``);
+- IMERG daily D-2..D (``precip`` of D, ``precip_3d`` the sum of the three; the worst run used is
+  recorded so a day made with Early/Late can be reprocessed when Final arrives);
+- static layers ``elevation`` (and ``slope`` from it), ``sand``, ``silt``, ``clay``.
+
+For every slot the best candidate (:func:`smprod.inputs.granules.rank_candidates`) is fetched, read and
+gridded; a candidate that fails to download correctly, open, or pass a check is quarantined
+(:func:`smprod.inputs.ledger.quarantine`) and the next candidate is tried, so a day goes on with what is
+valid (another release, the other MODIS platform, the remaining tiles). Only a missing SMAP
+granule for D stops the day (:class:`~smprod.errors.MissingInputError`); other missing inputs
+are NaN and listed in the files' ``missing`` attribute.
+
+Outputs follow the "Gridded day inputs" contract in ``docs/architecture.md``:
+``<workdir>/inputs/YYYY/MM/DD/fine.nc`` and ``coarse.nc``, each written to a temporary file
+beside the target and renamed.
+
+**Reuse.** The files carry a fingerprint of what ingest depends on: the granules the source
+offers for the day (names and sizes, minus those this run quarantined), the static layers (size,
+modification time), the region, the coarse product, the smprod version and a digest of the
+code that turns granules into these files (``INGEST_CODE``). When a later ingest of the day
+finds the same fingerprint in both files it reuses them instead of reading every granule again
+(``IngestReport.reused``); any new, removed or replaced granule, an upgrade, or a fixed reader
+(even without a version bump) makes it ingest anew. ``force=True`` always ingests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+from sqlalchemy.engine import Engine
+
+from smprod.errors import DownloadError, GranuleError, MissingInputError
+from smprod.grids.ease import Region
+from smprod.grids.regrid import block_mean, block_mode
+from smprod.inputs import ledger
+from smprod.inputs.granules import IMERG_PRODUCTS, IMERG_RUN_RANK, modis_tiles
+from smprod.inputs.sources.base import STATIC_LAYERS, GranuleQuery, GranuleRef, GranuleSource
+from smprod.layout import WorkLayout
+
+log = logging.getLogger(__name__)
+
+#: Lagged SMAP predictors: name -> days before D, tried in this order (nearest valid within
+#: +-1 day; ties to the more recent day). Design, "Predictors".
+SMAP_LAGS = {"sm_lag3": (3, 2, 4), "sm_lag7": (7, 6, 8)}
+#: Days of IMERG precipitation summed into ``precip_3d`` (D-2..D). Design, "Predictors".
+PRECIP_DAYS = 3
+#: The modules (relative to the ``smprod`` package) whose code decides the content of the day
+#: files: a change to any of them changes the ingest fingerprint, so fixed readers take effect on
+#: a rerun.
+INGEST_CODE = (
+    "inputs/ingest.py",
+    "inputs/granules.py",
+    "inputs/readers",
+    "grids/ease.py",
+    "grids/regrid.py",
+    "grids/reproject.py",
+)
+#: How many years back to look for MCD12Q1 land cover (released about a year late).
+LANDCOVER_YEARS_BACK = 5
+#: MODIS product -> (reader kind, variables, resampling to 1 km).
+MODIS_FIELDS = {
+    "MOD11A1": ("lst_day", "lst_night"),
+    "MYD11A1": ("lst_day", "lst_night"),
+    "MOD13A2": ("ndvi", "evi"),
+    "MYD13A2": ("ndvi", "evi"),
+    "MCD43A3": ("albedo_bsa", "albedo_wsa"),
+    "MCD12Q1": ("landcover",),
+}
+#: Fine variables in file order (the contract's list plus ``precip_3d``).
+FINE_VARIABLES = (
+    "lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa", "precip", "precip_3d",
+    "landcover", "elevation", "slope", "sand", "silt", "clay",
+)  # fmt: skip
+FINE_UNITS = {
+    "lst_day": "K", "lst_night": "K", "ndvi": "1", "evi": "1", "albedo_bsa": "1", "albedo_wsa": "1",
+    "precip": "mm/day", "precip_3d": "mm", "landcover": "IGBP class", "elevation": "m",
+    "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent",
+}  # fmt: skip
+LANDCOVER_NODATA = -1
+
+
+@dataclass
+class IngestReport:
+    """What ingesting a day did.
+
+    Attributes:
+        day: the product day.
+        fine, coarse: the written files.
+        inputs: product -> granule ids used.
+        quarantined: granule id -> reason, for granules quarantined by this run.
+        missing: optional inputs that are NaN in the files, with why.
+        smap_release: release of the SMAP granule of D (``R19240_001``).
+        precip_run: worst IMERG run used (``Final``, ``Late``, ``Early``; empty if none).
+    """
+
+    day: date
+    fine: Path
+    coarse: Path
+    inputs: dict[str, list[str]] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    smap_release: str = ""
+    precip_run: str = ""
+    reused: bool = False
+
+
+def day_queries(day: date, region: Region, coarse_product: str) -> list[GranuleQuery]:
+    """The granule queries a product day needs (module docstring)."""
+    bbox = region.fine.lonlat_bounds()
+    tiles = modis_tiles(region)
+    modis_daily = ("MOD11A1", "MYD11A1", "MOD13A2", "MYD13A2", "MCD43A3")
+    oldest_lag = max(max(days) for days in SMAP_LAGS.values())
+    return [
+        GranuleQuery((coarse_product,), day - timedelta(days=oldest_lag), day, bbox),
+        GranuleQuery(modis_daily, day, day, bbox, tiles),
+        GranuleQuery(("MCD12Q1",), date(day.year - LANDCOVER_YEARS_BACK, 1, 1), day, bbox, tiles),
+        GranuleQuery(tuple(IMERG_PRODUCTS.values()), day - timedelta(days=PRECIP_DAYS - 1), day, bbox),
+    ]
+
+
+def _best_first(refs: Sequence[GranuleRef]) -> list[GranuleRef]:
+    """Best first: newest data day (latest composite or land-cover year), then the slot's rank rules."""
+    return sorted(refs, key=lambda r: (r.granule.day, r.granule.rank, r.name), reverse=True)
+
+
+def _on_day(
+    refs: Sequence[GranuleRef], when: date, *, product: str = "", family: str = ""
+) -> list[GranuleRef]:
+    """Candidates of one day: of ``product`` (or of a whole ``family``, e.g. every IMERG run)."""
+    return _best_first(
+        [
+            r
+            for r in refs
+            if r.granule.day == when and (r.granule.product == product or r.granule.family == family)
+        ]
+    )
+
+
+def _of_tile(refs: Sequence[GranuleRef], product: str, tile: str, day: date) -> list[GranuleRef]:
+    """Candidates of one MODIS product and tile whose period covers ``day`` (land cover: any year
+    the query returned, newest first)."""
+    return _best_first(
+        [
+            r
+            for r in refs
+            if r.granule.product == product
+            and r.granule.tile == tile
+            and (r.granule.covers(day) or product == "MCD12Q1")
+        ]
+    )
+
+
+class _DayLoader:
+    """Tries candidates in order: fetch, read; quarantines failures; remembers what was used."""
+
+    def __init__(
+        self, source: GranuleSource, engine: Engine, layout: WorkLayout, report: IngestReport
+    ) -> None:
+        self.source, self.engine, self.layout, self.report = source, engine, layout, report
+
+    def first_valid(
+        self, candidates: Sequence[GranuleRef], read: Callable[[Path], Any]
+    ) -> tuple[GranuleRef, Any] | None:
+        """The first candidate that fetches and reads, with what ``read`` returned; None if none."""
+        for ref in candidates:
+            path: Path | None = None
+            try:
+                path = self.source.fetch(ref)
+                data = read(path)
+            except GranuleError as err:
+                self._quarantine(ref, path, err.reason)
+                continue
+            except (DownloadError, MissingInputError) as err:
+                log.warning("%s: not available (%s); trying the next candidate", ref.name, err)
+                continue
+            ledger.set_status(self.engine, ref.granule, "valid", path=path)
+            self.report.inputs.setdefault(ref.granule.product, []).append(ref.name)
+            return ref, data
+        return None
+
+    def _quarantine(self, ref: GranuleRef, path: Path | None, reason: str) -> None:
+        log.warning("quarantining %s: %s", ref.name, reason)
+        ledger.quarantine(self.engine, self.layout, ref.granule, path, reason)
+        self.report.quarantined[ref.name] = reason
+
+
+def _nan_field(region: Region) -> NDArray[np.float32]:
+    return np.full(region.fine.shape, np.nan, dtype=np.float32)
+
+
+def mean_valid(arrays: Sequence[NDArray]) -> NDArray[np.float32]:
+    """Per-cell mean of the finite values (NaN where none): Terra and Aqua combined."""
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
+    count = np.isfinite(stack).sum(axis=0)
+    total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan).astype(np.float32)
+
+
+def _first_valid(arrays: Sequence[NDArray], nodata: float) -> NDArray:
+    """Mosaic: per cell the first array's valid value (tiles meet only at reprojected borders)."""
+    out = np.array(arrays[0], copy=True)
+    for arr in arrays[1:]:
+        hole = ~np.isfinite(out) if np.isnan(nodata) else out == nodata
+        out = np.where(hole, arr, out)
+    return out
+
+
+def _smap(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, product: str
+) -> dict[str, xr.Dataset]:
+    """SMAP on the coarse grid for every day D-8..D that has a valid granule (ISO day -> Dataset)."""
+    from smprod.grids.reproject import smap_to_coarse
+    from smprod.inputs.readers.smap import read_smap_l3
+
+    def read(path: Path) -> xr.Dataset:
+        return smap_to_coarse(read_smap_l3(path, window=region.coarse), region)
+
+    oldest = max(max(days) for days in SMAP_LAGS.values())
+    loaded: dict[str, xr.Dataset] = {}
+    for back in range(oldest + 1):
+        when = day - timedelta(days=back)
+        got = loader.first_valid(_on_day(refs, when, product=product), read)
+        if got is not None:
+            loaded[when.isoformat()] = got[1].assign_attrs(release=got[0].granule.release_id)
+    return loaded
+
+
+def _lagged(
+    smap: dict[str, xr.Dataset], day: date, region: Region, report: IngestReport
+) -> dict[str, NDArray]:
+    """``sm_lag3``/``sm_lag7`` of the SMAP read for D-8..D; a lag with no valid cell is reported."""
+    by_day = {date.fromisoformat(when): ds["sm"].values for when, ds in smap.items()}
+    out = lagged_smap(by_day, day, region.coarse.shape)
+    for name, backs in SMAP_LAGS.items():
+        if not np.isfinite(out[name]).any():
+            report.missing.append(f"{name}: no valid SMAP on D-{backs[-1]}..D-{backs[1]}")
+    return out
+
+
+def lagged_smap(
+    sm_by_day: Mapping[date, NDArray], day: date, shape: tuple[int, int]
+) -> dict[str, NDArray[np.float32]]:
+    """``sm_lag3``/``sm_lag7``: per cell the first valid of the lag days in SMAP_LAGS order."""
+    out = {}
+    for name, backs in SMAP_LAGS.items():
+        value = np.full(shape, np.nan, dtype=np.float32)
+        for back in backs:
+            sm = sm_by_day.get(day - timedelta(days=back))
+            if sm is not None:
+                value = np.where(np.isfinite(value), value, sm).astype(np.float32)
+        out[name] = value
+    return out
+
+
+def _modis(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
+) -> dict[str, NDArray]:
+    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged."""
+    from smprod.grids.reproject import to_fine
+    from smprod.inputs.readers.modis import read_modis
+
+    def read(path: Path, method: str) -> xr.Dataset:
+        return to_fine(read_modis(path), region, method)
+
+    per_product: dict[str, list[xr.Dataset]] = defaultdict(list)
+    for product in MODIS_FIELDS:
+        method = "mode" if product == "MCD12Q1" else "average"
+        for tile in modis_tiles(region):
+            got = loader.first_valid(_of_tile(refs, product, tile, day), partial(read, method=method))
+            if got is not None:
+                per_product[product].append(got[1])
+    fields: dict[str, list[NDArray]] = defaultdict(list)
+    for product, tiles in per_product.items():
+        for name in MODIS_FIELDS[product]:
+            nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
+            fields[name].append(_first_valid([t[name].values for t in tiles], nodata))
+    out: dict[str, NDArray] = {}
+    for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
+        if name not in fields:
+            report.missing.append(f"{name}: no valid MODIS granule")
+        elif name == "landcover":
+            out[name] = fields[name][0].astype(np.int16)
+        else:
+            out[name] = mean_valid(fields[name])
+    return out
+
+
+def _precip(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
+) -> dict[str, NDArray]:
+    """IMERG ``precip`` (D) and ``precip_3d`` (sum D-2..D, NaN unless all three days exist)."""
+    from smprod.grids.reproject import to_fine
+    from smprod.inputs.readers.imerg import read_imerg
+
+    def read(path: Path) -> xr.DataArray:
+        return to_fine(read_imerg(path, window=region.fine), region, "bilinear")
+
+    days: list[NDArray] = []
+    runs: list[str] = []
+    for back in range(PRECIP_DAYS):
+        when = day - timedelta(days=back)
+        got = loader.first_valid(_on_day(refs, when, family="IMERG"), read)
+        if got is None:
+            report.missing.append(f"precip: no valid IMERG granule for {when}")
+            days.append(_nan_field(region))
+            continue
+        days.append(got[1].values.astype(np.float32))
+        runs.append(got[0].granule.run or "Early")
+    report.precip_run = min(runs, key=IMERG_RUN_RANK.__getitem__) if runs else ""
+    # A 3-day sum with a missing day would be silently low: NaN unless all three days exist.
+    return {"precip": days[0], "precip_3d": np.sum(days, axis=0).astype(np.float32)}
+
+
+def _static(source: GranuleSource, region: Region, report: IngestReport) -> dict[str, NDArray]:
+    """Static layers on the 1 km grid and the slope from the elevation."""
+    from smprod.grids.reproject import to_fine
+    from smprod.inputs.readers.static import read_static, slope_degrees
+
+    files = source.static_files()
+    out: dict[str, NDArray] = {}
+    for name in STATIC_LAYERS:
+        if name not in files:
+            report.missing.append(f"{name}: no static/{name}.tif in the archive")
+            continue
+        try:
+            out[name] = to_fine(read_static(files[name], name), region, "average").values.astype(np.float32)
+        except GranuleError as err:  # a static map is not quarantined: every day needs it
+            report.missing.append(f"{name}: {err}")
+    if "elevation" in out:
+        out["slope"] = slope_degrees(out["elevation"], region.fine).astype(np.float32)
+    return out
+
+
+def _dataset(values: dict[str, NDArray], grid: Any, attrs: dict[str, str]) -> xr.Dataset:
+    from smprod.grids.reproject import on_grid
+
+    data = {
+        name: on_grid(np.asarray(v), grid, name=name, attrs={"units": FINE_UNITS.get(name, "m3/m3")})
+        for name, v in values.items()
+    }
+    ds = xr.Dataset(data, attrs=attrs)
+    if "landcover" in ds:
+        ds["landcover"].attrs["_FillValue"] = LANDCOVER_NODATA
+    return ds
+
+
+def _coarse_values(
+    fine: dict[str, NDArray], smap: xr.Dataset, lags: dict[str, NDArray], factor: int
+) -> dict[str, NDArray]:
+    """Coarse variables: SMAP of D, its lags, and every fine field aggregated (50% rule; mode)."""
+    out: dict[str, NDArray] = {
+        name: smap[name].values.astype(np.float32) for name in ("sm", "sm_am", "sm_pm")
+    }
+    out.update(lags)
+    for name, values in fine.items():
+        if name == "landcover":
+            out[name] = block_mode(values, factor, nodata=LANDCOVER_NODATA).astype(np.int16)
+        else:
+            out[name] = block_mean(values, factor).astype(np.float32)
+    return out
+
+
+def write_day_inputs(
+    layout: WorkLayout,
+    region: Region,
+    day: date,
+    fine: dict[str, NDArray],
+    smap: xr.Dataset,
+    lags: dict[str, NDArray],
+    attrs: dict[str, str],
+) -> tuple[Path, Path]:
+    """Write the day's gridded inputs (``fine.nc``, ``coarse.nc``), each atomically.
+
+    Args:
+        fine: every ``FINE_VARIABLES`` field on ``region.fine``.
+        smap: the day's SMAP on ``region.coarse`` (``sm``, ``sm_am``, ``sm_pm``).
+        lags: ``sm_lag3`` and ``sm_lag7`` on ``region.coarse``.
+        attrs: global attributes (inputs used, SMAP release, precipitation run, ...).
+
+    The fine variables are chunked on the processing tiles (:attr:`Region.tile_pixels`), so
+    prediction reads whole chunks of one tile and never decompresses the whole region.
+    """
+    directory = layout.inputs_dir(day)
+    coarse = _coarse_values(fine, smap, lags, region.factor)
+    side = region.tile_pixels
+    fine_chunks = (min(side, region.fine.nrows), min(side, region.fine.ncols))
+    return (
+        _write_atomic(_dataset(fine, region.fine, attrs), directory / "fine.nc", fine_chunks),
+        _write_atomic(_dataset(coarse, region.coarse, attrs), directory / "coarse.nc"),
+    )
+
+
+def _fingerprint(
+    refs: Sequence[GranuleRef], source: GranuleSource, region: Region, coarse_product: str
+) -> str:
+    """What the day's inputs depend on, hashed (module docstring, "Reuse")."""
+    import smprod
+
+    statics = {}
+    for name, path in sorted(source.static_files().items()):
+        stat = path.stat()
+        statics[name] = [stat.st_size, stat.st_mtime_ns]
+    grid = region.coarse
+    payload = {
+        "version": smprod.__version__,
+        "coarse_product": coarse_product,
+        "region": [grid.km, grid.row0, grid.col0, grid.nrows, grid.ncols, region.fine.km],
+        "granules": sorted([ref.name, ref.size] for ref in refs),
+        "static": statics,
+        "code": ingest_code_digest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=1)
+def ingest_code_digest() -> str:
+    """SHA-256 of the source of ``INGEST_CODE`` (file names and contents, in a fixed order)."""
+    package = Path(__file__).parents[1]
+    digest = hashlib.sha256()
+    for entry in INGEST_CODE:
+        path = package / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(package).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def _reuse(report: IngestReport, fingerprint: str) -> IngestReport | None:
+    """The report of the day's existing files when both carry ``fingerprint``; else None."""
+    if not (report.fine.exists() and report.coarse.exists()):
+        return None
+    try:
+        attrs = [_attrs(report.fine), _attrs(report.coarse)]
+    except (OSError, ValueError) as err:  # unreadable leftovers: ingest anew over them
+        log.warning("%s: day files unreadable (%s); ingesting again", report.day, err)
+        return None
+    if any(a.get("ingest_fingerprint") != fingerprint for a in attrs):
+        return None
+    attrs_ = attrs[1]
+    report.inputs = json.loads(attrs_.get("inputs", "{}"))
+    report.missing = json.loads(attrs_.get("missing", "[]"))
+    report.smap_release = str(attrs_.get("smap_release", ""))
+    report.precip_run = str(attrs_.get("precip_run", ""))
+    report.reused = True
+    return report
+
+
+def _attrs(path: Path) -> dict[str, Any]:
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return {name: nc.getncattr(name) for name in nc.ncattrs()}
+
+
+def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None = None) -> Path:
+    """Write ``ds`` as netCDF-4 to a temporary sibling of ``target``, then rename it onto ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        encoding: dict[str, dict[str, Any]] = {
+            str(name): {"zlib": True, "complevel": 1, **({"chunksizes": chunks} if chunks else {})}
+            for name in ds.data_vars
+        }
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def ingest_day(
+    day: date,
+    region: Region,
+    coarse_product: str,
+    source: GranuleSource,
+    layout: WorkLayout,
+    engine: Engine,
+    force: bool = False,
+) -> IngestReport:
+    """Find, fetch, read and grid the granules of ``day``; write its ``fine.nc`` and ``coarse.nc``.
+
+    Args:
+        day: the product day D.
+        region: the product region (its 1 km and coarse grids).
+        coarse_product: ``SPL3SMP`` or ``SPL3SMP_E`` (must match ``region.coarse``).
+        source: where granules come from (archive or Earthdata).
+        layout: the work directory (inputs and quarantine folders).
+        engine: the database holding the granule ledger.
+        force: ingest even when the day's files are current (module docstring, "Reuse").
+
+    Raises:
+        MissingInputError: no valid SMAP granule of ``coarse_product`` for ``day``.
+        DatabaseError: the ledger cannot be written.
+    """
+    directory = layout.inputs_dir(day)
+    report = IngestReport(day, directory / "fine.nc", directory / "coarse.nc")
+    refs = source.find_many(day_queries(day, region, coarse_product))
+    ledger.record_found(engine, refs)
+    if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product))):
+        return reused
+    loader = _DayLoader(source, engine, layout, report)
+    smap = _smap(loader, refs, day, region, coarse_product)
+    if day.isoformat() not in smap:
+        tried = [r.name for r in refs if r.granule.product == coarse_product and r.granule.day == day]
+        bad = {n: report.quarantined[n] for n in tried if n in report.quarantined}
+        raise MissingInputError(
+            f"no valid {coarse_product} granule for {day} (required): "
+            + (f"tried {tried}, quarantined: {bad}" if tried else "none found in the source")
+        )
+    report.smap_release = str(smap[day.isoformat()].attrs["release"])
+    lags = _lagged(smap, day, region, report)
+    fine = {
+        **_modis(loader, refs, day, region, report),
+        **_precip(loader, refs, day, region, report),
+        **_static(source, region, report),
+    }
+    fine = {name: fine.get(name, _nan_field(region)) for name in FINE_VARIABLES}
+    if fine["landcover"].dtype != np.int16:  # no land cover: the float NaN placeholder
+        fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, dtype=np.int16)
+    attrs = {
+        "day": day.isoformat(),
+        "inputs": json.dumps(report.inputs, sort_keys=True),
+        "smap_release": report.smap_release,
+        "precip_run": report.precip_run,
+        "coarse_product": coarse_product,
+        "missing": json.dumps(report.missing),
+        "ingest_fingerprint": _fingerprint(
+            [r for r in refs if r.name not in report.quarantined], source, region, coarse_product
+        ),
+    }
+    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
+    ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
+    return report

@@ -1,0 +1,325 @@
+"""MODIS land tiles (HDF4-EOS, sinusoidal): LST, vegetation indices, albedo, land cover.
+
+Each reader opens one tile with pyhdf, applies the product's documented quality rule and
+scaling, and returns an ``xarray.Dataset`` on the tile's native sinusoidal grid (dims ``y, x``,
+pixel-centre coordinates from ``StructMetadata.0``, CRS written), rejected pixels as NaN.
+
+Quality rules (bit 0 is the least significant bit):
+
+- MOD11A1/MYD11A1 ``QC_Day``/``QC_Night`` (MOD11 C6.1 User's Guide, Wan, QC table of MOD11A1):
+  bits 0-1 mandatory QA (00 LST produced, good quality; 01 produced, other quality, check other
+  QA; 10 not produced due to cloud; 11 not produced, other reasons); bits 6-7 LST error
+  (00 <= 1 K, 01 <= 2 K, 10 <= 3 K, 11 > 3 K). **Kept:** mandatory 00, or mandatory 01 with LST
+  error <= 2 K. Cloudy and not-produced pixels are always rejected.
+- MOD13A2 ``1 km 16 days VI Quality`` bits 0-1 MODLAND QA (00 good, 01 check other QA,
+  10 probably cloudy, 11 not produced) and ``1 km 16 days pixel reliability`` (0 good,
+  1 marginal, 2 snow/ice, 3 cloudy, -1 fill) (MOD13 C6.1 User's Guide, Didan et al., and the
+  SDS ``Legend`` attributes of the real files). **Kept:** MODLAND 00 or 01 and, where the
+  reliability layer exists, reliability 0 or 1.
+- MCD43A3 ``BRDF_Albedo_Band_Mandatory_Quality_shortwave`` (MCD43 C6.1 User's Guide, Schaaf &
+  Wang 2021): 0 full BRDF inversion, 1 magnitude inversion, 255 fill. **Kept:** 0 and 1.
+- MCD12Q1 ``LC_Type1`` (MCD12 C6.1 User's Guide, Sulla-Menashe & Friedl, IGBP legend): IGBP
+  classes 1..17, 255 fill; returned as int16 with -1 for missing.
+
+Scaling: physical = (stored - add_offset) * scale_factor for MOD11 and MCD43 (their attributes
+say "data * scale_factor", add_offset 0). MOD13 stores ``scale_factor = 10000`` meaning
+*divide* (MOD13 User's Guide: "VI = stored / 10000"); a writer that stores the reciprocal
+(0.0001) means the same thing, so the divisor is ``max(sf, 1/sf)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from smprod.errors import GranuleFormatError
+from smprod.inputs.readers.hdfeos import EosGrid, check_tile, grid_for_field, parse_struct_metadata
+
+#: Official MODIS file name: PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf
+_NAME_RE = re.compile(r"^(M[OYC]D\w+?)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$")
+
+LST_SDS = {"lst_day": ("LST_Day_1km", "QC_Day"), "lst_night": ("LST_Night_1km", "QC_Night")}
+VI_SDS = {"ndvi": "1 km 16 days NDVI", "evi": "1 km 16 days EVI"}
+VI_QUALITY_SDS = "1 km 16 days VI Quality"
+VI_RELIABILITY_SDS = "1 km 16 days pixel reliability"
+ALBEDO_SDS = {"albedo_bsa": "Albedo_BSA_shortwave", "albedo_wsa": "Albedo_WSA_shortwave"}
+ALBEDO_QUALITY_SDS = "BRDF_Albedo_Band_Mandatory_Quality_shortwave"
+LANDCOVER_SDS = "LC_Type1"
+
+#: MOD11 QC: mandatory QA in bits 0-1, LST error class in bits 6-7 (MOD11 User's Guide, QC table).
+LST_MANDATORY_GOOD = 0b00
+LST_MANDATORY_OTHER = 0b01
+LST_ERROR_MAX_CLASS = 0b01  # 01 = average LST error <= 2 K
+#: MOD13 MODLAND QA values kept (00 good, 01 check other QA) and pixel-reliability ranks kept.
+VI_MODLAND_KEPT = (0b00, 0b01)
+VI_RELIABILITY_KEPT = (0, 1)
+#: MCD43 mandatory quality values kept (0 full inversion, 1 magnitude inversion).
+ALBEDO_QUALITY_KEPT = (0, 1)
+#: IGBP classes of MCD12Q1 LC_Type1 and the nodata used in smprod for land cover.
+IGBP_CLASSES = range(1, 18)
+LANDCOVER_NODATA = -1
+
+
+@dataclass(frozen=True)
+class ModisName:
+    """The parts of an official MODIS file name."""
+
+    product: str
+    start: date
+    h: int
+    v: int
+    collection: str
+    production: str
+
+    @property
+    def tile(self) -> str:
+        return f"h{self.h:02d}v{self.v:02d}"
+
+
+def parse_modis_name(name: str) -> ModisName | None:
+    """Parse ``MOD11A1.A2021227.h11v05.061.2021228105320.hdf``; None if it is not such a name."""
+    match = _NAME_RE.match(name)
+    if not match:
+        return None
+    product, year, doy, h, v, collection, production = match.groups()
+    start = datetime.strptime(f"{year}{doy}", "%Y%j").date()
+    return ModisName(product, start, int(h), int(v), collection, production)
+
+
+# ---------------------------------------------------------------- quality rules (pure)
+
+
+def lst_quality_ok(qc: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """MOD11 QC byte -> keep mask (mandatory 00, or 01 with LST error <= 2 K)."""
+    qc = np.asarray(qc).astype(np.uint8)
+    mandatory = qc & 0b11
+    lst_error = (qc >> 6) & 0b11
+    return (mandatory == LST_MANDATORY_GOOD) | (
+        (mandatory == LST_MANDATORY_OTHER) & (lst_error <= LST_ERROR_MAX_CLASS)
+    )
+
+
+def vi_quality_ok(
+    vi_quality: NDArray[np.integer], reliability: NDArray[np.integer] | None = None
+) -> NDArray[np.bool_]:
+    """MOD13 VI Quality (and pixel reliability, if given) -> keep mask."""
+    modland = np.asarray(vi_quality).astype(np.uint16) & 0b11
+    keep = np.isin(modland, VI_MODLAND_KEPT)
+    if reliability is not None:
+        keep &= np.isin(np.asarray(reliability), VI_RELIABILITY_KEPT)
+    return keep
+
+
+def albedo_quality_ok(mandatory: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """MCD43 mandatory quality -> keep mask (0 and 1)."""
+    return np.isin(np.asarray(mandatory), ALBEDO_QUALITY_KEPT)
+
+
+def scale_stored(
+    stored: NDArray, attrs: dict[str, Any], *, divide: bool = False, keep: NDArray[np.bool_] | None = None
+) -> NDArray[np.float32]:
+    """Stored integers -> float32 physical values; fill, out-of-valid-range and ``~keep`` as NaN.
+
+    Args:
+        stored: raw SDS values.
+        attrs: the SDS attributes (``scale_factor`` required; ``add_offset``, ``_FillValue`` and
+            ``valid_range`` used when present).
+        divide: MOD13 convention (``scale_factor`` is a divisor).
+        keep: quality mask; False pixels become NaN.
+    """
+    stored = np.asarray(stored)
+    scale = float(attrs["scale_factor"])
+    offset = float(attrs.get("add_offset", 0.0))
+    valid = np.ones(stored.shape, dtype=bool)
+    if isinstance(attrs.get("_FillValue"), int | float | np.number):
+        valid &= stored != attrs["_FillValue"]
+    if "valid_range" in attrs:
+        low, high = attrs["valid_range"][:2]
+        valid &= (stored >= low) & (stored <= high)
+    if keep is not None:
+        valid &= keep
+    factor = 1.0 / max(scale, 1.0 / scale) if divide else scale
+    values = (stored.astype(np.float64) - offset) * factor
+    return np.where(valid, values, np.nan).astype(np.float32)
+
+
+# ---------------------------------------------------------------- file access
+
+
+class _Tile:
+    """An open MODIS HDF4-EOS tile: SDS access and the geometry of its grid."""
+
+    def __init__(self, path: Path) -> None:
+        from pyhdf.error import HDF4Error
+        from pyhdf.SD import SD, SDC
+
+        self.path = path
+        if not path.is_file():
+            raise GranuleFormatError(path, "file does not exist")
+        try:
+            self.sd = SD(str(path), SDC.READ)
+            self.names = set(self.sd.datasets())
+            self.global_attrs = self.sd.attributes()
+        except HDF4Error as err:
+            raise GranuleFormatError(path, f"not a readable HDF4 file ({err})") from err
+
+    def close(self) -> None:
+        self.sd.end()
+
+    def read(self, name: str) -> tuple[NDArray, dict[str, Any]]:
+        """Values and attributes of one SDS."""
+        from pyhdf.error import HDF4Error
+
+        if name not in self.names:
+            raise GranuleFormatError(self.path, f"SDS {name!r} missing")
+        try:
+            sds = self.sd.select(name)
+            return np.asarray(sds.get()), sds.attributes()
+        except (HDF4Error, ValueError) as err:  # pyhdf raises ValueError when decompression fails
+            raise GranuleFormatError(self.path, f"SDS {name!r} cannot be read ({err})") from err
+
+    def read_scaled(self, name: str) -> tuple[NDArray, dict[str, Any]]:
+        """Like :meth:`read` for a field that must carry a numeric ``scale_factor``."""
+        stored, attrs = self.read(name)
+        if not isinstance(attrs.get("scale_factor"), int | float) or attrs["scale_factor"] == 0:
+            raise GranuleFormatError(
+                self.path, f"SDS {name!r} has no usable scale_factor ({attrs.get('scale_factor')!r})"
+            )
+        return stored, attrs
+
+    def grid(self, field: str) -> EosGrid:
+        """The field's grid, checked against the tile named in the file name."""
+        text = self.global_attrs.get("StructMetadata.0")
+        if not text:
+            raise GranuleFormatError(self.path, "no StructMetadata.0 attribute (not HDF-EOS)")
+        try:
+            grids = parse_struct_metadata(str(text))
+        except ValueError as err:
+            raise GranuleFormatError(self.path, f"StructMetadata.0: {err}") from err
+        grid = grid_for_field(grids, field, self.path)
+        check_tile(grid, self.path, self.path.name)
+        return grid
+
+
+def _dataset(path: Path, grid: EosGrid, variables: dict[str, tuple[NDArray, str]]) -> xr.Dataset:
+    """Wrap arrays on ``grid`` into a Dataset with coordinates, CRS and provenance attrs."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    data_vars = {}
+    for name, (values, units) in variables.items():
+        if values.shape != (grid.ydim, grid.xdim):
+            raise GranuleFormatError(path, f"{name} shape {values.shape} != grid {(grid.ydim, grid.xdim)}")
+        data_vars[name] = xr.DataArray(values, dims=("y", "x"), attrs={"units": units})
+    ds = xr.Dataset(data_vars, coords={"y": grid.y, "x": grid.x})
+    parsed = parse_modis_name(path.name)
+    ds.attrs.update(
+        source=str(path),
+        granule_id=path.name,
+        product=parsed.product if parsed else "",
+        tile=parsed.tile if parsed else "",
+        day=parsed.start.isoformat() if parsed else "",
+    )
+    return ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+
+
+def _with_tile(path: str | Path, reader: Any) -> xr.Dataset:
+    tile = _Tile(Path(path))
+    try:
+        return reader(tile)
+    finally:
+        tile.close()
+
+
+# ---------------------------------------------------------------- product readers
+
+
+def read_lst(path: str | Path) -> xr.Dataset:
+    """MOD11A1/MYD11A1 daily LST: ``lst_day``, ``lst_night`` (K), QC rule in the module doc."""
+
+    def _read(tile: _Tile) -> xr.Dataset:
+        variables = {}
+        for name, (sds, qc_sds) in LST_SDS.items():
+            stored, attrs = tile.read_scaled(sds)
+            qc, _ = tile.read(qc_sds)
+            variables[name] = (scale_stored(stored, attrs, keep=lst_quality_ok(qc)), "K")
+        return _dataset(tile.path, tile.grid(LST_SDS["lst_day"][0]), variables)
+
+    return _with_tile(path, _read)
+
+
+def read_vi(path: str | Path) -> xr.Dataset:
+    """MOD13A2/MYD13A2 16-day 1 km ``ndvi`` and ``evi`` (unitless), QC rule in the module doc."""
+
+    def _read(tile: _Tile) -> xr.Dataset:
+        quality, _ = tile.read(VI_QUALITY_SDS)
+        reliability = tile.read(VI_RELIABILITY_SDS)[0] if VI_RELIABILITY_SDS in tile.names else None
+        keep = vi_quality_ok(quality, reliability)
+        variables = {}
+        for name, sds in VI_SDS.items():
+            stored, attrs = tile.read_scaled(sds)
+            variables[name] = (scale_stored(stored, attrs, divide=True, keep=keep), "1")
+        return _dataset(tile.path, tile.grid(VI_SDS["ndvi"]), variables)
+
+    return _with_tile(path, _read)
+
+
+def read_albedo(path: str | Path) -> xr.Dataset:
+    """MCD43A3 500 m shortwave ``albedo_bsa`` and ``albedo_wsa`` (unitless), mandatory quality 0/1."""
+
+    def _read(tile: _Tile) -> xr.Dataset:
+        quality, _ = tile.read(ALBEDO_QUALITY_SDS)
+        keep = albedo_quality_ok(quality)
+        variables = {}
+        for name, sds in ALBEDO_SDS.items():
+            stored, attrs = tile.read_scaled(sds)
+            variables[name] = (scale_stored(stored, attrs, keep=keep), "1")
+        return _dataset(tile.path, tile.grid(ALBEDO_SDS["albedo_bsa"]), variables)
+
+    return _with_tile(path, _read)
+
+
+def read_landcover(path: str | Path) -> xr.Dataset:
+    """MCD12Q1 yearly IGBP ``landcover`` (int16 classes 1..17, -1 missing; nodata written)."""
+
+    def _read(tile: _Tile) -> xr.Dataset:
+        stored, _ = tile.read(LANDCOVER_SDS)
+        # int16 before the nodata goes in: the SDS is uint8, where -1 would wrap to 255
+        stored = stored.astype(np.int16)
+        classes = np.where(np.isin(stored, IGBP_CLASSES), stored, np.int16(LANDCOVER_NODATA))
+        ds = _dataset(tile.path, tile.grid(LANDCOVER_SDS), {"landcover": (classes, "IGBP class")})
+        ds["landcover"] = ds["landcover"].rio.write_nodata(LANDCOVER_NODATA)
+        return ds
+
+    return _with_tile(path, _read)
+
+
+#: Product short name -> reader.
+READERS = {
+    "MOD11A1": read_lst,
+    "MYD11A1": read_lst,
+    "MOD13A2": read_vi,
+    "MYD13A2": read_vi,
+    "MCD43A3": read_albedo,
+    "MCD12Q1": read_landcover,
+}
+
+
+def read_modis(path: str | Path) -> xr.Dataset:
+    """Read any supported MODIS tile, chosen by the product in its official file name.
+
+    Raises:
+        GranuleFormatError: unknown product or name, unreadable file, missing SDS, or corners
+            that disagree with the tile in the name.
+    """
+    path = Path(path)
+    parsed = parse_modis_name(path.name)
+    if parsed is None or parsed.product not in READERS:
+        raise GranuleFormatError(path, f"not an official name of a supported MODIS product {sorted(READERS)}")
+    return READERS[parsed.product](path)

@@ -1,0 +1,157 @@
+"""The training window: its days, which of them still need ingesting, and ingesting them.
+
+A model is trained on the coarse samples of the ``window_days`` days ending on a day (design,
+"Data flow" 5). On a new work directory none of those days has gridded inputs yet, so training
+first ingests the days that are missing (**cold start**): :func:`plan_window` decides, without
+any IO, which days to ingest and which to skip because the source has no coarse SMAP granule
+for them (a day without SMAP has no training sample, and ingest would refuse it);
+:func:`ingest_window` carries the plan out with :func:`smprod.inputs.ingest.ingest_day`, from whatever
+source it is given (the archive, or Earthdata, which downloads into it). A day whose SMAP granule
+turns out to be unusable (every copy quarantined) is skipped with its reason, like a day
+without SMAP; any other failure (database, settings) stops the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy.engine import Engine
+
+from smprod.errors import MissingInputError
+from smprod.grids.ease import Region
+from smprod.inputs.ingest import ingest_day
+from smprod.inputs.sources.base import GranuleQuery, GranuleSource
+from smprod.layout import WorkLayout
+from smprod.science.features import InputStore
+
+
+def training_days(end: date, window_days: int) -> list[date]:
+    """The ``window_days`` days ending on ``end`` (both included), oldest first."""
+    return [end - timedelta(days=back) for back in range(window_days - 1, -1, -1)]
+
+
+def format_days(days: Iterable[date]) -> str:
+    """Days as short ranges: ``2024-04-01..2024-04-30, 2024-05-03`` (``none`` when empty)."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) or "none"
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What a training window needs before it can be trained on.
+
+    Attributes:
+        days: every day of the window, oldest first.
+        ingested: days that already have gridded inputs.
+        to_ingest: days to ingest now (not ingested, coarse SMAP in the source).
+        no_smap: days skipped because the source has no coarse SMAP granule for them.
+    """
+
+    days: tuple[date, ...]
+    ingested: tuple[date, ...]
+    to_ingest: tuple[date, ...]
+    no_smap: tuple[date, ...]
+
+
+def plan_window(days: Sequence[date], ingested: Collection[date], smap_days: Collection[date]) -> WindowPlan:
+    """Split a window's days into already ingested, to ingest, and without SMAP (pure).
+
+    Args:
+        days: the window (:func:`training_days`).
+        ingested: days with gridded inputs under the work directory.
+        smap_days: days for which the source offers a coarse SMAP granule.
+    """
+    done = tuple(day for day in days if day in ingested)
+    rest = [day for day in days if day not in ingested]
+    return WindowPlan(
+        days=tuple(days),
+        ingested=done,
+        to_ingest=tuple(day for day in rest if day in smap_days),
+        no_smap=tuple(day for day in rest if day not in smap_days),
+    )
+
+
+@dataclass
+class WindowReport:
+    """What :func:`ingest_window` did.
+
+    Attributes:
+        plan: the plan it carried out.
+        coarse_product: the coarse SMAP product of the work directory.
+        ingested_now: days ingested by this call.
+        skipped: day -> why it was not ingested (a SMAP granule that could not be used).
+    """
+
+    plan: WindowPlan
+    coarse_product: str
+    ingested_now: list[date] = field(default_factory=list)
+    skipped: dict[date, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """Human-readable notes: one summary line, then one line per kind of skipped day."""
+        plan = self.plan
+        lines = [
+            f"training window {plan.days[0]}..{plan.days[-1]} ({len(plan.days)} days): "
+            f"{len(plan.ingested)} already ingested, {len(self.ingested_now)} ingested now, "
+            f"{len(plan.no_smap) + len(self.skipped)} skipped"
+        ]
+        if plan.no_smap:
+            lines.append(
+                f"  skipped, no {self.coarse_product} granule in the source: {format_days(plan.no_smap)}"
+            )
+        lines += [f"  skipped {day}: {why}" for day, why in sorted(self.skipped.items())]
+        return lines
+
+
+def smap_days(source: GranuleSource, days: Sequence[date], region: Region, coarse_product: str) -> set[date]:
+    """Days of ``days`` for which ``source`` offers a ``coarse_product`` granule (one query)."""
+    query = GranuleQuery((coarse_product,), days[0], days[-1], region.fine.lonlat_bounds())
+    return {ref.granule.day for ref in source.find(query)}
+
+
+def ingest_window(
+    days: Sequence[date],
+    region: Region,
+    coarse_product: str,
+    source: GranuleSource,
+    layout: WorkLayout,
+    engine: Engine,
+    progress: Callable[[str], None] | None = None,
+) -> WindowReport:
+    """Ingest the days of a training window that have no gridded inputs yet (cold start).
+
+    Args:
+        days: the window, oldest first (:func:`training_days`).
+        region, coarse_product: the work directory's region and coarse SMAP product.
+        source: where granules come from (archive, or Earthdata downloading into it).
+        layout: the work directory.
+        engine: the database holding the granule ledger.
+        progress: called with one line per day ingested or skipped (a long window takes minutes).
+
+    Raises:
+        DatabaseError: the ledger cannot be written.
+    """
+    store = InputStore(layout)
+    plan = plan_window(
+        days, {day for day in days if store.has(day)}, smap_days(source, days, region, coarse_product)
+    )
+    report = WindowReport(plan, coarse_product)
+    for count, day in enumerate(plan.to_ingest, start=1):
+        try:
+            ingest_day(day, region, coarse_product, source, layout, engine)
+        except MissingInputError as err:  # e.g. every copy of the day's SMAP quarantined
+            report.skipped[day] = str(err)
+            outcome = f"skipped: {err}"
+        else:
+            report.ingested_now.append(day)
+            outcome = "ingested"
+        if progress is not None:
+            progress(f"training window: {day} {outcome} ({count}/{len(plan.to_ingest)})")
+    return report

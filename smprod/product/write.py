@@ -1,0 +1,235 @@
+"""The day's product files: write them atomically and deterministically, check them, read them back.
+
+A product day is the set of files in :class:`smprod.layout.ProductFiles` ("Products" contract in
+``docs/architecture.md``): COGs ``soil_moisture`` (float32 m3/m3, nodata NaN), ``qa`` (uint8 bit
+flags of :class:`smprod.product.qa.QA`, nodata 255, which no flag combination reaches), ``uncertainty``
+(float32 m3/m3, 1 sigma, nodata NaN) on the region's EASE-Grid 2.0 1 km grid, the thumbnail PNG
+and the provenance JSON.
+
+Decisions that live here:
+
+* **All or nothing.** Every file is first written to a temporary file beside its target, checked
+  (COG structure), fsynced, and only when all five are complete are they renamed over the
+  targets. A failure at any point removes the temporaries and leaves the previous product (or
+  none) in place.
+* **One missing-value rule.** A pixel without soil moisture has NaN uncertainty and carries
+  ``QA.NO_RETRIEVAL``, whatever the caller passed.
+* **Determinism.** Same arrays and :class:`~smprod.product.provenance.ProductInfo` -> byte-identical files
+  (see :mod:`smprod.product.cog`, :mod:`smprod.product.thumbnail`, :mod:`smprod.product.provenance`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+import smprod
+from smprod.errors import ProductError
+from smprod.grids.ease import Region
+from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.product.bands import BANDS, MAX_SOIL_MOISTURE, QA_NODATA
+from smprod.product.cog import check_cog, write_cog
+from smprod.product.provenance import ProductInfo, file_record, provenance_bytes, provenance_record
+from smprod.product.qa import QA
+from smprod.product.thumbnail import render_thumbnail
+from smprod.science.correction import (
+    DEFAULT_POROSITY,
+    Correction,
+    conservation_blocks,
+    conserve_mass_in_blocks,
+    correction_summary,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class ProductArrays:
+    """The three per-pixel layers of a day after the missing-value rule was applied."""
+
+    soil_moisture: NDArray[np.float32]
+    qa: NDArray[np.uint8]
+    uncertainty: NDArray[np.float32]
+
+    def layer(self, key: str) -> NDArray:
+        """The layer of asset ``key`` (``soil_moisture``, ``qa`` or ``uncertainty``)."""
+        layers: dict[str, NDArray] = {"soil_moisture": self.soil_moisture, "qa": self.qa}
+        layers["uncertainty"] = self.uncertainty
+        return layers[key]
+
+
+def prepare_arrays(
+    region: Region, soil_moisture: ArrayLike, qa: ArrayLike, uncertainty: ArrayLike
+) -> ProductArrays:
+    """Check the layers against the region and apply the missing-value rule.
+
+    Raises:
+        ProductError: on a shape other than ``region.fine.shape``, soil moisture outside
+            ``[0, MAX_SOIL_MOISTURE]``, negative uncertainty or QA values outside 0..254.
+    """
+    sm = np.asarray(soil_moisture, dtype=np.float32)
+    flags = np.asarray(qa)
+    sigma = np.asarray(uncertainty, dtype=np.float32)
+    for name, layer in (("soil_moisture", sm), ("qa", flags), ("uncertainty", sigma)):
+        if layer.shape != region.fine.shape:
+            raise ProductError(
+                f"{name} has shape {layer.shape}, the region's 1 km grid is {region.fine.shape}"
+            )
+    missing = ~np.isfinite(sm)
+    if np.any((sm[~missing] < 0) | (sm[~missing] > MAX_SOIL_MOISTURE)):
+        raise ProductError(f"soil_moisture outside [0, {MAX_SOIL_MOISTURE}] m3/m3: correct it first")
+    if np.any(sigma[np.isfinite(sigma)] < 0) or np.any((flags < 0) | (flags >= QA_NODATA)):
+        raise ProductError("uncertainty must be >= 0 and qa within 0..254")
+    flags = flags.astype(np.uint8) | np.where(missing, np.uint8(QA.NO_RETRIEVAL), np.uint8(0))
+    sm = np.where(missing, np.float32(np.nan), sm)
+    sigma = np.where(missing, np.float32(np.nan), sigma)
+    return ProductArrays(sm, flags.astype(np.uint8), sigma)
+
+
+def write_product(
+    files: ProductFiles,
+    soil_moisture: ArrayLike,
+    qa: ArrayLike,
+    uncertainty: ArrayLike,
+    info: ProductInfo,
+) -> ProductFiles:
+    """Write a product day (three COGs, thumbnail, provenance) all-or-nothing.
+
+    Args:
+        files: target paths (``WorkLayout.product_files(day)``); the directory is created.
+        soil_moisture: corrected 1 km soil moisture (m3/m3, NaN = no value), ``region.fine`` shape.
+        qa: uint8 QA bits (OR of :class:`smprod.product.qa.QA`).
+        uncertainty: 1-sigma uncertainty (m3/m3).
+        info: day, region, model, inputs, software and parameters for metadata and provenance.
+
+    Returns:
+        ``files``, now all present.
+
+    Raises:
+        ProductError: on bad arrays or when any file cannot be written; nothing is replaced then.
+    """
+    from rasterio.errors import RasterioError
+
+    if files.day != info.day:
+        raise ProductError(f"files are for {files.day} but the product info is for {info.day}")
+    arrays = prepare_arrays(info.region, soil_moisture, qa, uncertainty)
+    targets = [*files.cogs().values(), files.thumbnail, files.provenance]
+    try:
+        with staged(targets) as temp:
+            records = {}
+            for key, target in files.cogs().items():
+                write_cog(
+                    temp[target], arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info)
+                )
+                check_cog(temp[target])
+                records[key] = file_record(temp[target], href=target.name)
+            temp[files.thumbnail].write_bytes(render_thumbnail(arrays.soil_moisture))
+            records["thumbnail"] = file_record(temp[files.thumbnail], href=files.thumbnail.name)
+            record = provenance_record(info, arrays.soil_moisture, arrays.qa, records)
+            temp[files.provenance].write_bytes(provenance_bytes(record))
+    except ProductError:
+        raise
+    except (OSError, ValueError, TypeError, RasterioError) as err:
+        raise ProductError(f"product {files.day} not written to {files.provenance.parent}: {err}") from err
+    return files
+
+
+def correct_and_write(
+    files: ProductFiles,
+    model: ArrayLike,
+    smap: ArrayLike,
+    uncertainty: ArrayLike,
+    qa: ArrayLike,
+    info: ProductInfo,
+    porosity: float | ArrayLike = DEFAULT_POROSITY,
+    gap_correction_km: float = 0.0,
+    conservation_km: int | None = None,
+) -> Correction:
+    """Mass-correct the model field against SMAP and write the day (the usual producer call).
+
+    The correction's QA bits are ORed into ``qa`` (the producer's own bits, e.g. MODIS gap-filled)
+    and its summary goes into ``parameters["correction"]`` of the provenance.
+
+    Args:
+        files: target paths of the day.
+        model: 1 km model prediction (m3/m3, NaN = no value) on ``info.region.fine``.
+        smap: coarse SMAP on ``info.region.coarse`` (NaN = no retrieval).
+        uncertainty: 1-sigma uncertainty of the model (m3/m3).
+        qa: the producer's QA bits (uint8), same shape as ``model``.
+        info: product metadata.
+        porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.science.correction`).
+        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none).
+        conservation_km: the scale whose cell means equal SMAP's (a multiple of the coarse
+            grid's; None: the coarse grid itself). See :func:`conserve_mass_in_blocks`.
+
+    Returns:
+        The correction (values, QA bits, residual per conservation cell, infeasible cells).
+    """
+    region = info.region
+    block, offset = conservation_blocks(region.coarse, conservation_km)
+    gap_cells = gap_correction_km / (region.coarse.km * block)
+    result = conserve_mass_in_blocks(
+        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
+    )
+    flags = np.asarray(qa).astype(np.uint8) | result.qa
+    summary = correction_summary(result, porosity)
+    info = replace(info, parameters={**info.parameters, "correction": summary})
+    write_product(files, result.values, flags, uncertainty, info)
+    return result
+
+
+def _tags(info: ProductInfo) -> dict[str, str]:
+    """File-level GeoTIFF metadata: fixed software tag and identifiers, never a write time."""
+    return {
+        "TIFFTAG_SOFTWARE": f"smprod {smprod.__version__}",
+        "product_id": PRODUCT_ID,
+        "day": info.day.isoformat(),
+        "model": f"{info.model.name} version {info.model.version}",
+        "coarse_product": info.coarse_product,
+    }
+
+
+@contextmanager
+def staged(targets: list[Path]) -> Iterator[dict[Path, Path]]:
+    """Temporary files beside ``targets``, renamed over them only if the block completes.
+
+    Each temporary is fsynced before any rename, and the directories after, so a crash leaves
+    either the old files or the new ones (a crash between two renames can leave a mix of
+    complete old and new files, never a partial file). On an exception every temporary is
+    removed and the targets are untouched.
+    """
+    temps: dict[Path, Path] = {}
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            os.close(handle)
+            temps[target] = Path(name)
+        yield temps
+        for temp in temps.values():
+            _fsync(temp)
+            os.chmod(temp, 0o644)  # mkstemp makes 0600; products are for everyone to read
+        for target, temp in temps.items():
+            os.replace(temp, target)
+        for directory in {target.parent for target in targets}:
+            _fsync(directory)
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,310 @@
+"""The predictor cube of a day, at the coarse scale (training) and at 1 km (prediction).
+
+Predictor names are the design's (``PREDICTORS``); none may be silently dropped: a predictor
+whose input is missing everywhere raises :class:`~smprod.errors.MissingInputError`.
+
+* ``sm_lag3``, ``sm_lag7``: coarse SMAP of D-3 / D-7 (nearest valid day within +-1 day, chosen by
+  ingest); at 1 km bilinear (:func:`smprod.grids.regrid.bilinear_to_fine`), as Mao et al. 2022.
+* ``albedo`` from black-sky and white-sky shortwave albedo (Mao et al. 2022, after Lucht et al.
+  2000): a = bsa (1 - r) + wsa r, r = 0.122 + 0.85 exp(-4.8 cos(theta)), theta = solar zenith at
+  local noon = |latitude - declination|, declination from Cooper (1969).
+* MODIS gaps (cloud) are filled **in time**: linear interpolation between the nearest valid
+  earlier and later days within ``GAP_DAYS`` that exist in the input store; at the leading edge
+  (the operational day, no later day yet) the nearest earlier value is held. What is still
+  missing takes the day's coarse-cell mean of the valid pixels, then the regional mean, so the
+  1 km cube is seamless. Every filled pixel is reported (``QA.MODIS_GAP_FILLED``).
+* ``sm_lag3``/``sm_lag7`` are bilinear at 1 km over the valid coarse cells. Where no cell around
+  a pixel has a lag (several days of swath gaps at the edge of the region), the pixel takes the
+  nearest valid cell's lag instead of dropping out, flagged ``QA.SMAP_LAG_FILLED``.
+* ``doy_sin``/``doy_cos`` encode the season; ``lat``/``lon`` the position (Ma et al. 2025).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.typing import NDArray
+
+from smprod.errors import MissingInputError
+from smprod.grids.ease import Region, RegionGrid
+from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
+from smprod.layout import WorkLayout
+from smprod.product.qa import QA
+
+PREDICTORS = (
+    "sm_lag3",
+    "sm_lag7",
+    "lst_day",
+    "lst_night",
+    "ndvi",
+    "evi",
+    "albedo",
+    "precip",
+    "precip_3d",
+    "elevation",
+    "slope",
+    "sand",
+    "silt",
+    "clay",
+    "landcover",
+    "doy_sin",
+    "doy_cos",
+    "lat",
+    "lon",
+)
+#: Predictors whose 1 km values are checked against their training range (QA
+#: ``out_of_training_range``), and on which side: the ones that change from day to day.
+#: Precipitation only above: a dry day is never unlike training, however short the window. Not
+#: checked: the static terrain and soil layers, whose 1 km values always reach beyond the range
+#: of 36 km means (a scale effect present every day: 40 % of pixels for slope on the demo region,
+#: so the flag would say nothing), the calendar terms (every production day follows its training
+#: window) and lat/lon (the region's outer half cell lies beyond the coarse cell centres).
+RANGE_CHECKED: dict[str, str] = {
+    **dict.fromkeys(("sm_lag3", "sm_lag7", "lst_day", "lst_night", "ndvi", "evi", "albedo"), "both"),
+    **dict.fromkeys(("precip", "precip_3d"), "upper"),
+}
+#: Categorical predictors: a class never seen in training is flagged the same way.
+CLASS_CHECKED = ("landcover",)
+#: MODIS-derived inputs that are gap-filled in time.
+MODIS_INPUTS = ("lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa")
+#: How far (days) temporal gap filling looks for a valid value.
+GAP_DAYS = 8
+
+
+def noon_solar_zenith(lat_deg: NDArray | float, doy: int) -> NDArray:
+    """Solar zenith angle (radians) at local solar noon; declination after Cooper (1969)."""
+    declination = np.radians(23.45) * np.sin(2 * np.pi * (284 + doy) / 365.0)
+    return np.abs(np.radians(lat_deg) - declination)
+
+
+def albedo_from_bsa_wsa(bsa: NDArray, wsa: NDArray, zenith: NDArray) -> NDArray:
+    """Blue-sky shortwave albedo from black-sky and white-sky albedo (Mao et al. 2022)."""
+    r = 0.122 + 0.85 * np.exp(-4.8 * np.cos(zenith))
+    return bsa * (1 - r) + wsa * r
+
+
+#: netCDF-C chunk cache (bytes per variable) for the 1 km inputs. The library default (64 MiB
+#: per variable in recent netCDF-C) would let a tiled reader keep most of a large region in
+#: memory; a tile reads whole chunks of its own (:meth:`Region.tile_pixels`), so 1 MiB is enough.
+FINE_CHUNK_CACHE = 1 << 20
+#: Open day files kept by an :class:`InputStore` (a day plus its gap-filling neighbours).
+MAX_OPEN_FILES = 40
+
+
+def _open_lazy(path: Path) -> xr.Dataset:
+    """Open a 1 km input file without reading its arrays (windows are read on demand)."""
+    import netCDF4
+
+    size, nelems, preemption = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(FINE_CHUNK_CACHE, nelems, preemption)
+    try:
+        return xr.open_dataset(path, engine="netcdf4", cache=False)
+    finally:
+        netCDF4.set_chunk_cache(size, nelems, preemption)
+
+
+@dataclass
+class InputStore:
+    """Read-only access to the gridded day inputs under a work directory.
+
+    Coarse files are small and loaded whole; 1 km files stay on disk and are read window by
+    window, so memory follows the tile being predicted, not the region. Open files are kept
+    (at most :data:`MAX_OPEN_FILES`, oldest closed first) because gap filling revisits the
+    neighbouring days for every tile.
+    """
+
+    layout: WorkLayout
+    _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
+
+    def path(self, day: date, scale: str) -> Path:
+        return self.layout.inputs_dir(day) / f"{scale}.nc"
+
+    def has(self, day: date) -> bool:
+        return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
+
+    def open(self, day: date, scale: str) -> xr.Dataset:
+        """The day's ``fine`` (lazy) or ``coarse`` (loaded) dataset.
+
+        Raises:
+            MissingInputError: the day was not ingested.
+        """
+        key = (day, scale)
+        if key not in self._cache:
+            path = self.path(day, scale)
+            if not path.exists():
+                raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
+            if scale == "fine":
+                self._cache[key] = _open_lazy(path)
+            else:
+                with xr.open_dataset(path) as ds:
+                    self._cache[key] = ds.load()
+            while len(self._cache) > MAX_OPEN_FILES:
+                self._cache.pop(next(iter(self._cache))).close()
+        return self._cache[key]
+
+    def read(self, day: date, name: str, tile: RegionGrid, region: Region) -> NDArray:
+        """The 1 km variable ``name`` of ``day`` over ``tile`` (a window of ``region.fine``)."""
+        r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
+        da = self.open(day, "fine")[name]
+        return np.asarray(da[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols].values)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
+        return {"layout": self.layout, "_cache": {}}
+
+
+def _doy_terms(day: date) -> tuple[float, float]:
+    doy = day.timetuple().tm_yday
+    return float(np.sin(2 * np.pi * doy / 365.25)), float(np.cos(2 * np.pi * doy / 365.25))
+
+
+def gap_fill(
+    day: date, name: str, store: InputStore, read: Callable[[date], NDArray]
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """The day's field ``name`` (``read(day)`` returns its window) with gaps filled in time.
+
+    Returns:
+        (filled field, mask of pixels that were filled)
+    """
+    current = read(day).astype(np.float32)
+    missing = ~np.isfinite(current)
+    if not missing.any():
+        return current, missing
+    (v0, d0), (v1, d1) = (
+        _nearest_valid(day, store, read, missing, -1),
+        _nearest_valid(day, store, read, missing, +1),
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = d0 / (d0 + d1)
+        both = np.isfinite(v0) & np.isfinite(v1)
+        interpolated = np.where(both, v0 + weight * (v1 - v0), np.where(np.isfinite(v0), v0, v1))
+    filled = np.where(missing, interpolated, current).astype(np.float32)
+    return filled, missing
+
+
+def _nearest_valid(
+    day: date, store: InputStore, read: Callable[[date], NDArray], missing: NDArray, step: int
+) -> tuple[NDArray, NDArray]:
+    """Per pixel, the nearest valid value ``step`` days away (within GAP_DAYS) and its distance."""
+    value = np.full(missing.shape, np.nan, np.float32)
+    distance = np.full(missing.shape, np.nan, np.float32)
+    need = missing.copy()
+    for k in range(1, GAP_DAYS + 1):
+        other = day + timedelta(days=step * k)
+        if not need.any() or not store.has(other):
+            continue
+        field_ = read(other)
+        take = need & np.isfinite(field_)
+        value[take], distance[take] = field_[take], k
+        need &= ~take
+    return value, distance
+
+
+def _fill_spatially(values: NDArray, factor: int) -> NDArray:
+    """Fill what temporal filling left: coarse-cell mean of valid pixels, then the field mean."""
+    if np.isfinite(values).all():
+        return values
+    coarse = block_mean(values, factor, max_invalid_fraction=0.999)
+    out = np.where(np.isfinite(values), values, upsample_nearest(coarse, factor))
+    if not np.isfinite(out).any():
+        return out
+    return np.where(np.isfinite(out), out, np.nanmean(out))
+
+
+def fine_features(
+    day: date, region: Region, store: InputStore, tile: RegionGrid | None = None
+) -> tuple[pd.DataFrame, NDArray[np.bool_]]:
+    """Predictors at 1 km for ``tile`` (default: the whole region), row-major pixels.
+
+    ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
+
+    Returns:
+        (DataFrame with the PREDICTORS columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``
+        and ``SMAP_LAG_FILLED`` where an input was filled)
+    """
+    tile = tile or region.fine
+    r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
+    coarse = store.open(day, "coarse")
+    columns: dict[str, NDArray] = {}
+    filled_any = np.zeros(tile.shape, bool)
+    modis: dict[str, NDArray] = {}
+    for name in MODIS_INPUTS:
+        values, filled = gap_fill(day, name, store, partial(_read_window, store, name, tile, region))
+        modis[name] = _fill_spatially(values, region.factor)
+        filled_any |= filled
+    lag_filled = np.zeros(tile.shape, bool)
+    for lag in ("sm_lag3", "sm_lag7"):
+        columns[lag], filled = _lag_window(coarse[lag].values, region.factor, r0, c0, tile.shape)
+        lag_filled |= filled
+    lon, lat = tile.lonlat()
+    zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
+    columns.update({name: modis[name] for name in ("lst_day", "lst_night", "ndvi", "evi")})
+    columns["albedo"] = albedo_from_bsa_wsa(modis["albedo_bsa"], modis["albedo_wsa"], zenith)
+    for name in ("precip", "precip_3d", "elevation", "slope", "sand", "silt", "clay", "landcover"):
+        columns[name] = store.read(day, name, tile, region)
+    doy_sin, doy_cos = _doy_terms(day)
+    columns.update(
+        doy_sin=np.full(tile.shape, doy_sin), doy_cos=np.full(tile.shape, doy_cos), lat=lat, lon=lon
+    )
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    _check_present(frame, day, "1 km")
+    qa = np.where(filled_any, np.uint8(QA.MODIS_GAP_FILLED), np.uint8(0))
+    qa |= np.where(lag_filled, np.uint8(QA.SMAP_LAG_FILLED), np.uint8(0))
+    return frame, qa.astype(np.uint8)
+
+
+def _lag_window(
+    coarse: NDArray, factor: int, row0: int, col0: int, shape: tuple[int, int]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """A lag's 1 km window: bilinear over valid cells, else the nearest valid cell (and where)."""
+    values = bilinear_window(coarse, factor, row0, col0, *shape)
+    hole = ~np.isfinite(values)
+    if not hole.any():
+        return values, hole
+    # the nearest valid cell of the whole region, so a tile fills as the whole field would
+    cells = nearest_valid(coarse)[
+        row0 // factor : (row0 + shape[0]) // factor, col0 // factor : (col0 + shape[1]) // factor
+    ]
+    nearest = upsample_nearest(cells, factor)
+    return np.where(hole, nearest, values), hole & np.isfinite(nearest)
+
+
+def _read_window(store: InputStore, name: str, tile: RegionGrid, region: Region, day: date) -> NDArray:
+    return store.read(day, name, tile, region).astype(np.float64)
+
+
+def coarse_features(day: date, region: Region, store: InputStore) -> pd.DataFrame:
+    """Predictors and the SMAP target on the coarse grid (aggregated with the 50% rule)."""
+    coarse = store.open(day, "coarse")
+    lon, lat = _coarse_lonlat(region.coarse)
+    zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
+    doy_sin, doy_cos = _doy_terms(day)
+    columns = {name: coarse[name].values.astype(np.float64) for name in PREDICTORS if name in coarse}
+    columns["albedo"] = albedo_from_bsa_wsa(coarse["albedo_bsa"].values, coarse["albedo_wsa"].values, zenith)
+    columns.update(doy_sin=np.full(lat.shape, doy_sin), doy_cos=np.full(lat.shape, doy_cos), lat=lat, lon=lon)
+    columns["landcover"] = np.where(coarse["landcover"].values < 0, np.nan, coarse["landcover"].values)
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    frame["sm"] = coarse["sm"].values.astype(np.float64).ravel()
+    frame["day"] = day
+    frame["cell"] = np.arange(lat.size)
+    return frame
+
+
+@lru_cache(maxsize=8)
+def _coarse_lonlat(grid: RegionGrid) -> tuple[NDArray, NDArray]:
+    return grid.lonlat()
+
+
+def _check_present(frame: pd.DataFrame, day: date, scale: str) -> None:
+    absent = [name for name in PREDICTORS if not np.isfinite(frame[name].to_numpy()).any()]
+    if absent:
+        raise MissingInputError(
+            f"{day}: predictors {absent} have no valid value at {scale}; check the inputs"
+        )

@@ -1,0 +1,60 @@
+"""The accuracy suite's scores (benchmarks/suite.py): the suite: line is made of these."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.testing import assert_allclose
+
+from benchmarks.suite import Scores, _conservation_residual, _Pooled, summary_line
+from smprod.grids.regrid import bilinear_to_fine, upsample_nearest
+from smprod.science.correction import conserve_mass_in_blocks
+
+FACTOR = 3
+
+
+def _fields(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    smap = 0.25 + 0.05 * rng.standard_normal((6, 6))
+    truth = upsample_nearest(smap, FACTOR) + 0.03 * rng.standard_normal((18, 18))
+    return truth, smap, bilinear_to_fine(smap, FACTOR), np.full(truth.shape, 0.45)
+
+
+def test_bilinear_scores_one_and_zero_added_value_and_the_truth_is_perfect():
+    truth, smap, bilinear, porosity = _fields()
+    scale = (FACTOR, 1, (0, 0))
+    for field, ratio, av in ((bilinear, 1.0, 0.0), (truth, 0.0, 1.0)):
+        pooled = _Pooled()
+        pooled.add(field, truth, bilinear, smap, porosity, scale, None)
+        s = pooled.scores()
+        assert_allclose([s.ratio, s.av_r], [ratio, av], atol=1e-9)
+
+
+def test_ratio_is_the_pooled_ubrmse_ratio():
+    truth, smap, bilinear, porosity = _fields()
+    noisy = truth + 0.01 * np.random.default_rng(1).standard_normal(truth.shape)
+    pooled = _Pooled()
+    pooled.add(noisy, truth, bilinear, smap, porosity, (FACTOR, 1, (0, 0)), np.full(truth.shape, 0.01))
+    s = pooled.scores()
+    expected = np.std(noisy - truth) / np.std(bilinear - truth)
+    assert_allclose(s.ratio, expected)
+    assert 0.6 < s.coverage < 0.76  # Gaussian errors of sigma 0.01 within 0.01: about 68 %
+
+
+def test_residual_is_judged_at_the_conservation_scale():
+    truth, smap, _, porosity = _fields()
+    block, offset = 2, (1, 0)
+    corrected = conserve_mass_in_blocks(truth, smap, FACTOR, block, offset, porosity).values
+    assert _conservation_residual(corrected, smap, porosity, FACTOR, block, offset) < 1e-12
+    # per coarse cell the blocks' product does not keep SMAP: that residual is large
+    assert _conservation_residual(corrected, smap, porosity, FACTOR, 1, (0, 0)) > 1e-3
+
+
+def test_summary_line_reports_worst_and_median():
+    results = {
+        name: {"product": Scores(ratio, av, sub, 0.0, np.nan)}
+        for name, ratio, av, sub in (("a", 0.8, 0.6, 0.7), ("b", 0.9, 0.4, 0.5), ("c", 0.95, 0.5, 0.6))
+    }
+    assert summary_line(results, "product") == (
+        "suite: worlds=3 worst_ratio=0.950 median_ratio=0.900 worst_av_r=0.400 "
+        "median_av_r=0.500 median_subgrid_r=0.600"
+    )
