@@ -296,12 +296,9 @@ def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_task(ctx: Ctx, day: date) -> Path | None:
-    try:
-        from catalog.publish import publish_day
-    except ImportError:
-        get_run_logger().warning("catalog.publish is not available: %s not published to STAC", day)
-        return None
+def publish_task(ctx: Ctx, day: date) -> Path:
+    from catalog.publish import publish_day
+
     return publish_day(ctx.layout, ctx.region, day, ctx.tracking_uri)
 
 

@@ -106,18 +106,13 @@ def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, .
 
 def _endpoints(settings):  # type: ignore[no-untyped-def]
     """Database URL and MLflow tracking URI: configured ones, else the embedded stack's."""
-    from smprod.errors import ConfigError
     from smprod.secrets import plain
 
     if settings.database_url:
         return plain(settings.database_url), plain(settings.mlflow_tracking_uri)
-    try:  # the embedded stack (flows/services.py, AREA=stack) starts services on demand
-        from flows.services import resolve_endpoints  # type: ignore[import-not-found]
-    except ImportError as err:
-        raise ConfigError(
-            "no database configured: set SMPROD_DATABASE_URL (or database_url in smprod.toml)"
-        ) from err
-    endpoints = resolve_endpoints(settings)
+    from flows.services import resolve_endpoints
+
+    endpoints = resolve_endpoints(settings)  # the embedded stack, started on demand
     return endpoints.database_url, endpoints.mlflow_tracking_uri
 
 
