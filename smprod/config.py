@@ -1,12 +1,14 @@
 """Settings: one object from ``smprod.toml`` plus ``SMPROD_*`` environment variables.
 
 Precedence (highest first): explicit overrides (command-line options) > environment >
-TOML file > defaults. Only the CLI and flows call :func:`load_settings`; library functions take
-the resulting :class:`Settings` (or plain values) as arguments.
+TOML file > defaults. The TOML file is the one given, else the one ``SMPROD_CONFIG`` names.
+Only the CLI and flows call :func:`load_settings`; library functions take the resulting
+:class:`Settings` (or plain values) as arguments.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +24,9 @@ from pydantic_settings import (
 )
 
 from smprod.errors import ConfigError
+
+#: The environment variable naming the ``smprod.toml`` to read when none is given.
+CONFIG_ENV = "SMPROD_CONFIG"
 
 CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
 ModelKind = Literal["rf", "xgb", "stack"]
@@ -205,13 +210,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings from a TOML file, the environment and explicit overrides.
 
     Args:
-        config_file: a ``smprod.toml``; ``None`` means environment and defaults only.
+        config_file: a ``smprod.toml``; ``None`` means the file ``SMPROD_CONFIG`` names, and
+            environment and defaults only when that is unset or empty. Reading this one variable
+            here (not only in the CLI) gives a flow's fallback settings the same file as a
+            command's; the library reads the ``SMPROD_*`` environment anyway (pydantic-settings).
         **overrides: values that win over everything (command-line options); ``None`` values
             are ignored so that unset options do not mask the environment.
 
     Raises:
         ConfigError: naming each invalid setting and why.
     """
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = Path(os.environ[CONFIG_ENV])
     if config_file is not None:
         check_config_file(Path(config_file))
     given = {k: v for k, v in overrides.items() if v is not None}

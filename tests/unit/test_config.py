@@ -52,6 +52,33 @@ def test_invalid_setting_is_named(monkeypatch, env, value, fragment):
         load_settings()
 
 
+def test_smprod_config_names_the_file_when_none_is_given(tmp_path, monkeypatch):
+    """The flows' fallback load_settings() reads the same file as a command would."""
+    toml = tmp_path / "smprod.toml"
+    toml.write_text('coarse_product = "SPL3SMP_E"\ntraining_window_days = 30\n')
+    monkeypatch.setenv("SMPROD_CONFIG", str(toml))
+    monkeypatch.setenv("SMPROD_TRAINING_WINDOW_DAYS", "40")
+    settings = load_settings()
+    assert settings.coarse_product == "SPL3SMP_E"  # from the SMPROD_CONFIG file
+    assert settings.training_window_days == 40  # environment beats the file
+    assert load_settings(training_window_days=50).training_window_days == 50  # option beats both
+    other = tmp_path / "other.toml"
+    other.write_text('coarse_product = "SPL3SMP"\n')
+    assert load_settings(other).coarse_product == "SPL3SMP"  # a given file beats SMPROD_CONFIG
+
+
+def test_empty_smprod_config_means_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMPROD_CONFIG", "")
+    assert load_settings().coarse_product == "SPL3SMP"
+
+
+def test_missing_smprod_config_file_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMPROD_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"nope\.toml does not exist .*SMPROD_CONFIG"):
+        load_settings()
+
+
 def test_missing_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
