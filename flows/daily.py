@@ -197,11 +197,11 @@ def model_task(ctx: Ctx, day: date) -> Any:
     """The champion, retrained first when the policy says so; logs the policy's decision."""
     from smprod.errors import ModelError
     from smprod.mlops.lifecycle import load_champion
-    from smprod.mlops.retrain_policy import ChampionFacts, decide_retrain
+    from smprod.mlops.retrain_policy import ChampionFacts, decide_retrain, insitu_skill
 
     try:
         model, info, trained_through = load_champion(ctx.tracking_uri, ctx.settings.model_name)
-        facts = ChampionFacts(info.version, trained_through or day, *_insitu_facts(ctx, info.version))
+        facts = ChampionFacts(info.version, trained_through or day, *insitu_skill(ctx.engine, info.version))
     except ModelError:
         facts = None
     decision = decide_retrain(
@@ -218,21 +218,6 @@ def model_task(ctx: Ctx, day: date) -> Any:
         train_task(ctx, day - timedelta(days=1))
         model, info, _ = load_champion(ctx.tracking_uri, ctx.settings.model_name)
     return model, info
-
-
-def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
-    import sqlalchemy as sa
-
-    from smprod import db
-
-    query = sa.text(
-        "SELECT ubrmse, n FROM validation_metrics WHERE scope = 'overall' AND window_name = '30d' "
-        "AND variant = 'corrected' AND model_version = :v ORDER BY computed_for DESC LIMIT 1"
-    )
-    operation = f"reading the in situ skill of model v{version}"
-    with db.outage_as_error(ctx.database_url, operation), ctx.engine.connect() as conn:
-        row = conn.execute(query, {"v": version}).first()
-    return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
 
 
 @task(name="ingest-window", **NETWORK_TASK)
