@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -49,6 +49,13 @@ from flows.logs import hide_expected_tracebacks
 from flows.supervise import STOP
 from smprod.config import Settings
 from smprod.errors import DatabaseError, StoppedError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from smprod.grids.ease import Region
+    from smprod.inputs.sources.base import GranuleSource
+    from smprod.layout import WorkLayout
 
 NETWORK_RETRIES = 3
 #: A stop honoured here, or in a subflow (whose Cancelled state a parent sees as CancelledRun).
@@ -97,6 +104,11 @@ class Ctx:
 
     The URLs are ``SecretStr``: a task's parameters, however Prefect or a log shows them, never
     carry a password; :attr:`database_url` and :attr:`tracking_uri` give the plain values.
+
+    One database engine (one connection pool) serves every task of the flow that made the
+    context: :attr:`engine` is made on first use and kept; it is never pickled (a copy, e.g. on
+    a Dask worker, makes its own). Used as a context manager, the context disposes of the
+    engine's connections when the flow is done with it (:meth:`close`).
     """
 
     settings: Settings
@@ -119,25 +131,43 @@ class Ctx:
 
         return self.settings.workdir / PENDING_DIR
 
-    @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """The flow's engine, made on first use (cached in the instance, bypassing frozen)."""
         from smprod import db
 
         return db.make_engine(self.database_url)
 
+    def close(self) -> None:
+        """Dispose of the engine's pooled connections, if an engine was made; a later use makes
+        a new one."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def __enter__(self) -> Ctx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: an engine (its pool, locks and sockets) does not pickle."""
+        return {name: value for name, value in self.__dict__.items() if name != "engine"}
+
     @property
-    def region(self):  # type: ignore[no-untyped-def]
+    def region(self) -> Region:
         from smprod.grids.ease import region_from_bbox
 
         return region_from_bbox(self.settings.bbox, self.settings.coarse_km)
 
     @property
-    def layout(self):  # type: ignore[no-untyped-def]
+    def layout(self) -> WorkLayout:
         from smprod.layout import WorkLayout
 
         return WorkLayout(self.settings.workdir)
 
-    def source(self):  # type: ignore[no-untyped-def]
+    def source(self) -> GranuleSource:
         if self.settings.earthdata:
             from smprod.inputs.sources.earthdata import EarthdataSource
 
@@ -331,9 +361,13 @@ def produce_one_day(settings: Settings, day: date) -> str:
     A stop is honoured before a stage (the run is closed ``cancelled``); a run that the
     database cannot close now is journalled and closed by the next run (:mod:`smprod.ops.runs`).
     """
+    with make_ctx(settings) as ctx:
+        return _locked_day(ctx, day)
+
+
+def _locked_day(ctx: Ctx, day: date) -> str:
     from smprod.ops import runs
 
-    ctx = make_ctx(settings)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
     with runs.day_lock(ctx.engine, day):
         runs.apply_pending(ctx.engine, ctx.pending)
@@ -399,10 +433,10 @@ def daily(day: date | None = None, settings: Settings | None = None) -> str:
 
     settings = settings or load_settings()
     if day is None:
-        ctx = make_ctx(settings)
-        day = latest_coarse_day(
-            ctx.source(), settings.coarse_product, settings.bbox, datetime.now(UTC).date()
-        )
+        with make_ctx(settings) as ctx:
+            day = latest_coarse_day(
+                ctx.source(), settings.coarse_product, settings.bbox, datetime.now(UTC).date()
+            )
     return produce_one_day(settings, day)
 
 
@@ -427,20 +461,21 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
     if len(days) <= 1:  # nothing to ingest ahead or to spread over a cluster
         return {str(day): _outcome(settings, day) for day in days}
-    ctx = make_ctx(settings)
-    for day in days:
-        STOP.check(f"before ingesting {day} ahead")
-        _ingest_ahead(ctx, day)
-    if settings.dask_address:
-        from prefect_dask import DaskTaskRunner
+    with make_ctx(settings) as ctx:
+        for day in days:
+            STOP.check(f"before ingesting {day} ahead")
+            _ingest_ahead(ctx, day)
+        ctx.close()  # each day has a context of its own: keep no idle connections meanwhile
+        if settings.dask_address:
+            from prefect_dask import DaskTaskRunner
 
-        outcome = {str(days[0]): _outcome(settings, days[0])}
-        on_cluster = _backfill_on_cluster.with_options(
-            task_runner=DaskTaskRunner(address=settings.dask_address)
-        )
-        outcome.update(on_cluster(settings, days[1:]))
-        rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
-        return outcome
+            outcome = {str(days[0]): _outcome(settings, days[0])}
+            on_cluster = _backfill_on_cluster.with_options(
+                task_runner=DaskTaskRunner(address=settings.dask_address)
+            )
+            outcome.update(on_cluster(settings, days[1:]))
+            rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
+            return outcome
     return {str(day): _outcome(settings, day) for day in days}
 
 
@@ -494,10 +529,10 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     from smprod.config import load_settings
 
     settings = settings or load_settings()
-    ctx = make_ctx(settings)
-    end = end or datetime.now(UTC).date() - timedelta(days=1)
-    STOP.check(f"before training on the window ending {end}")
-    result = train_task(ctx, end)
+    with make_ctx(settings) as ctx:
+        end = end or datetime.now(UTC).date() - timedelta(days=1)
+        STOP.check(f"before training on the window ending {end}")
+        result = train_task(ctx, end)
     return f"v{result.version}: {result.decision.reason}"
 
 
@@ -528,7 +563,8 @@ def reprocess_updates(settings: Settings | None = None, since: date | None = Non
 
     settings = settings or load_settings()
     logger = get_run_logger()
-    updates = find_updates_task(make_ctx(settings), since)
+    with make_ctx(settings) as ctx:
+        updates = find_updates_task(ctx, since)
     if not updates:
         logger.info("no published day%s has better inputs now", f" since {since}" if since else "")
     outcome: dict[str, str] = {}
