@@ -31,6 +31,22 @@ CONFIG_ENV = "SMPROD_CONFIG"
 CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
 ModelKind = Literal["rf", "xgb", "stack"]
 
+#: Cell size (km) of each coarse SMAP L3 product: the one place the two are tied together.
+COARSE_KM: dict[CoarseProduct, int] = {"SPL3SMP": 36, "SPL3SMP_E": 9}
+
+
+def coarse_product_of(km: int) -> CoarseProduct:
+    """The coarse SMAP L3 product whose cells are ``km`` km (36: SPL3SMP, 9: SPL3SMP_E).
+
+    Raises:
+        ValueError: for a size neither product has.
+    """
+    for product, size in COARSE_KM.items():
+        if size == km:
+            return product
+    raise ValueError(f"no SMAP L3 product has {km} km cells (36: SPL3SMP, 9: SPL3SMP_E)")
+
+
 #: Demo region: Oklahoma (MODIS tiles h09v05/h10v05), a classic SMAP cal/val area.
 DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 
@@ -189,7 +205,7 @@ class Settings(BaseSettings):
     @property
     def coarse_km(self) -> int:
         """Coarse cell size in km: 36 for SPL3SMP, 9 for SPL3SMP_E."""
-        return 36 if self.coarse_product == "SPL3SMP" else 9
+        return COARSE_KM[self.coarse_product]
 
     @classmethod
     def settings_customise_sources(

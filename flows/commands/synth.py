@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from smprod.config import BBox
+from smprod.config import COARSE_KM, BBox
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +45,7 @@ def synth(
     if chosen is None and None in (start, days, bbox):
         raise ConfigError("give --start, --days and --bbox (or --world NAME for a suite world)")
     coarse_km = coarse or (chosen.coarse_km if chosen else 36)
-    if coarse_km not in (36, 9):
+    if coarse_km not in COARSE_KM.values():
         raise ConfigError(f"--coarse must be 36 or 9, got {coarse_km}")
     try:
         first = date.fromisoformat(start) if start else chosen.start  # type: ignore[union-attr]

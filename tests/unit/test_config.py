@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smprod.config import load_settings
+from smprod.config import COARSE_KM, coarse_product_of, load_settings
 from smprod.errors import ConfigError
 
 
@@ -144,3 +144,11 @@ def test_reversed_bbox_pairs_say_what_is_wrong(bbox, fragment):
 def test_swapped_longitudes_give_the_bbox_in_order():
     with pytest.raises(ConfigError, match=r"e\.g\. -100,34,-98,35\.5"):
         load_settings(bbox="-98,34,-100,35.5")
+
+
+def test_coarse_product_and_cell_size_map_both_ways():
+    assert COARSE_KM == {"SPL3SMP": 36, "SPL3SMP_E": 9}
+    assert [coarse_product_of(km) for km in (36, 9)] == ["SPL3SMP", "SPL3SMP_E"]
+    assert load_settings(coarse_product="SPL3SMP_E").coarse_km == 9
+    with pytest.raises(ValueError, match="3 km"):
+        coarse_product_of(3)
