@@ -37,40 +37,40 @@ LatlonOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("extract")
-    def extract(
-        bbox: AreaOpt,
-        start: StartOpt,
-        end: EndOpt,
-        out: OutOpt,
-        fmt: FormatOpt = "netcdf",
-        latlon: LatlonOpt = False,
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-    ) -> None:
-        """Cut an area out of the product days from --start to --end into one CF dataset."""
-        from smprod.access import extract as access
-        from smprod.config import BBox
-        from smprod.errors import ConfigError
-        from smprod.grids.ease import region_from_bbox
-        from smprod.layout import WorkLayout
+    app.command("extract")(extract)
 
-        first, last = parse_day(start, "--start"), parse_day(end, "--end")
-        try:
-            area = BBox.parse(bbox)
-        except ValueError as err:
-            raise ConfigError(f"--bbox {bbox!r}: {err}") from err
-        output = access.ExtractFormat(fmt)
-        access.check_format(output)  # before reading anything
-        settings = settings_from_cli(config, workdir=workdir)
-        region = region_from_bbox(settings.bbox, settings.coarse_km)
-        command = f"smprod extract --bbox {bbox} --start {start} --end {end} --format {fmt} --out {out}"
-        history = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {command}{' --latlon' if latlon else ''}"
-        dataset = access.extract_area(
-            WorkLayout(settings.workdir), region, area, first, last, history, latlon
-        )
-        access.write_extract(dataset, out, output)
-        typer.echo(_summary(out, dataset, access.area_window(region, area).clipped))
+
+def extract(
+    bbox: AreaOpt,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
+    fmt: FormatOpt = "netcdf",
+    latlon: LatlonOpt = False,
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Cut an area out of the product days from --start to --end into one CF dataset."""
+    from smprod.access import extract as access
+    from smprod.config import BBox
+    from smprod.errors import ConfigError
+    from smprod.grids.ease import region_from_bbox
+    from smprod.layout import WorkLayout
+
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    try:
+        area = BBox.parse(bbox)
+    except ValueError as err:
+        raise ConfigError(f"--bbox {bbox!r}: {err}") from err
+    output = access.ExtractFormat(fmt)
+    access.check_format(output)  # before reading anything
+    settings = settings_from_cli(config, workdir=workdir)
+    region = region_from_bbox(settings.bbox, settings.coarse_km)
+    command = f"smprod extract --bbox {bbox} --start {start} --end {end} --format {fmt} --out {out}"
+    history = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {command}{' --latlon' if latlon else ''}"
+    dataset = access.extract_area(WorkLayout(settings.workdir), region, area, first, last, history, latlon)
+    access.write_extract(dataset, out, output)
+    typer.echo(_summary(out, dataset, access.area_window(region, area).clipped))
 
 
 def _summary(out: Path, dataset, clipped: bool) -> str:  # type: ignore[no-untyped-def]

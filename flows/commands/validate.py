@@ -34,57 +34,57 @@ NoMlflowOpt = Annotated[bool, typer.Option("--no-mlflow", help="Do not log the s
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("validate")
-    def validate(
-        start: StartOpt = None,
-        end: EndOpt = None,
-        no_mlflow: NoMlflowOpt = False,
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-        archive: ArchiveOpt = None,
-        bbox: BBoxOpt = None,
-    ) -> None:
-        """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
-        from smprod import db
-        from smprod.grids.ease import region_from_bbox
-        from smprod.inputs.sources.archive import require_archive
-        from smprod.layout import WorkLayout
-        from smprod.validation import pipeline, report, stations
-        from smprod.workdir import reading_region
+    app.command("validate")(validate)
 
-        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        layout = WorkLayout(settings.workdir)
-        configured = region_from_bbox(settings.bbox, settings.coarse_km)
-        region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
-        require_archive(settings.archive_dir)  # the station files are read from it
-        first, last = _day_range(start, end, layout, settings.validation_windows)
-        database_url, tracking_uri = _endpoints(settings)
-        run = pipeline.run_validation(
-            db.make_engine(database_url),
-            layout,
-            region,
-            stations.find_station_files(settings.archive_dir),
-            first,
-            last,
-            settings.validation_windows,
-            settings.validation_min_n,
-        )
-        typer.echo(_summary(run, first, last))
-        typer.echo(report.format_table(run.metrics))
-        typer.echo(report.format_collocation(run.collocation))
-        plots = _plots(
-            run, layout.validation_dir(last), database_url, first, last, settings.validation_windows
-        )
-        for plot in plots:
-            typer.echo(f"plot: {plot}")
-        if tracking_uri and not no_mlflow:
-            for version in sorted({r["model_version"] for r in run.metrics}):
-                run_id = report.log_summary(
-                    tracking_uri, settings.model_name, version, run.metrics, last, plots,
-                    artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
-                    collocation=run.collocation,
-                )  # fmt: skip
-                typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+
+def validate(
+    start: StartOpt = None,
+    end: EndOpt = None,
+    no_mlflow: NoMlflowOpt = False,
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+    archive: ArchiveOpt = None,
+    bbox: BBoxOpt = None,
+) -> None:
+    """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
+    from smprod import db
+    from smprod.grids.ease import region_from_bbox
+    from smprod.inputs.sources.archive import require_archive
+    from smprod.layout import WorkLayout
+    from smprod.validation import pipeline, report, stations
+    from smprod.workdir import reading_region
+
+    settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+    layout = WorkLayout(settings.workdir)
+    configured = region_from_bbox(settings.bbox, settings.coarse_km)
+    region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
+    require_archive(settings.archive_dir)  # the station files are read from it
+    first, last = _day_range(start, end, layout, settings.validation_windows)
+    database_url, tracking_uri = _endpoints(settings)
+    run = pipeline.run_validation(
+        db.make_engine(database_url),
+        layout,
+        region,
+        stations.find_station_files(settings.archive_dir),
+        first,
+        last,
+        settings.validation_windows,
+        settings.validation_min_n,
+    )
+    typer.echo(_summary(run, first, last))
+    typer.echo(report.format_table(run.metrics))
+    typer.echo(report.format_collocation(run.collocation))
+    plots = _plots(run, layout.validation_dir(last), database_url, first, last, settings.validation_windows)
+    for plot in plots:
+        typer.echo(f"plot: {plot}")
+    if tracking_uri and not no_mlflow:
+        for version in sorted({r["model_version"] for r in run.metrics}):
+            run_id = report.log_summary(
+                tracking_uri, settings.model_name, version, run.metrics, last, plots,
+                artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
+                collocation=run.collocation,
+            )  # fmt: skip
+            typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
 
 
 def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, ...]) -> tuple[date, date]:  # type: ignore[no-untyped-def]
