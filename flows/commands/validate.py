@@ -8,7 +8,8 @@ summary and the triple-collocation errors to MLflow.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +22,12 @@ from flows.commands._options import (
     parse_day,
     settings_from_cli,
 )
+
+if TYPE_CHECKING:
+    from smprod.config import Settings
+    from smprod.grids.ease import Region
+    from smprod.layout import WorkLayout
+    from smprod.validation.pipeline import ValidationRun
 
 StartOpt = Annotated[
     str | None,
@@ -48,16 +55,13 @@ def validate(
 ) -> None:
     """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
     from smprod import db
-    from smprod.grids.ease import region_from_bbox
     from smprod.inputs.sources.archive import require_archive
     from smprod.layout import WorkLayout
     from smprod.validation import pipeline, report, stations
-    from smprod.workdir import reading_region
 
     settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
     layout = WorkLayout(settings.workdir)
-    configured = region_from_bbox(settings.bbox, settings.coarse_km)
-    region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
+    region = _region(settings, layout, bbox is not None)
     require_archive(settings.archive_dir)  # the station files are read from it
     first, last = _day_range(start, end, layout, settings.validation_windows)
     database_url, tracking_uri = _endpoints(settings)
@@ -78,13 +82,36 @@ def validate(
     for plot in plots:
         typer.echo(f"plot: {plot}")
     if tracking_uri and not no_mlflow:
-        for version in sorted({r["model_version"] for r in run.metrics}):
-            run_id = report.log_summary(
-                tracking_uri, settings.model_name, version, run.metrics, last, plots,
-                artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
-                collocation=run.collocation,
-            )  # fmt: skip
-            typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+        _log_summaries(tracking_uri, settings, layout, run, last, plots)
+
+
+def _region(settings: Settings, layout: WorkLayout, bbox_given: bool) -> Region:
+    """The region of the work directory's products (:func:`smprod.workdir.reading_region`)."""
+    from smprod.grids.ease import region_from_bbox
+    from smprod.workdir import reading_region
+
+    configured = region_from_bbox(settings.bbox, settings.coarse_km)
+    return reading_region(layout, configured, settings.coarse_product, bbox_given)
+
+
+def _log_summaries(
+    tracking_uri: str,
+    settings: Settings,
+    layout: WorkLayout,
+    run: ValidationRun,
+    last: date,
+    plots: list[Path],
+) -> None:
+    """One MLflow run per validated model version, with the metrics, plots and TC errors."""
+    from smprod.validation import report
+
+    for version in sorted({r["model_version"] for r in run.metrics}):
+        run_id = report.log_summary(
+            tracking_uri, settings.model_name, version, run.metrics, last, plots,
+            artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
+            collocation=run.collocation,
+        )  # fmt: skip
+        typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
 
 
 def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, ...]) -> tuple[date, date]:  # type: ignore[no-untyped-def]
