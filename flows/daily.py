@@ -51,11 +51,20 @@ from smprod.config import Settings
 from smprod.errors import DatabaseError, StoppedError
 
 if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
     from sqlalchemy.engine import Engine
 
     from smprod.grids.ease import Region
+    from smprod.inputs.ingest import IngestReport
     from smprod.inputs.sources.base import GranuleSource
+    from smprod.inputs.window import WindowReport
     from smprod.layout import WorkLayout
+    from smprod.mlops.lifecycle import TrainingResult
+    from smprod.ops.reprocess import Update
+    from smprod.product.produce import DayProduct
+    from smprod.product.provenance import ModelInfo
+    from smprod.science.models import Downscaler
 
 NETWORK_RETRIES = 3
 #: A stop honoured here, or in a subflow (whose Cancelled state a parent sees as CancelledRun).
@@ -67,7 +76,7 @@ R = TypeVar("R")
 hide_expected_tracebacks()
 
 
-def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+def _worth_retrying(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     """Retry network-facing tasks unless the failure cannot change by waiting.
 
     A missing required granule, a corrupt file or a bad setting fails the same way a minute
@@ -216,14 +225,14 @@ NETWORK_TASK: dict[str, Any] = {
 
 
 @task(name="ingest", **NETWORK_TASK)
-def ingest_task(ctx: Ctx, day: date) -> Any:
+def ingest_task(ctx: Ctx, day: date) -> IngestReport:
     from smprod.inputs.ingest import ingest_day
 
     return ingest_day(day, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine)
 
 
 @task(name="model", cache_policy=NO_CACHE)
-def model_task(ctx: Ctx, day: date) -> Any:
+def model_task(ctx: Ctx, day: date) -> tuple[Downscaler, ModelInfo]:
     """The champion, retrained first when the policy says so; logs the policy's decision."""
     from smprod.errors import ModelError
     from smprod.mlops.lifecycle import load_champion
@@ -251,7 +260,7 @@ def model_task(ctx: Ctx, day: date) -> Any:
 
 
 @task(name="ingest-window", **NETWORK_TASK)
-def ingest_window_task(ctx: Ctx, end: date) -> Any:
+def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
     """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
     from smprod.inputs.window import ingest_window, training_days
 
@@ -265,7 +274,7 @@ def ingest_window_task(ctx: Ctx, end: date) -> Any:
     return report
 
 
-def train_task(ctx: Ctx, end: date) -> Any:
+def train_task(ctx: Ctx, end: date) -> TrainingResult:
     """Ingest what the window lacks, then train, register and apply the promotion rule."""
     from smprod import __version__
     from smprod.mlops.lifecycle import TrainingSpec, train_and_register
@@ -292,7 +301,7 @@ def train_task(ctx: Ctx, end: date) -> Any:
 
 
 @task(name="produce", cache_policy=NO_CACHE)
-def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
+def produce_task(ctx: Ctx, day: date, model: Downscaler, info: ModelInfo) -> DayProduct:
     from smprod.ops.scaleout import dask_client
     from smprod.product.produce import produce_day
 
@@ -323,7 +332,7 @@ def publish_task(ctx: Ctx, day: date) -> Path:
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     cache_policy=NO_CACHE,
 )
-def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
+def validate_task(ctx: Ctx, product: DayProduct, info: ModelInfo) -> int:
     from smprod.validation.matchups import DayFields
     from smprod.validation.pipeline import validate_produced_day
     from smprod.validation.stations import find_station_files
@@ -397,10 +406,10 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     from smprod.ops import runs
     from smprod.product.produce import input_key, is_current
 
-    def timed(stage: str, call, *args):  # type: ignore[no-untyped-def]
+    def timed(stage: str, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         STOP.check(f"before stage {stage!r} of {day}")  # a safe point: no stage is cut short
         start = time.monotonic()
-        result = call(*args)
+        result = call(*args, **kwargs)
         runs.record_stage(ctx.engine, run_id, stage, time.monotonic() - start)
         return result
 
@@ -470,9 +479,9 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
             from prefect_dask import DaskTaskRunner
 
             outcome = {str(days[0]): _outcome(settings, days[0])}
-            on_cluster = _backfill_on_cluster.with_options(
-                task_runner=DaskTaskRunner(address=settings.dask_address)
-            )
+            # prefect-dask types its runner by its own future class; Flow.with_options wants the base
+            runner = cast(Any, DaskTaskRunner(address=settings.dask_address))
+            on_cluster = _backfill_on_cluster.with_options(task_runner=runner)
             outcome.update(on_cluster(settings, days[1:]))
             rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
             return outcome
@@ -542,7 +551,7 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
     cache_policy=NO_CACHE,
 )
-def find_updates_task(ctx: Ctx, since: date | None) -> Any:
+def find_updates_task(ctx: Ctx, since: date | None) -> list[Update]:
     from smprod.inputs import ledger
     from smprod.ops.reprocess import find_reprocessing
 

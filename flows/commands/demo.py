@@ -12,6 +12,7 @@ import typer
 from flows.commands._options import ConfigOpt, WorkdirOpt, settings_from_cli
 
 if TYPE_CHECKING:
+    from infra.stack import EmbeddedStack
     from smprod.config import Settings
     from smprod.synthetic.demo import DemoPlan
 
@@ -81,7 +82,9 @@ def _ingest_training_days(settings: Settings, days: Sequence[date]) -> None:
                 ingest_day(day, ctx.region, settings.coarse_product, source, ctx.layout, ctx.engine)
 
 
-def _pointers(settings, stack, seconds: float, produced: int, failed: dict) -> None:  # type: ignore[no-untyped-def]
+def _pointers(
+    settings: Settings, stack: EmbeddedStack, seconds: float, produced: int, failed: dict[str, str]
+) -> None:
     endpoints = stack.endpoints(stack.prefect_url())
     socket_dir = stack.postgres_socket_dir()
     psql = f"{_pgserver_bin()}/psql -h {socket_dir} -U postgres smprod"

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from flows.commands._options import ConfigOpt, WorkdirOpt, parse_day, settings_from_cli
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Values of ``--format`` (those of :class:`smprod.access.extract.ExtractFormat`; spelled out so
 #: that registering the command does not import the library).
@@ -73,7 +76,7 @@ def extract(
     typer.echo(_summary(out, dataset, access.area_window(region, area).clipped))
 
 
-def _summary(out: Path, dataset, clipped: bool) -> str:  # type: ignore[no-untyped-def]
+def _summary(out: Path, dataset: xr.Dataset, clipped: bool) -> str:
     days, missing = dataset.attrs["product_days"].split(), dataset.attrs["missing_days"].split()
     crs = dataset.rio.crs.to_string()
     lines = [

@@ -6,7 +6,7 @@ cleaned up first, and SIGTERM / Ctrl-C stop at the next safe point (exit 143 / 1
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,14 @@ from flows.commands._options import (
     settings_from_cli,
 )
 
+if TYPE_CHECKING:
+    from infra.stack import Endpoints
+    from smprod.config import Settings
+
 DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
 
 
-def _prepare(settings):  # type: ignore[no-untyped-def]
+def _prepare(settings: Settings) -> Endpoints:
     """Check the archive and the work directory's region, then resolve the services and point
     Prefect at its API before Prefect is imported; returns the endpoints."""
     from flows.services import resolve_endpoints, use_prefect_api

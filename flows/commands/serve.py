@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -10,6 +10,7 @@ from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, 
 
 if TYPE_CHECKING:
     from prefect import Flow
+    from prefect.deployments.runner import RunnerDeployment
 
     from smprod.config import Settings
 
@@ -39,8 +40,10 @@ def serve(
     # secrets stay out and each flow run reads them from its environment (with_secrets).
     parameters = {"settings": without_secrets(settings)}
     schedules = _schedules(settings)
+    # to_deployment is async-dispatched (typed deployment | coroutine); called here, outside an
+    # event loop, it returns the deployment
     deployments = [
-        flow.to_deployment(name=name, cron=cron, parameters=parameters)
+        cast("RunnerDeployment", flow.to_deployment(name=name, cron=cron, parameters=parameters))
         for name, (flow, cron) in schedules.items()
     ]
     for name, (flow, cron) in schedules.items():

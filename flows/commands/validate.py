@@ -114,7 +114,9 @@ def _log_summaries(
         typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
 
 
-def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, ...]) -> tuple[date, date]:  # type: ignore[no-untyped-def]
+def _day_range(
+    start: str | None, end: str | None, layout: WorkLayout, windows: tuple[int, ...]
+) -> tuple[date, date]:
     """(first, last) day to match: the options, else the newest product and the longest window."""
     from smprod.errors import MissingInputError
     from smprod.validation import pipeline
@@ -131,20 +133,21 @@ def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, .
     return first, last
 
 
-def _endpoints(settings):  # type: ignore[no-untyped-def]
+def _endpoints(settings: Settings) -> tuple[str, str | None]:
     """Database URL and MLflow tracking URI: configured ones, else the embedded stack's."""
     from smprod.secrets import plain
 
     if settings.database_url:
-        return plain(settings.database_url), plain(settings.mlflow_tracking_uri)
+        return settings.database_url.get_secret_value(), plain(settings.mlflow_tracking_uri)
     from flows.services import resolve_endpoints
 
     endpoints = resolve_endpoints(settings)  # the embedded stack, started on demand
     return endpoints.database_url, endpoints.mlflow_tracking_uri
 
 
-def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-def]
+def _summary(run: ValidationRun, first: date, last: date) -> str:
     ingest = run.ingest
+    assert ingest is not None, "run_validation ingests the stations first"
     lines = [
         f"validation {first} .. {last}: {len(run.days_matched)} product days matched, "
         f"{len(run.days_without_product)} without product, {run.matchup_rows} matchup rows rewritten "
@@ -163,7 +166,9 @@ def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-de
     return "\n".join(lines)
 
 
-def _plots(run, directory, database_url, first, last, windows):  # type: ignore[no-untyped-def]
+def _plots(
+    run: ValidationRun, directory: Path, database_url: str, first: date, last: date, windows: tuple[int, ...]
+) -> list[Path]:
     from smprod import db
     from smprod.validation import pipeline, report
 
