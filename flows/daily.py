@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -50,6 +50,22 @@ from flows.supervise import STOP
 from smprod.config import Settings
 from smprod.errors import DatabaseError, StoppedError
 
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import State, TaskRun
+    from sqlalchemy.engine import Engine
+
+    from smprod.grids.ease import Region
+    from smprod.inputs.ingest import IngestReport
+    from smprod.inputs.sources.base import GranuleSource
+    from smprod.inputs.window import WindowReport
+    from smprod.layout import WorkLayout
+    from smprod.mlops.lifecycle import TrainingResult
+    from smprod.ops.reprocess import Update
+    from smprod.product.produce import DayProduct
+    from smprod.product.provenance import ModelInfo
+    from smprod.science.models import Downscaler
+
 NETWORK_RETRIES = 3
 #: A stop honoured here, or in a subflow (whose Cancelled state a parent sees as CancelledRun).
 STOPPED = (StoppedError, CancelledRun)
@@ -60,7 +76,7 @@ R = TypeVar("R")
 hide_expected_tracebacks()
 
 
-def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+def _worth_retrying(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
     """Retry network-facing tasks unless the failure cannot change by waiting.
 
     A missing required granule, a corrupt file or a bad setting fails the same way a minute
@@ -97,6 +113,11 @@ class Ctx:
 
     The URLs are ``SecretStr``: a task's parameters, however Prefect or a log shows them, never
     carry a password; :attr:`database_url` and :attr:`tracking_uri` give the plain values.
+
+    One database engine (one connection pool) serves every task of the flow that made the
+    context: :attr:`engine` is made on first use and kept; it is never pickled (a copy, e.g. on
+    a Dask worker, makes its own). Used as a context manager, the context disposes of the
+    engine's connections when the flow is done with it (:meth:`close`).
     """
 
     settings: Settings
@@ -119,25 +140,43 @@ class Ctx:
 
         return self.settings.workdir / PENDING_DIR
 
-    @property
-    def engine(self):  # type: ignore[no-untyped-def]
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """The flow's engine, made on first use (cached in the instance, bypassing frozen)."""
         from smprod import db
 
         return db.make_engine(self.database_url)
 
+    def close(self) -> None:
+        """Dispose of the engine's pooled connections, if an engine was made; a later use makes
+        a new one."""
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def __enter__(self) -> Ctx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The fields only: an engine (its pool, locks and sockets) does not pickle."""
+        return {name: value for name, value in self.__dict__.items() if name != "engine"}
+
     @property
-    def region(self):  # type: ignore[no-untyped-def]
+    def region(self) -> Region:
         from smprod.grids.ease import region_from_bbox
 
         return region_from_bbox(self.settings.bbox, self.settings.coarse_km)
 
     @property
-    def layout(self):  # type: ignore[no-untyped-def]
+    def layout(self) -> WorkLayout:
         from smprod.layout import WorkLayout
 
         return WorkLayout(self.settings.workdir)
 
-    def source(self):  # type: ignore[no-untyped-def]
+    def source(self) -> GranuleSource:
         if self.settings.earthdata:
             from smprod.inputs.sources.earthdata import EarthdataSource
 
@@ -186,22 +225,22 @@ NETWORK_TASK: dict[str, Any] = {
 
 
 @task(name="ingest", **NETWORK_TASK)
-def ingest_task(ctx: Ctx, day: date) -> Any:
+def ingest_task(ctx: Ctx, day: date) -> IngestReport:
     from smprod.inputs.ingest import ingest_day
 
     return ingest_day(day, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine)
 
 
 @task(name="model", cache_policy=NO_CACHE)
-def model_task(ctx: Ctx, day: date) -> Any:
+def model_task(ctx: Ctx, day: date) -> tuple[Downscaler, ModelInfo]:
     """The champion, retrained first when the policy says so; logs the policy's decision."""
     from smprod.errors import ModelError
     from smprod.mlops.lifecycle import load_champion
-    from smprod.mlops.retrain_policy import ChampionFacts, decide_retrain
+    from smprod.mlops.retrain_policy import ChampionFacts, decide_retrain, insitu_skill
 
     try:
         model, info, trained_through = load_champion(ctx.tracking_uri, ctx.settings.model_name)
-        facts = ChampionFacts(info.version, trained_through or day, *_insitu_facts(ctx, info.version))
+        facts = ChampionFacts(info.version, trained_through or day, *insitu_skill(ctx.engine, info.version))
     except ModelError:
         facts = None
     decision = decide_retrain(
@@ -220,23 +259,8 @@ def model_task(ctx: Ctx, day: date) -> Any:
     return model, info
 
 
-def _insitu_facts(ctx: Ctx, version: str) -> tuple[float | None, int]:
-    import sqlalchemy as sa
-
-    from smprod import db
-
-    query = sa.text(
-        "SELECT ubrmse, n FROM validation_metrics WHERE scope = 'overall' AND window_name = '30d' "
-        "AND variant = 'corrected' AND model_version = :v ORDER BY computed_for DESC LIMIT 1"
-    )
-    operation = f"reading the in situ skill of model v{version}"
-    with db.outage_as_error(ctx.database_url, operation), ctx.engine.connect() as conn:
-        row = conn.execute(query, {"v": version}).first()
-    return (float(row[0]) if row and row[0] is not None else None, int(row[1]) if row else 0)
-
-
 @task(name="ingest-window", **NETWORK_TASK)
-def ingest_window_task(ctx: Ctx, end: date) -> Any:
+def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
     """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
     from smprod.inputs.window import ingest_window, training_days
 
@@ -250,7 +274,7 @@ def ingest_window_task(ctx: Ctx, end: date) -> Any:
     return report
 
 
-def train_task(ctx: Ctx, end: date) -> Any:
+def train_task(ctx: Ctx, end: date) -> TrainingResult:
     """Ingest what the window lacks, then train, register and apply the promotion rule."""
     from smprod import __version__
     from smprod.mlops.lifecycle import TrainingSpec, train_and_register
@@ -277,7 +301,7 @@ def train_task(ctx: Ctx, end: date) -> Any:
 
 
 @task(name="produce", cache_policy=NO_CACHE)
-def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
+def produce_task(ctx: Ctx, day: date, model: Downscaler, info: ModelInfo) -> DayProduct:
     from smprod.ops.scaleout import dask_client
     from smprod.product.produce import produce_day
 
@@ -296,12 +320,9 @@ def produce_task(ctx: Ctx, day: date, model: Any, info: Any) -> Any:
 
 
 @task(name="publish", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_task(ctx: Ctx, day: date) -> Path | None:
-    try:
-        from catalog.publish import publish_day
-    except ImportError:
-        get_run_logger().warning("catalog.publish is not available: %s not published to STAC", day)
-        return None
+def publish_task(ctx: Ctx, day: date) -> Path:
+    from catalog.publish import publish_day
+
     return publish_day(ctx.layout, ctx.region, day, ctx.tracking_uri)
 
 
@@ -311,7 +332,7 @@ def publish_task(ctx: Ctx, day: date) -> Path | None:
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     cache_policy=NO_CACHE,
 )
-def validate_task(ctx: Ctx, product: Any, info: Any) -> int:
+def validate_task(ctx: Ctx, product: DayProduct, info: ModelInfo) -> int:
     from smprod.validation.matchups import DayFields
     from smprod.validation.pipeline import validate_produced_day
     from smprod.validation.stations import find_station_files
@@ -349,9 +370,13 @@ def produce_one_day(settings: Settings, day: date) -> str:
     A stop is honoured before a stage (the run is closed ``cancelled``); a run that the
     database cannot close now is journalled and closed by the next run (:mod:`smprod.ops.runs`).
     """
+    with make_ctx(settings) as ctx:
+        return _locked_day(ctx, day)
+
+
+def _locked_day(ctx: Ctx, day: date) -> str:
     from smprod.ops import runs
 
-    ctx = make_ctx(settings)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
     with runs.day_lock(ctx.engine, day):
         runs.apply_pending(ctx.engine, ctx.pending)
@@ -381,10 +406,10 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     from smprod.ops import runs
     from smprod.product.produce import input_key, is_current
 
-    def timed(stage: str, call, *args):  # type: ignore[no-untyped-def]
+    def timed(stage: str, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         STOP.check(f"before stage {stage!r} of {day}")  # a safe point: no stage is cut short
         start = time.monotonic()
-        result = call(*args)
+        result = call(*args, **kwargs)
         runs.record_stage(ctx.engine, run_id, stage, time.monotonic() - start)
         return result
 
@@ -417,10 +442,10 @@ def daily(day: date | None = None, settings: Settings | None = None) -> str:
 
     settings = settings or load_settings()
     if day is None:
-        ctx = make_ctx(settings)
-        day = latest_coarse_day(
-            ctx.source(), settings.coarse_product, settings.bbox, datetime.now(UTC).date()
-        )
+        with make_ctx(settings) as ctx:
+            day = latest_coarse_day(
+                ctx.source(), settings.coarse_product, settings.bbox, datetime.now(UTC).date()
+            )
     return produce_one_day(settings, day)
 
 
@@ -445,20 +470,21 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
     if len(days) <= 1:  # nothing to ingest ahead or to spread over a cluster
         return {str(day): _outcome(settings, day) for day in days}
-    ctx = make_ctx(settings)
-    for day in days:
-        STOP.check(f"before ingesting {day} ahead")
-        _ingest_ahead(ctx, day)
-    if settings.dask_address:
-        from prefect_dask import DaskTaskRunner
+    with make_ctx(settings) as ctx:
+        for day in days:
+            STOP.check(f"before ingesting {day} ahead")
+            _ingest_ahead(ctx, day)
+        ctx.close()  # each day has a context of its own: keep no idle connections meanwhile
+        if settings.dask_address:
+            from prefect_dask import DaskTaskRunner
 
-        outcome = {str(days[0]): _outcome(settings, days[0])}
-        on_cluster = _backfill_on_cluster.with_options(
-            task_runner=DaskTaskRunner(address=settings.dask_address)
-        )
-        outcome.update(on_cluster(settings, days[1:]))
-        rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
-        return outcome
+            outcome = {str(days[0]): _outcome(settings, days[0])}
+            # prefect-dask types its runner by its own future class; Flow.with_options wants the base
+            runner = cast(Any, DaskTaskRunner(address=settings.dask_address))
+            on_cluster = _backfill_on_cluster.with_options(task_runner=runner)
+            outcome.update(on_cluster(settings, days[1:]))
+            rescore_task(ctx, [d for d in days if outcome[str(d)] == "succeeded"])
+            return outcome
     return {str(day): _outcome(settings, day) for day in days}
 
 
@@ -512,10 +538,10 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     from smprod.config import load_settings
 
     settings = settings or load_settings()
-    ctx = make_ctx(settings)
-    end = end or datetime.now(UTC).date() - timedelta(days=1)
-    STOP.check(f"before training on the window ending {end}")
-    result = train_task(ctx, end)
+    with make_ctx(settings) as ctx:
+        end = end or datetime.now(UTC).date() - timedelta(days=1)
+        STOP.check(f"before training on the window ending {end}")
+        result = train_task(ctx, end)
     return f"v{result.version}: {result.decision.reason}"
 
 
@@ -525,7 +551,7 @@ def retrain(end: date | None = None, settings: Settings | None = None) -> str:
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
     cache_policy=NO_CACHE,
 )
-def find_updates_task(ctx: Ctx, since: date | None) -> Any:
+def find_updates_task(ctx: Ctx, since: date | None) -> list[Update]:
     from smprod.inputs import ledger
     from smprod.ops.reprocess import find_reprocessing
 
@@ -546,7 +572,8 @@ def reprocess_updates(settings: Settings | None = None, since: date | None = Non
 
     settings = settings or load_settings()
     logger = get_run_logger()
-    updates = find_updates_task(make_ctx(settings), since)
+    with make_ctx(settings) as ctx:
+        updates = find_updates_task(ctx, since)
     if not updates:
         logger.info("no published day%s has better inputs now", f" since {since}" if since else "")
     outcome: dict[str, str] = {}

@@ -9,7 +9,6 @@ Prefect's ephemeral API otherwise (one-off runs need no server).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from infra.stack import EmbeddedStack, Endpoints
 from smprod.config import Settings, load_settings
@@ -47,8 +46,7 @@ def with_secrets(settings: Settings) -> Settings:
     missing = [name for name in SECRET_SETTINGS if getattr(settings, name) is None]
     if not missing:
         return settings
-    config = os.environ.get("SMPROD_CONFIG")
-    edge = load_settings(Path(config) if config else None)
+    edge = load_settings()  # SMPROD_CONFIG's file, if set
     return settings.model_copy(update={name: getattr(edge, name) for name in missing})
 
 

@@ -1,12 +1,14 @@
 """Settings: one object from ``smprod.toml`` plus ``SMPROD_*`` environment variables.
 
 Precedence (highest first): explicit overrides (command-line options) > environment >
-TOML file > defaults. Only the CLI and flows call :func:`load_settings`; library functions take
-the resulting :class:`Settings` (or plain values) as arguments.
+TOML file > defaults. The TOML file is the one given, else the one ``SMPROD_CONFIG`` names.
+Only the CLI and flows call :func:`load_settings`; library functions take the resulting
+:class:`Settings` (or plain values) as arguments.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,8 +25,27 @@ from pydantic_settings import (
 
 from smprod.errors import ConfigError
 
+#: The environment variable naming the ``smprod.toml`` to read when none is given.
+CONFIG_ENV = "SMPROD_CONFIG"
+
 CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
 ModelKind = Literal["rf", "xgb", "stack"]
+
+#: Cell size (km) of each coarse SMAP L3 product: the one place the two are tied together.
+COARSE_KM: dict[CoarseProduct, int] = {"SPL3SMP": 36, "SPL3SMP_E": 9}
+
+
+def coarse_product_of(km: int) -> CoarseProduct:
+    """The coarse SMAP L3 product whose cells are ``km`` km (36: SPL3SMP, 9: SPL3SMP_E).
+
+    Raises:
+        ValueError: for a size neither product has.
+    """
+    for product, size in COARSE_KM.items():
+        if size == km:
+            return product
+    raise ValueError(f"no SMAP L3 product has {km} km cells (36: SPL3SMP, 9: SPL3SMP_E)")
+
 
 #: Demo region: Oklahoma (MODIS tiles h09v05/h10v05), a classic SMAP cal/val area.
 DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
@@ -184,7 +205,7 @@ class Settings(BaseSettings):
     @property
     def coarse_km(self) -> int:
         """Coarse cell size in km: 36 for SPL3SMP, 9 for SPL3SMP_E."""
-        return 36 if self.coarse_product == "SPL3SMP" else 9
+        return COARSE_KM[self.coarse_product]
 
     @classmethod
     def settings_customise_sources(
@@ -205,13 +226,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings from a TOML file, the environment and explicit overrides.
 
     Args:
-        config_file: a ``smprod.toml``; ``None`` means environment and defaults only.
+        config_file: a ``smprod.toml``; ``None`` means the file ``SMPROD_CONFIG`` names, and
+            environment and defaults only when that is unset or empty. Reading this one variable
+            here (not only in the CLI) gives a flow's fallback settings the same file as a
+            command's; the library reads the ``SMPROD_*`` environment anyway (pydantic-settings).
         **overrides: values that win over everything (command-line options); ``None`` values
             are ignored so that unset options do not mask the environment.
 
     Raises:
         ConfigError: naming each invalid setting and why.
     """
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = Path(os.environ[CONFIG_ENV])
     if config_file is not None:
         check_config_file(Path(config_file))
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,9 +22,8 @@ BBoxOpt = Annotated[
 
 
 def settings_from_cli(config: Path | None, **overrides: Any) -> Settings:
-    """Settings for a command: ``--config`` or ``$SMPROD_CONFIG``, environment, then options."""
-    if config is None and os.environ.get("SMPROD_CONFIG"):
-        config = Path(os.environ["SMPROD_CONFIG"])
+    """Settings for a command: ``--config`` or ``$SMPROD_CONFIG`` (:func:`load_settings` reads
+    it when ``config`` is None), environment, then options."""
     return load_settings(config, **overrides)
 
 

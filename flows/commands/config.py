@@ -10,20 +10,22 @@ from flows.commands._options import ArchiveOpt, BBoxOpt, ConfigOpt, WorkdirOpt, 
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("config")
-    def show_config(
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-        archive: ArchiveOpt = None,
-        bbox: BBoxOpt = None,
-    ) -> None:
-        """Print the effective settings (file + environment + options) as JSON and check them.
+    app.command("config")(show_config)
 
-        Passwords in the URL settings are shown as ``***`` (smprod.secrets.redact_url).
-        """
-        from smprod.secrets import shown_settings
 
-        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        shown = shown_settings(settings)
-        shown["archive"] = str(settings.archive_dir)
-        typer.echo(json.dumps(shown, indent=2))
+def show_config(
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+    archive: ArchiveOpt = None,
+    bbox: BBoxOpt = None,
+) -> None:
+    """Print the effective settings (file + environment + options) as JSON and check them.
+
+    Passwords in the URL settings are shown as ``***`` (smprod.secrets.redact_url).
+    """
+    from smprod.secrets import shown_settings
+
+    settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+    shown = shown_settings(settings)
+    shown["archive"] = str(settings.archive_dir)
+    typer.echo(json.dumps(shown, indent=2))

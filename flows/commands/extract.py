@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from flows.commands._options import ConfigOpt, WorkdirOpt, parse_day, settings_from_cli
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Values of ``--format`` (those of :class:`smprod.access.extract.ExtractFormat`; spelled out so
 #: that registering the command does not import the library).
@@ -37,43 +40,43 @@ LatlonOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("extract")
-    def extract(
-        bbox: AreaOpt,
-        start: StartOpt,
-        end: EndOpt,
-        out: OutOpt,
-        fmt: FormatOpt = "netcdf",
-        latlon: LatlonOpt = False,
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-    ) -> None:
-        """Cut an area out of the product days from --start to --end into one CF dataset."""
-        from smprod.access import extract as access
-        from smprod.config import BBox
-        from smprod.errors import ConfigError
-        from smprod.grids.ease import region_from_bbox
-        from smprod.layout import WorkLayout
-
-        first, last = parse_day(start, "--start"), parse_day(end, "--end")
-        try:
-            area = BBox.parse(bbox)
-        except ValueError as err:
-            raise ConfigError(f"--bbox {bbox!r}: {err}") from err
-        output = access.ExtractFormat(fmt)
-        access.check_format(output)  # before reading anything
-        settings = settings_from_cli(config, workdir=workdir)
-        region = region_from_bbox(settings.bbox, settings.coarse_km)
-        command = f"smprod extract --bbox {bbox} --start {start} --end {end} --format {fmt} --out {out}"
-        history = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {command}{' --latlon' if latlon else ''}"
-        dataset = access.extract_area(
-            WorkLayout(settings.workdir), region, area, first, last, history, latlon
-        )
-        access.write_extract(dataset, out, output)
-        typer.echo(_summary(out, dataset, access.area_window(region, area).clipped))
+    app.command("extract")(extract)
 
 
-def _summary(out: Path, dataset, clipped: bool) -> str:  # type: ignore[no-untyped-def]
+def extract(
+    bbox: AreaOpt,
+    start: StartOpt,
+    end: EndOpt,
+    out: OutOpt,
+    fmt: FormatOpt = "netcdf",
+    latlon: LatlonOpt = False,
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Cut an area out of the product days from --start to --end into one CF dataset."""
+    from smprod.access import extract as access
+    from smprod.config import BBox
+    from smprod.errors import ConfigError
+    from smprod.grids.ease import region_from_bbox
+    from smprod.layout import WorkLayout
+
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    try:
+        area = BBox.parse(bbox)
+    except ValueError as err:
+        raise ConfigError(f"--bbox {bbox!r}: {err}") from err
+    output = access.ExtractFormat(fmt)
+    access.check_format(output)  # before reading anything
+    settings = settings_from_cli(config, workdir=workdir)
+    region = region_from_bbox(settings.bbox, settings.coarse_km)
+    command = f"smprod extract --bbox {bbox} --start {start} --end {end} --format {fmt} --out {out}"
+    history = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {command}{' --latlon' if latlon else ''}"
+    dataset = access.extract_area(WorkLayout(settings.workdir), region, area, first, last, history, latlon)
+    access.write_extract(dataset, out, output)
+    typer.echo(_summary(out, dataset, access.area_window(region, area).clipped))
+
+
+def _summary(out: Path, dataset: xr.Dataset, clipped: bool) -> str:
     days, missing = dataset.attrs["product_days"].split(), dataset.attrs["missing_days"].split()
     crs = dataset.rio.crs.to_string()
     lines = [

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from flows.commands._options import ConfigOpt, WorkdirOpt, settings_from_cli
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy.engine import Engine
+
+    from smprod.config import Settings
+
 model_app = typer.Typer(help="Registered model versions, aliases and promotion decisions.")
 
 
-def _context(config, workdir):  # type: ignore[no-untyped-def]
+def _context(config: Path | None, workdir: Path | None) -> tuple[Settings, MlflowClient, Engine]:
     from flows.services import resolve_endpoints
     from smprod import db
     from smprod.mlops.registry import client_for

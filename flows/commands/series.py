@@ -24,38 +24,40 @@ PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Also draw the seri
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("series")
-    def series(
-        lon: LonOpt,
-        lat: LatOpt,
-        start: StartOpt = None,
-        end: EndOpt = None,
-        csv: CsvOpt = None,
-        plot: PlotOpt = None,
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-        bbox: BBoxOpt = None,
-    ) -> None:
-        """Soil moisture, uncertainty, QA, SMAP and bilinear SMAP at a point, one line per day."""
-        from smprod.access import series as access
-        from smprod.errors import ProductError
-        from smprod.grids.ease import region_from_bbox
-        from smprod.layout import WorkLayout
+    app.command("series")(series)
 
-        first = parse_day(start, "--start") if start else None
-        last = parse_day(end, "--end") if end else None
-        settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
-        region = region_from_bbox(settings.bbox, settings.coarse_km)
-        result = access.point_series(WorkLayout(settings.workdir), region, lon, lat, first, last)
-        for line in access.series_lines(result):
-            typer.echo(line)
-        if csv is not None:
-            typer.echo(f"csv: {access.write_series_csv(result, csv)}")
-        if plot is not None:
-            typer.echo(f"plot: {access.plot_series(result, plot)}")
-        unreadable = [day.day.isoformat() for day in result.with_status(access.UNREADABLE)]
-        if unreadable:
-            raise ProductError(
-                f"{len(unreadable)} day(s) could not be read ({', '.join(unreadable)}): "
-                "`smprod product check DAY` lists what is wrong; rerun those days"
-            )
+
+def series(
+    lon: LonOpt,
+    lat: LatOpt,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    csv: CsvOpt = None,
+    plot: PlotOpt = None,
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+    bbox: BBoxOpt = None,
+) -> None:
+    """Soil moisture, uncertainty, QA, SMAP and bilinear SMAP at a point, one line per day."""
+    from smprod.access import series as access
+    from smprod.errors import ProductError
+    from smprod.grids.ease import region_from_bbox
+    from smprod.layout import WorkLayout
+
+    first = parse_day(start, "--start") if start else None
+    last = parse_day(end, "--end") if end else None
+    settings = settings_from_cli(config, workdir=workdir, bbox=bbox)
+    region = region_from_bbox(settings.bbox, settings.coarse_km)
+    result = access.point_series(WorkLayout(settings.workdir), region, lon, lat, first, last)
+    for line in access.series_lines(result):
+        typer.echo(line)
+    if csv is not None:
+        typer.echo(f"csv: {access.write_series_csv(result, csv)}")
+    if plot is not None:
+        typer.echo(f"plot: {access.plot_series(result, plot)}")
+    unreadable = [day.day.isoformat() for day in result.with_status(access.UNREADABLE)]
+    if unreadable:
+        raise ProductError(
+            f"{len(unreadable)} day(s) could not be read ({', '.join(unreadable)}): "
+            "`smprod product check DAY` lists what is wrong; rerun those days"
+        )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from flows.commands._options import ConfigOpt, WorkdirOpt, settings_from_cli
+
+if TYPE_CHECKING:
+    from infra.stack import EmbeddedStack
 
 stack_app = typer.Typer(help="Start, inspect and stop the embedded services of a work directory.")
 
@@ -45,7 +50,7 @@ def down(config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
     typer.echo(f"stopped the embedded stack of {settings.workdir}")
 
 
-def _print_status(stack) -> bool:  # type: ignore[no-untyped-def]
+def _print_status(stack: EmbeddedStack) -> bool:
     parts = stack.status()
     for part in parts:
         mark = "up  " if part.running else "down"

@@ -8,7 +8,8 @@ summary and the triple-collocation errors to MLflow.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +23,12 @@ from flows.commands._options import (
     settings_from_cli,
 )
 
+if TYPE_CHECKING:
+    from smprod.config import Settings
+    from smprod.grids.ease import Region
+    from smprod.layout import WorkLayout
+    from smprod.validation.pipeline import ValidationRun
+
 StartOpt = Annotated[
     str | None,
     typer.Option("--start", help="First day to match (YYYY-MM-DD); default: longest window before --end."),
@@ -34,60 +41,82 @@ NoMlflowOpt = Annotated[bool, typer.Option("--no-mlflow", help="Do not log the s
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("validate")
-    def validate(
-        start: StartOpt = None,
-        end: EndOpt = None,
-        no_mlflow: NoMlflowOpt = False,
-        config: ConfigOpt = None,
-        workdir: WorkdirOpt = None,
-        archive: ArchiveOpt = None,
-        bbox: BBoxOpt = None,
-    ) -> None:
-        """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
-        from smprod import db
-        from smprod.grids.ease import region_from_bbox
-        from smprod.inputs.sources.archive import require_archive
-        from smprod.layout import WorkLayout
-        from smprod.validation import pipeline, report, stations
-        from smprod.workdir import reading_region
-
-        settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
-        layout = WorkLayout(settings.workdir)
-        configured = region_from_bbox(settings.bbox, settings.coarse_km)
-        region = reading_region(layout, configured, settings.coarse_product, bbox is not None)
-        require_archive(settings.archive_dir)  # the station files are read from it
-        first, last = _day_range(start, end, layout, settings.validation_windows)
-        database_url, tracking_uri = _endpoints(settings)
-        run = pipeline.run_validation(
-            db.make_engine(database_url),
-            layout,
-            region,
-            stations.find_station_files(settings.archive_dir),
-            first,
-            last,
-            settings.validation_windows,
-            settings.validation_min_n,
-        )
-        typer.echo(_summary(run, first, last))
-        typer.echo(report.format_table(run.metrics))
-        typer.echo(report.format_collocation(run.collocation))
-        plots = _plots(
-            run, layout.validation_dir(last), database_url, first, last, settings.validation_windows
-        )
-        for plot in plots:
-            typer.echo(f"plot: {plot}")
-        if tracking_uri and not no_mlflow:
-            for version in sorted({r["model_version"] for r in run.metrics}):
-                run_id = report.log_summary(
-                    tracking_uri, settings.model_name, version, run.metrics, last, plots,
-                    artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
-                    collocation=run.collocation,
-                )  # fmt: skip
-                typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+    app.command("validate")(validate)
 
 
-def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, ...]) -> tuple[date, date]:  # type: ignore[no-untyped-def]
+def validate(
+    start: StartOpt = None,
+    end: EndOpt = None,
+    no_mlflow: NoMlflowOpt = False,
+    config: ConfigOpt = None,
+    workdir: WorkdirOpt = None,
+    archive: ArchiveOpt = None,
+    bbox: BBoxOpt = None,
+) -> None:
+    """Match stations to the products, store metrics in PostgreSQL, print them, plot, log."""
+    from smprod import db
+    from smprod.inputs.sources.archive import require_archive
+    from smprod.layout import WorkLayout
+    from smprod.validation import pipeline, report, stations
+
+    settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+    layout = WorkLayout(settings.workdir)
+    region = _region(settings, layout, bbox is not None)
+    require_archive(settings.archive_dir)  # the station files are read from it
+    first, last = _day_range(start, end, layout, settings.validation_windows)
+    database_url, tracking_uri = _endpoints(settings)
+    run = pipeline.run_validation(
+        db.make_engine(database_url),
+        layout,
+        region,
+        stations.find_station_files(settings.archive_dir),
+        first,
+        last,
+        settings.validation_windows,
+        settings.validation_min_n,
+    )
+    typer.echo(_summary(run, first, last))
+    typer.echo(report.format_table(run.metrics))
+    typer.echo(report.format_collocation(run.collocation))
+    plots = _plots(run, layout.validation_dir(last), database_url, first, last, settings.validation_windows)
+    for plot in plots:
+        typer.echo(f"plot: {plot}")
+    if tracking_uri and not no_mlflow:
+        _log_summaries(tracking_uri, settings, layout, run, last, plots)
+
+
+def _region(settings: Settings, layout: WorkLayout, bbox_given: bool) -> Region:
+    """The region of the work directory's products (:func:`smprod.workdir.reading_region`)."""
+    from smprod.grids.ease import region_from_bbox
+    from smprod.workdir import reading_region
+
+    configured = region_from_bbox(settings.bbox, settings.coarse_km)
+    return reading_region(layout, configured, settings.coarse_product, bbox_given)
+
+
+def _log_summaries(
+    tracking_uri: str,
+    settings: Settings,
+    layout: WorkLayout,
+    run: ValidationRun,
+    last: date,
+    plots: list[Path],
+) -> None:
+    """One MLflow run per validated model version, with the metrics, plots and TC errors."""
+    from smprod.validation import report
+
+    for version in sorted({r["model_version"] for r in run.metrics}):
+        run_id = report.log_summary(
+            tracking_uri, settings.model_name, version, run.metrics, last, plots,
+            artifact_location=(layout.stack / "mlflow-artifacts").as_uri(),
+            collocation=run.collocation,
+        )  # fmt: skip
+        typer.echo(f"mlflow: run {run_id} for {settings.model_name} v{version}")
+
+
+def _day_range(
+    start: str | None, end: str | None, layout: WorkLayout, windows: tuple[int, ...]
+) -> tuple[date, date]:
     """(first, last) day to match: the options, else the newest product and the longest window."""
     from smprod.errors import MissingInputError
     from smprod.validation import pipeline
@@ -104,25 +133,21 @@ def _day_range(start: str | None, end: str | None, layout, windows: tuple[int, .
     return first, last
 
 
-def _endpoints(settings):  # type: ignore[no-untyped-def]
+def _endpoints(settings: Settings) -> tuple[str, str | None]:
     """Database URL and MLflow tracking URI: configured ones, else the embedded stack's."""
-    from smprod.errors import ConfigError
     from smprod.secrets import plain
 
     if settings.database_url:
-        return plain(settings.database_url), plain(settings.mlflow_tracking_uri)
-    try:  # the embedded stack (flows/services.py, AREA=stack) starts services on demand
-        from flows.services import resolve_endpoints  # type: ignore[import-not-found]
-    except ImportError as err:
-        raise ConfigError(
-            "no database configured: set SMPROD_DATABASE_URL (or database_url in smprod.toml)"
-        ) from err
-    endpoints = resolve_endpoints(settings)
+        return settings.database_url.get_secret_value(), plain(settings.mlflow_tracking_uri)
+    from flows.services import resolve_endpoints
+
+    endpoints = resolve_endpoints(settings)  # the embedded stack, started on demand
     return endpoints.database_url, endpoints.mlflow_tracking_uri
 
 
-def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-def]
+def _summary(run: ValidationRun, first: date, last: date) -> str:
     ingest = run.ingest
+    assert ingest is not None, "run_validation ingests the stations first"
     lines = [
         f"validation {first} .. {last}: {len(run.days_matched)} product days matched, "
         f"{len(run.days_without_product)} without product, {run.matchup_rows} matchup rows rewritten "
@@ -141,7 +166,9 @@ def _summary(run, first: date, last: date) -> str:  # type: ignore[no-untyped-de
     return "\n".join(lines)
 
 
-def _plots(run, directory, database_url, first, last, windows):  # type: ignore[no-untyped-def]
+def _plots(
+    run: ValidationRun, directory: Path, database_url: str, first: date, last: date, windows: tuple[int, ...]
+) -> list[Path]:
     from smprod import db
     from smprod.validation import pipeline, report
 

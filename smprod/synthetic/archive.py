@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 from scipy import ndimage
 
+from smprod.config import coarse_product_of
 from smprod.grids.ease import CRS_EASE2, EaseGrid, Region, region_from_bbox
 from smprod.grids.regrid import FWHM_PER_SIGMA, block_mean
 from smprod.inputs.granules import modis_tiles
@@ -147,7 +148,7 @@ def _write_smap(
         sm_global[region.coarse.to_global()] = value
         flag_global[region.coarse.to_global()] = np.where(seen, flag, 0b0110)  # skipped: bits 1-2
         passes.append((sm_global, flag_global))
-    short = "SPL3SMP" if coarse_km == 36 else "SPL3SMP_E"
+    short = coarse_product_of(coarse_km)
     prefix = "SMAP_L3_SM_P_" if coarse_km == 36 else "SMAP_L3_SM_P_E_"
     name = f"{prefix}{day.day:%Y%m%d}_{SMAP_RELEASE}_001.h5"
     formats.write_smap(report.out / "smap" / name, passes[0], passes[1], lat, lon, SMAP_RELEASE, short)

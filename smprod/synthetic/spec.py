@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Literal
 
+from smprod.config import coarse_product_of
+
 Climate = Literal["humid", "semi_arid"]
 
 
@@ -124,7 +126,7 @@ class SuiteWorld:
 
     @property
     def coarse_product(self) -> str:
-        return "SPL3SMP" if self.coarse_km == 36 else "SPL3SMP_E"
+        return coarse_product_of(self.coarse_km)
 
 
 _RUGGED = WorldSpec(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smprod.config import load_settings
+from smprod.config import COARSE_KM, coarse_product_of, load_settings
 from smprod.errors import ConfigError
 
 
@@ -49,6 +49,33 @@ def test_precedence_option_over_env_over_file(tmp_path, monkeypatch):
 def test_invalid_setting_is_named(monkeypatch, env, value, fragment):
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=fragment):
+        load_settings()
+
+
+def test_smprod_config_names_the_file_when_none_is_given(tmp_path, monkeypatch):
+    """The flows' fallback load_settings() reads the same file as a command would."""
+    toml = tmp_path / "smprod.toml"
+    toml.write_text('coarse_product = "SPL3SMP_E"\ntraining_window_days = 30\n')
+    monkeypatch.setenv("SMPROD_CONFIG", str(toml))
+    monkeypatch.setenv("SMPROD_TRAINING_WINDOW_DAYS", "40")
+    settings = load_settings()
+    assert settings.coarse_product == "SPL3SMP_E"  # from the SMPROD_CONFIG file
+    assert settings.training_window_days == 40  # environment beats the file
+    assert load_settings(training_window_days=50).training_window_days == 50  # option beats both
+    other = tmp_path / "other.toml"
+    other.write_text('coarse_product = "SPL3SMP"\n')
+    assert load_settings(other).coarse_product == "SPL3SMP"  # a given file beats SMPROD_CONFIG
+
+
+def test_empty_smprod_config_means_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SMPROD_CONFIG", "")
+    assert load_settings().coarse_product == "SPL3SMP"
+
+
+def test_missing_smprod_config_file_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMPROD_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"nope\.toml does not exist .*SMPROD_CONFIG"):
         load_settings()
 
 
@@ -117,3 +144,11 @@ def test_reversed_bbox_pairs_say_what_is_wrong(bbox, fragment):
 def test_swapped_longitudes_give_the_bbox_in_order():
     with pytest.raises(ConfigError, match=r"e\.g\. -100,34,-98,35\.5"):
         load_settings(bbox="-98,34,-100,35.5")
+
+
+def test_coarse_product_and_cell_size_map_both_ways():
+    assert COARSE_KM == {"SPL3SMP": 36, "SPL3SMP_E": 9}
+    assert [coarse_product_of(km) for km in (36, 9)] == ["SPL3SMP", "SPL3SMP_E"]
+    assert load_settings(coarse_product="SPL3SMP_E").coarse_km == 9
+    with pytest.raises(ValueError, match="3 km"):
+        coarse_product_of(3)
