@@ -34,7 +34,7 @@ from typing import Any
 
 from smprod.errors import CatalogError
 from smprod.grids.ease import Region
-from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.layout import COG_ASSETS, PRODUCT_ID, ProductFiles
 from smprod.secrets import public_url
 
 FRAGMENTS = Path(__file__).parent / "fragments"
@@ -44,9 +44,6 @@ EXTENSIONS = [
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
 ]
-#: Assets of an item, in order (the files of :class:`smprod.layout.ProductFiles`).
-ASSET_KEYS = ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance")
-COG_KEYS = ("soil_moisture", "qa", "uncertainty")
 #: Multihash prefix of SHA2-256 (code 0x12, length 0x20), as the file extension requires.
 SHA256_MULTIHASH = "1220"
 #: Processing level of the product (STAC processing extension: a model output on a fixed grid).
@@ -186,10 +183,9 @@ def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> 
 def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
     definitions = fragments()["item_assets"]
     assets = {}
-    for key in ASSET_KEYS:
-        path: Path = getattr(files, key)
+    for key, path in files.assets().items():
         asset = {"href": os.path.relpath(path, item_dir), **definitions[key], **file_fields(path)}
-        if key in COG_KEYS:
+        if key in COG_ASSETS:
             asset["raster:bands"] = [raster_band(path)]
         assets[key] = asset
     return assets
@@ -229,7 +225,7 @@ def build_item(
     Raises:
         CatalogError: when a product file of the day is missing (the day was not produced).
     """
-    missing = [key for key in ASSET_KEYS if not getattr(files, key).is_file()]
+    missing = [key for key, path in files.assets().items() if not path.is_file()]
     if missing:
         raise CatalogError(
             f"{files.day} cannot be published: {', '.join(missing)} missing in {files.provenance.parent} "

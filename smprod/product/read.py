@@ -34,7 +34,7 @@ def product_problems(files: ProductFiles, region: Region) -> list[str]:
     shape), the thumbnail fits :data:`~smprod.product.thumbnail.MAX_SIDE`, and the provenance parses and
     its checksums match the files.
     """
-    missing = [str(p) for p in (*files.cogs().values(), files.thumbnail, files.provenance) if not p.exists()]
+    missing = [str(p) for p in files.assets().values() if not p.exists()]
     if missing:
         return [f"missing: {', '.join(missing)}"]
     problems = []

@@ -122,7 +122,7 @@ def write_product(
     if files.day != info.day:
         raise ProductError(f"files are for {files.day} but the product info is for {info.day}")
     arrays = prepare_arrays(info.region, soil_moisture, qa, uncertainty)
-    targets = [*files.cogs().values(), files.thumbnail, files.provenance]
+    targets = list(files.assets().values())
     try:
         with staged(targets) as temp:
             records = {}
