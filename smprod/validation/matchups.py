@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from smprod.errors import ProductError
 from smprod.grids.ease import EaseGrid, Region
-from smprod.grids.regrid import bilinear_to_fine, block_mean
+from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
 from smprod.layout import WorkLayout
 from smprod.product.read import read_layers
 
@@ -115,11 +115,6 @@ def _field(values: ArrayLike | None, shape: tuple[int, int], name: str) -> NDArr
     return array
 
 
-def _repeat(coarse: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
-    """A coarse array repeated over the 1 km cells of each coarse cell."""
-    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
-
-
 def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.float64]]:
     """Every available variant as a 1 km array (``smap``, ``uncorrected_cell`` repeated over
     their coarse cell).
@@ -132,10 +127,10 @@ def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.fl
     uncorrected = _field(fields.uncorrected, fine, "uncorrected")
     if uncorrected is not None:
         out["uncorrected"] = uncorrected
-        out["uncorrected_cell"] = _repeat(block_mean(uncorrected, region.factor), region.factor)
+        out["uncorrected_cell"] = upsample_nearest(block_mean(uncorrected, region.factor), region.factor)
     coarse = _field(fields.coarse_sm, region.coarse.shape, "coarse_sm")
     if coarse is not None:
-        out["smap"] = _repeat(coarse, region.factor)
+        out["smap"] = upsample_nearest(coarse, region.factor)
         out["bilinear"] = bilinear_to_fine(coarse, region.factor)
     return {name: array for name, array in out.items() if array is not None}
 
