@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import smprod
+from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import ProductError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -47,9 +47,6 @@ from smprod.science.correction import (
     conserve_mass_in_blocks,
     correction_summary,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -151,7 +148,7 @@ def correct_and_write(
     qa: ArrayLike,
     info: ProductInfo,
     porosity: float | ArrayLike = DEFAULT_POROSITY,
-    gap_correction_km: float = 0.0,
+    gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
     conservation_km: int | None = None,
 ) -> Correction:
     """Mass-correct the model field against SMAP and write the day (the usual producer call).
@@ -167,7 +164,8 @@ def correct_and_write(
         qa: the producer's QA bits (uint8), same shape as ``model``.
         info: product metadata.
         porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.science.correction`).
-        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none).
+        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none;
+            default: the setting's, :data:`smprod.config.DEFAULT_GAP_CORRECTION_KM`).
         conservation_km: the scale whose cell means equal SMAP's (a multiple of the coarse
             grid's; None: the coarse grid itself). See :func:`conserve_mass_in_blocks`.
 
