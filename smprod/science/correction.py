@@ -81,7 +81,7 @@ from smprod.grids.regrid import (
 from smprod.product.qa import QA
 
 if TYPE_CHECKING:
-    from smprod.grids.ease import RegionGrid
+    from smprod.grids.ease import Region, RegionGrid
 
 #: Upper physical bound (m3/m3) used when no porosity map is given: the ``valid_max`` of SPL3SMP
 #: ``soil_moisture`` (SMAP L3 product specification; SC_SPL3SMP_008.dmr).
@@ -341,6 +341,46 @@ def conserve_mass_in_blocks(
     if block == 1:
         return conserve_mass_in_tiles(model, smap, factor, porosity, tile_cells, gap_scale_cells)
     fine, coarse, bound = _checked_inputs(model, smap, factor, porosity)
+    wide_model, wide_smap, wide_bound, pixels = _padded_to_blocks(fine, coarse, bound, factor, block, offset)
+    targets = block_mean(wide_smap, block, max_invalid_fraction=0.5)
+    result = conserve_mass_in_tiles(
+        wide_model, targets, factor * block, wide_bound, max(1, tile_cells // block), gap_scale_cells
+    )
+    qa = result.qa[pixels] & np.uint8(~QA.COARSE_MISSING & 0xFF)
+    own_missing = upsample_nearest(~np.isfinite(coarse), factor)
+    qa |= np.where(own_missing, np.uint8(QA.COARSE_MISSING), np.uint8(0)).astype(np.uint8)
+    return Correction(result.values[pixels], qa, result.residual, result.infeasible, result.gap_shift)
+
+
+def correct_region(
+    model: ArrayLike,
+    smap: ArrayLike,
+    region: Region,
+    porosity: float | ArrayLike,
+    gap_correction_km: float,
+    conservation_km: int | None,
+) -> Correction:
+    """The correction as production applies it on ``region``, from the settings of the same
+    names: conserved over the cells of ``conservation_km`` (None: the coarse grid's;
+    :func:`conservation_blocks`), tile by tile (``region.tile_cells``), cells without SMAP shifted
+    by their neighbours' correction with sigma ``gap_correction_km`` (0: not shifted)."""
+    block, offset = conservation_blocks(region.coarse, conservation_km)
+    gap_cells = gap_correction_km / (region.coarse.km * block)
+    return conserve_mass_in_blocks(
+        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
+    )
+
+
+def _padded_to_blocks(
+    fine: NDArray[np.float64],
+    coarse: NDArray[np.float64],
+    bound: NDArray[np.float64],
+    factor: int,
+    block: int,
+    offset: tuple[int, int],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], tuple[slice, slice]]:
+    """The fields padded to whole blocks of the global grid (model and SMAP NaN, porosity
+    :data:`DEFAULT_POROSITY` outside the region), and the region's pixels in the padded field."""
     (top, left), (rows, cols) = offset, coarse.shape
     padded_rows, padded_cols = -(-(top + rows) // block) * block, -(-(left + cols) // block) * block
     cells = (slice(top, top + rows), slice(left, left + cols))
@@ -351,14 +391,7 @@ def conserve_mass_in_blocks(
     wide_model[pixels] = fine
     wide_bound = np.full(wide_model.shape, DEFAULT_POROSITY)
     wide_bound[pixels] = bound
-    targets = block_mean(wide_smap, block, max_invalid_fraction=0.5)
-    result = conserve_mass_in_tiles(
-        wide_model, targets, factor * block, wide_bound, max(1, tile_cells // block), gap_scale_cells
-    )
-    qa = result.qa[pixels] & np.uint8(~QA.COARSE_MISSING & 0xFF)
-    own_missing = upsample_nearest(~np.isfinite(coarse), factor)
-    qa |= np.where(own_missing, np.uint8(QA.COARSE_MISSING), np.uint8(0)).astype(np.uint8)
-    return Correction(result.values[pixels], qa, result.residual, result.infeasible, result.gap_shift)
+    return wide_model, wide_smap, wide_bound, pixels
 
 
 def _checked_inputs(
