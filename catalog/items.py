@@ -1,9 +1,10 @@
 """The STAC item of one product day, built from the day's files alone.
 
 Everything an item says comes from the product directory: the provenance record (model, inputs,
-SMAP release, IMERG run, QA fractions, software), the COGs themselves (data type, nodata,
-scale/offset, unit and statistics of each band, read block by block so memory stays bounded)
-and the files' sizes and SHA-256 (``file:checksum`` as a sha2-256 multihash, ``1220`` + hex).
+SMAP release, IMERG run, QA fractions, software), the COGs' band headers and statistics
+(data type, nodata, scale/offset, unit; read through :func:`smprod.product.read.band_headers`,
+tile by tile so memory stays bounded) and the files' sizes and SHA-256 (``file:checksum`` as
+a sha2-256 multihash, ``1220`` + hex).
 Asset titles, roles and media types are data in ``catalog/fragments/collection.json``.
 
 Decisions that live here:
@@ -35,6 +36,7 @@ from typing import Any
 from smprod.errors import CatalogError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.product.read import BandHeader, BandStatistics, band_headers
 from smprod.secrets import public_url
 
 FRAGMENTS = Path(__file__).parent / "fragments"
@@ -44,9 +46,6 @@ EXTENSIONS = [
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
 ]
-#: Assets of an item, in order (the files of :class:`smprod.layout.ProductFiles`).
-ASSET_KEYS = ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance")
-COG_KEYS = ("soil_moisture", "qa", "uncertainty")
 #: Multihash prefix of SHA2-256 (code 0x12, length 0x20), as the file extension requires.
 SHA256_MULTIHASH = "1220"
 #: Processing level of the product (STAC processing extension: a model output on a fixed grid).
@@ -76,50 +75,32 @@ def file_fields(path: Path) -> dict[str, Any]:
     return {"file:size": path.stat().st_size, "file:checksum": SHA256_MULTIHASH + digest.hexdigest()}
 
 
-def raster_band(path: Path) -> dict[str, Any]:
+def raster_band(header: BandHeader) -> dict[str, Any]:
     """The ``raster:bands`` entry of a single-band COG: type, nodata, scale/offset, unit, stats."""
-    import rasterio
-
-    with rasterio.open(path) as src:
-        band: dict[str, Any] = {
-            "data_type": src.dtypes[0],
-            "scale": src.scales[0],
-            "offset": src.offsets[0],
-            "sampling": "area",
-            "spatial_resolution": src.res[0],
-        }
-        if src.nodata is not None:
-            band["nodata"] = _nodata(src.nodata)
-        if src.units[0]:
-            band["unit"] = src.units[0]
-        band["statistics"] = band_statistics(src)
+    band: dict[str, Any] = {
+        "data_type": header.data_type,
+        "scale": header.scale,
+        "offset": header.offset,
+        "sampling": "area",
+        "spatial_resolution": header.resolution,
+    }
+    if header.nodata is not None:
+        band["nodata"] = _nodata(header.nodata)
+    if header.unit:
+        band["unit"] = header.unit
+    band["statistics"] = _statistics(header.statistics)
     return band
 
 
-def band_statistics(src: Any) -> dict[str, float]:
-    """Statistics of band 1's valid (not nodata, finite) pixels at full resolution, accumulated
-    block by block (the COG's 512 px tiles) so memory does not grow with the region."""
-    import numpy as np
-
-    count, total, squares, low, high = 0, 0.0, 0.0, math.inf, -math.inf
-    for _, window in src.block_windows(1):
-        values = src.read(1, window=window, masked=True).astype(np.float64).compressed()
-        values = values[np.isfinite(values)]
-        if values.size:
-            count += values.size
-            total += float(values.sum())
-            squares += float((values**2).sum())
-            low, high = min(low, float(values.min())), max(high, float(values.max()))
-    stats = {"valid_percent": round(100.0 * count / (src.width * src.height), DECIMALS)}
-    if count:
-        mean = total / count
-        stats.update(
-            minimum=round(low, DECIMALS),
-            maximum=round(high, DECIMALS),
-            mean=round(mean, DECIMALS),
-            stddev=round(math.sqrt(max(squares / count - mean * mean, 0.0)), DECIMALS),
-        )
-    return stats
+def _statistics(stats: BandStatistics) -> dict[str, float]:
+    """The raster extension's ``statistics``, rounded to :data:`DECIMALS` (no extremes and
+    moments without a valid pixel)."""
+    out = {"valid_percent": round(stats.valid_percent, DECIMALS)}
+    for key in ("minimum", "maximum", "mean", "stddev"):
+        value = getattr(stats, key)
+        if value is not None:
+            out[key] = round(value, DECIMALS)
+    return out
 
 
 def _nodata(value: float) -> float | str:
@@ -185,12 +166,12 @@ def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> 
 
 def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
     definitions = fragments()["item_assets"]
+    headers = band_headers(files)
     assets = {}
-    for key in ASSET_KEYS:
-        path: Path = getattr(files, key)
+    for key, path in files.assets().items():
         asset = {"href": os.path.relpath(path, item_dir), **definitions[key], **file_fields(path)}
-        if key in COG_KEYS:
-            asset["raster:bands"] = [raster_band(path)]
+        if key in headers:
+            asset["raster:bands"] = [raster_band(headers[key])]
         assets[key] = asset
     return assets
 
@@ -229,7 +210,7 @@ def build_item(
     Raises:
         CatalogError: when a product file of the day is missing (the day was not produced).
     """
-    missing = [key for key in ASSET_KEYS if not getattr(files, key).is_file()]
+    missing = [key for key, path in files.assets().items() if not path.is_file()]
     if missing:
         raise CatalogError(
             f"{files.day} cannot be published: {', '.join(missing)} missing in {files.provenance.parent} "

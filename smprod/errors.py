@@ -109,7 +109,3 @@ class SchemaNotVendoredError(CatalogError):
             f"schema not vendored: {url} (add the official file to catalog/schemas/ and index.json; "
             "validation never downloads)"
         )
-
-
-class SmprodWarning(UserWarning):
-    """Warned when smprod proceeds with a degraded input; the test suite turns it into an error."""

@@ -25,8 +25,11 @@ from pathlib import Path
 
 #: Product identifier; also the STAC collection id and the file-name prefix.
 PRODUCT_ID = "smprod-sm-1km"
-#: Asset keys of a product day, in the order they are written.
+#: COG asset keys of a product day, in the order they are written.
 COG_ASSETS = ("soil_moisture", "qa", "uncertainty")
+#: Every asset key of a product day (the fields of :class:`ProductFiles`, the STAC item's assets),
+#: in the order they are written: the COGs, then the thumbnail and the provenance record.
+PRODUCT_ASSETS = (*COG_ASSETS, "thumbnail", "provenance")
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,7 @@ class ProductFiles:
     def cogs(self) -> dict[str, Path]:
         """COG asset key -> path."""
         return {key: getattr(self, key) for key in COG_ASSETS}
+
+    def assets(self) -> dict[str, Path]:
+        """Asset key -> path, for every file of the day (:data:`PRODUCT_ASSETS`)."""
+        return {key: getattr(self, key) for key in PRODUCT_ASSETS}

@@ -2,8 +2,10 @@
 
 Every table of smprod is declared on :class:`Base` in the module that owns it (the granule
 ledger in :mod:`smprod.inputs.ledger`, validation tables in :mod:`smprod.validation`, ...), and
-created by an Alembic migration in ``infra/migrations`` (never by ``create_all``), so that tests
-build the schema exactly as production does.
+created by an Alembic migration in ``smprod/db/migrations`` (never by ``create_all``), so that
+tests build the schema exactly as production does. The migrations live beside the models they
+create and ship in the wheel as package data (``env.py``, ``script.py.mako``, ``versions/*.py``:
+not an importable package, since Alembic loads them by path and ``env.py`` runs on import).
 
 Migrations form independent branches off one base revision (one branch per area, each with a
 ``branch_labels`` entry); :func:`upgrade` applies ``heads``, i.e. all of them.
@@ -22,8 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smprod.errors import DatabaseError
 
-#: Alembic scripts (shipped inside the package tree so an installed smprod can migrate).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "migrations"
+#: Alembic scripts (package data of ``smprod.db``, so an installed smprod can migrate).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 class Base(DeclarativeBase):

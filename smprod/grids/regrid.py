@@ -17,11 +17,27 @@ from scipy import ndimage
 MAX_INVALID_FRACTION = 0.5
 
 
-def _blocks(fine: NDArray, factor: int) -> NDArray:
+def as_blocks(fine: NDArray, factor: int) -> NDArray:
+    """View ``(..., R*f, C*f)`` as ``(..., R, f, C, f)``: axes -3 and -1 run inside one coarse cell.
+
+    Raises:
+        ValueError: if the last two axes are not a whole number of ``factor`` blocks.
+    """
     rows, cols = fine.shape[-2:]
     if rows % factor or cols % factor:
         raise ValueError(f"fine shape {fine.shape} is not a whole number of {factor}x{factor} blocks")
     return fine.reshape(*fine.shape[:-2], rows // factor, factor, cols // factor, factor)
+
+
+def block_sum(blocks: NDArray, valid: NDArray) -> NDArray[np.float64]:
+    """Sum of the ``valid`` cells of every block of :func:`as_blocks` (0 where none is)."""
+    return np.where(valid, blocks, 0.0).sum(axis=(-3, -1))
+
+
+def valid_block_mean(blocks: NDArray, valid: NDArray, count: NDArray) -> NDArray[np.float64]:
+    """Mean of the ``valid`` cells of every block (``count`` of them; NaN where there are none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return block_sum(blocks, valid) / count
 
 
 def block_mean(
@@ -34,12 +50,10 @@ def block_mean(
         factor: fine cells per coarse cell along one axis.
         max_invalid_fraction: a coarse cell with a larger invalid fraction is NaN.
     """
-    blocks = _blocks(np.asarray(fine, dtype=np.float64), factor)
+    blocks = as_blocks(np.asarray(fine, dtype=np.float64), factor)
     valid = np.isfinite(blocks)
     count = valid.sum(axis=(-3, -1))
-    total = np.where(valid, blocks, 0.0).sum(axis=(-3, -1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
+    mean = valid_block_mean(blocks, valid, count)
     enough = count >= (1.0 - max_invalid_fraction) * factor * factor
     return np.where(enough & (count > 0), mean, np.nan)
 
@@ -49,7 +63,7 @@ def block_mode(fine: NDArray, factor: int, nodata: int = -1) -> NDArray[np.int64
 
     A coarse cell whose fine cells are more than half ``nodata`` gets ``nodata``.
     """
-    blocks = _blocks(np.asarray(fine), factor)
+    blocks = as_blocks(np.asarray(fine), factor)
     nrows, ncols = blocks.shape[-4], blocks.shape[-2]
     flat = blocks.transpose(*range(blocks.ndim - 4), -4, -2, -3, -1).reshape(nrows, ncols, factor * factor)
     out = np.full((nrows, ncols), nodata, dtype=np.int64)

@@ -94,17 +94,7 @@ def write_cog(
     from rasterio.shutil import copy
 
     data = np.asarray(array).astype(spec.dtype, copy=False)
-    profile = {
-        "driver": "MEM",
-        "width": data.shape[1],
-        "height": data.shape[0],
-        "count": 1,
-        "dtype": spec.dtype,
-        "crs": CRS_EASE2.to_wkt(),
-        "transform": transform,
-        "nodata": spec.nodata,
-    }
-    with rasterio.open("mem", "w", **profile) as mem:
+    with rasterio.open("mem", "w", **_memory_profile(data, transform, spec)) as mem:
         mem.write(data, 1)
         mem.set_band_description(1, spec.name)
         mem.set_band_unit(1, spec.units)
@@ -116,6 +106,20 @@ def write_cog(
             "OVERVIEW_COUNT": str(overview_count(data.shape)),
         }
         copy(mem, str(path), driver="COG", **options)
+
+
+def _memory_profile(data: NDArray, transform: Affine, spec: BandSpec) -> dict[str, object]:
+    """The in-memory dataset the COG is copied from: one band on EPSG:6933."""
+    return {
+        "driver": "MEM",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": spec.dtype,
+        "crs": CRS_EASE2.to_wkt(),
+        "transform": transform,
+        "nodata": spec.nodata,
+    }
 
 
 def cog_problems(path: Path) -> list[str]:

@@ -26,7 +26,7 @@ from smprod.product.write import correct_and_write
 from smprod.science.correction import porosity_from_texture
 from smprod.science.features import InputStore
 from smprod.science.models import Downscaler
-from smprod.science.predict import predict_region
+from smprod.science.predict import Prediction, predict_region
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -101,33 +101,30 @@ def produce_day(
     (:func:`smprod.science.correction.conserve_mass_in_blocks`).
     """
     store = InputStore(layout)
-    inputs, release, precip_run = day_inputs(store, day)
-    key = input_key(inputs)
+    info = _product_info(
+        store, day, region, model, model_info, coarse_product, gap_correction_km, conservation_km
+    )
     prediction = predict_region(model, day, region, store, client=client)
-    coarse_sm = store.open(day, "coarse")["sm"].values.astype(np.float64)
-    fine = store.open(day, "fine")
+    files = layout.product_files(day)
+    return _correct_and_write_day(files, store, prediction, info, gap_correction_km, conservation_km)
+
+
+def _correct_and_write_day(
+    files: ProductFiles,
+    store: InputStore,
+    prediction: Prediction,
+    info: ProductInfo,
+    gap_correction_km: float,
+    conservation_km: int,
+) -> DayProduct:
+    """Mass-correct the prediction against the day's SMAP (porosity from the soil texture; QA
+    ``LESSER_PRECIP`` unless IMERG Final), write the files and keep what validation needs."""
+    coarse_sm = store.open(info.day, "coarse")["sm"].values.astype(np.float64)
+    fine = store.open(info.day, "fine")
     porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
     qa = prediction.qa.copy()
-    if precip_run and precip_run != "Final":
+    if info.precip_run and info.precip_run != "Final":
         qa |= np.uint8(QA.LESSER_PRECIP)
-    info = ProductInfo(
-        day=day,
-        region=region,
-        model=model_info,
-        inputs=inputs,
-        coarse_product=coarse_product,
-        smap_release=release,
-        precip_run=precip_run,
-        software=software_versions(),
-        parameters={
-            "input_key": key,
-            "model_kind": model.kind,
-            "sigma_scale": model.sigma_scale,
-            "gap_correction_km": gap_correction_km,
-            "conservation_km": conservation_km,
-        },
-    )
-    files = layout.product_files(day)
     correction = correct_and_write(
         files,
         prediction.values,
@@ -145,9 +142,42 @@ def produce_day(
         uncorrected=prediction.values,
         coarse_sm=coarse_sm,
         precip=fine["precip"].values.astype(np.float32),
-        input_key=key,
+        input_key=str(info.parameters["input_key"]),
+        inputs=dict(info.inputs),
+        precip_run=info.precip_run,
+    )
+
+
+def _product_info(
+    store: InputStore,
+    day: date,
+    region: Region,
+    model: Downscaler,
+    model_info: ModelInfo,
+    coarse_product: str,
+    gap_correction_km: float,
+    conservation_km: int,
+) -> ProductInfo:
+    """What the day's provenance says: the granules ingest used (and their key), the model and
+    the settings that shaped the product."""
+    inputs, release, precip_run = day_inputs(store, day)
+    parameters = {
+        "input_key": input_key(inputs),
+        "model_kind": model.kind,
+        "sigma_scale": model.sigma_scale,
+        "gap_correction_km": gap_correction_km,
+        "conservation_km": conservation_km,
+    }
+    return ProductInfo(
+        day=day,
+        region=region,
+        model=model_info,
         inputs=inputs,
+        coarse_product=coarse_product,
+        smap_release=release,
         precip_run=precip_run,
+        software=software_versions(),
+        parameters=parameters,
     )
 
 

@@ -1,10 +1,19 @@
 """Read a product day back, or check it: the consumers' half of the "Products" contract in
-``docs/architecture.md`` (validation, catalog and access read the COGs through here only)."""
+``docs/architecture.md`` (validation, catalog and access read the COGs through here only).
+
+* :func:`read_layers` / :func:`read_product`: the pixels (all, or a window), as arrays or one
+  dataset, with the provenance record.
+* :func:`band_headers`: what each COG says about its band (type, nodata, scale/offset, unit,
+  pixel size) and the statistics of its valid pixels, accumulated tile by tile so memory does not
+  grow with the region (the catalog's ``raster:bands``).
+* :func:`product_problems`: everything wrong with a written day.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,7 +25,7 @@ from numpy.typing import NDArray
 
 from smprod.errors import ProductError
 from smprod.grids.ease import Region, RegionGrid
-from smprod.layout import ProductFiles
+from smprod.layout import COG_ASSETS, ProductFiles
 from smprod.product.bands import BANDS
 from smprod.product.cog import cog_problems
 from smprod.product.provenance import file_record
@@ -24,6 +33,7 @@ from smprod.product.thumbnail import MAX_SIDE
 
 if TYPE_CHECKING:
     import xarray as xr
+    from rasterio.io import DatasetReader
     from rasterio.windows import Window
 
 
@@ -34,7 +44,7 @@ def product_problems(files: ProductFiles, region: Region) -> list[str]:
     shape), the thumbnail fits :data:`~smprod.product.thumbnail.MAX_SIDE`, and the provenance parses and
     its checksums match the files.
     """
-    missing = [str(p) for p in (*files.cogs().values(), files.thumbnail, files.provenance) if not p.exists()]
+    missing = [str(p) for p in files.assets().values() if not p.exists()]
     if missing:
         return [f"missing: {', '.join(missing)}"]
     problems = []
@@ -102,7 +112,10 @@ class ProductLayers:
 
 
 def read_layers(
-    files: ProductFiles, window: tuple[slice, slice] | None = None, grid: RegionGrid | None = None
+    files: ProductFiles,
+    window: tuple[slice, slice] | None = None,
+    grid: RegionGrid | None = None,
+    assets: Sequence[str] = COG_ASSETS,
 ) -> ProductLayers:
     """Read a day's COGs, or only a window of them (the tiles it touches), and its provenance.
 
@@ -112,6 +125,7 @@ def read_layers(
             slice(c, c + 1))`` for one pixel; None reads every pixel.
         grid: the 1 km grid the files must be on (the configured region's ``fine``); None: not
             checked.
+        assets: the COGs to read (default all three); the others are neither opened nor needed.
 
     Raises:
         ProductError: if a file is missing or unreadable, is not on ``grid``, or the window
@@ -123,7 +137,8 @@ def read_layers(
     layers, units, nodata = {}, {}, {}
     try:
         record = json.loads(files.provenance.read_text())
-        for key, path in files.cogs().items():
+        for key in assets:
+            path = files.cogs()[key]
             with rasterio.open(path) as ds:
                 _check_file_grid(path, ds.shape, ds.transform, grid)
                 read_window = _window(path, ds.shape, window)
@@ -171,6 +186,94 @@ def _span(part: slice, size: int) -> tuple[int, int]:
     if part.step not in (None, 1):
         raise ProductError(f"window slice {part} has a step: only contiguous windows can be read")
     return (0 if part.start is None else part.start), (size if part.stop is None else part.stop)
+
+
+@dataclass(frozen=True)
+class BandStatistics:
+    """Statistics of a band's valid (not nodata, finite) pixels at full resolution.
+
+    ``minimum``, ``maximum``, ``mean`` and ``stddev`` (population) are None without a valid pixel.
+    """
+
+    valid_percent: float
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    stddev: float | None = None
+
+
+@dataclass(frozen=True)
+class BandHeader:
+    """What a single-band COG says about its band, and the statistics of its pixels.
+
+    Attributes:
+        data_type: the band's type as GDAL names it (``float32``, ``uint8``).
+        nodata: the band's nodata value (NaN for the float layers), None if unset.
+        scale, offset: the band's scale and offset (1 and 0 here: values are stored as they are).
+        unit: the band's unit (``""`` when unset, as for ``qa``).
+        resolution: the pixel size along x, in the CRS's units (m).
+        statistics: of the valid pixels (:class:`BandStatistics`).
+    """
+
+    data_type: str
+    nodata: float | None
+    scale: float
+    offset: float
+    unit: str
+    resolution: float
+    statistics: BandStatistics
+
+
+def band_headers(files: ProductFiles) -> dict[str, BandHeader]:
+    """COG asset key -> :func:`band_header` of the day's file.
+
+    Raises:
+        ProductError: if a COG is missing or unreadable.
+    """
+    return {key: band_header(path) for key, path in files.cogs().items()}
+
+
+def band_header(path: Path) -> BandHeader:
+    """The :class:`BandHeader` of band 1 of the COG at ``path``, its statistics read tile by tile.
+
+    Raises:
+        ProductError: if the file is missing or unreadable.
+    """
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(path) as src:
+            return BandHeader(
+                data_type=src.dtypes[0],
+                nodata=src.nodata,
+                scale=src.scales[0],
+                offset=src.offsets[0],
+                unit=src.units[0] or "",
+                resolution=src.res[0],
+                statistics=_band_statistics(src),
+            )
+    except (OSError, RasterioError) as err:
+        raise ProductError(f"{path} cannot be read: {err}") from err
+
+
+def _band_statistics(src: DatasetReader) -> BandStatistics:
+    """Band 1's statistics, accumulated block by block (the COG's 512 px tiles) so memory does
+    not grow with the region."""
+    count, total, squares, low, high = 0, 0.0, 0.0, math.inf, -math.inf
+    for _, window in src.block_windows(1):
+        values = src.read(1, window=window, masked=True).astype(np.float64).compressed()
+        values = values[np.isfinite(values)]
+        if values.size:
+            count += values.size
+            total += float(values.sum())
+            squares += float((values**2).sum())
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+    valid_percent = 100.0 * count / (src.width * src.height)
+    if not count:
+        return BandStatistics(valid_percent)
+    mean = total / count
+    return BandStatistics(valid_percent, low, high, mean, math.sqrt(max(squares / count - mean * mean, 0.0)))
 
 
 def read_product(

@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import smprod
+from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import ProductError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
@@ -43,13 +43,9 @@ from smprod.product.thumbnail import render_thumbnail
 from smprod.science.correction import (
     DEFAULT_POROSITY,
     Correction,
-    conservation_blocks,
-    conserve_mass_in_blocks,
+    correct_region,
     correction_summary,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -122,25 +118,30 @@ def write_product(
     if files.day != info.day:
         raise ProductError(f"files are for {files.day} but the product info is for {info.day}")
     arrays = prepare_arrays(info.region, soil_moisture, qa, uncertainty)
-    targets = [*files.cogs().values(), files.thumbnail, files.provenance]
     try:
-        with staged(targets) as temp:
-            records = {}
-            for key, target in files.cogs().items():
-                write_cog(
-                    temp[target], arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info)
-                )
-                check_cog(temp[target])
-                records[key] = file_record(temp[target], href=target.name)
-            temp[files.thumbnail].write_bytes(render_thumbnail(arrays.soil_moisture))
-            records["thumbnail"] = file_record(temp[files.thumbnail], href=files.thumbnail.name)
-            record = provenance_record(info, arrays.soil_moisture, arrays.qa, records)
-            temp[files.provenance].write_bytes(provenance_bytes(record))
+        with staged(list(files.assets().values())) as temp:
+            _write_files(files, temp, arrays, info)
     except ProductError:
         raise
     except (OSError, ValueError, TypeError, RasterioError) as err:
         raise ProductError(f"product {files.day} not written to {files.provenance.parent}: {err}") from err
     return files
+
+
+def _write_files(
+    files: ProductFiles, temp: dict[Path, Path], arrays: ProductArrays, info: ProductInfo
+) -> None:
+    """Write the day's files to their temporaries (``temp``: target -> temporary): each COG
+    (checked), the thumbnail, then the provenance with the checksums of the others."""
+    records = {}
+    for key, target in files.cogs().items():
+        write_cog(temp[target], arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info))
+        check_cog(temp[target])
+        records[key] = file_record(temp[target], href=target.name)
+    temp[files.thumbnail].write_bytes(render_thumbnail(arrays.soil_moisture))
+    records["thumbnail"] = file_record(temp[files.thumbnail], href=files.thumbnail.name)
+    record = provenance_record(info, arrays.soil_moisture, arrays.qa, records)
+    temp[files.provenance].write_bytes(provenance_bytes(record))
 
 
 def correct_and_write(
@@ -151,7 +152,7 @@ def correct_and_write(
     qa: ArrayLike,
     info: ProductInfo,
     porosity: float | ArrayLike = DEFAULT_POROSITY,
-    gap_correction_km: float = 0.0,
+    gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
     conservation_km: int | None = None,
 ) -> Correction:
     """Mass-correct the model field against SMAP and write the day (the usual producer call).
@@ -167,19 +168,16 @@ def correct_and_write(
         qa: the producer's QA bits (uint8), same shape as ``model``.
         info: product metadata.
         porosity: upper physical bound, scalar or 1 km array (see :mod:`smprod.science.correction`).
-        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none).
+        gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none;
+            default: the setting's, :data:`smprod.config.DEFAULT_GAP_CORRECTION_KM`).
         conservation_km: the scale whose cell means equal SMAP's (a multiple of the coarse
-            grid's; None: the coarse grid itself). See :func:`conserve_mass_in_blocks`.
+            grid's; None: the coarse grid itself). See
+            :func:`smprod.science.correction.correct_region`.
 
     Returns:
         The correction (values, QA bits, residual per conservation cell, infeasible cells).
     """
-    region = info.region
-    block, offset = conservation_blocks(region.coarse, conservation_km)
-    gap_cells = gap_correction_km / (region.coarse.km * block)
-    result = conserve_mass_in_blocks(
-        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
-    )
+    result = correct_region(model, smap, info.region, porosity, gap_correction_km, conservation_km)
     flags = np.asarray(qa).astype(np.uint8) | result.qa
     summary = correction_summary(result, porosity)
     info = replace(info, parameters={**info.parameters, "correction": summary})

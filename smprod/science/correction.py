@@ -70,11 +70,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from smprod.errors import CorrectionError
-from smprod.grids.regrid import block_mean, gaussian_mean
+from smprod.grids.regrid import (
+    as_blocks,
+    block_mean,
+    block_sum,
+    gaussian_mean,
+    upsample_nearest,
+    valid_block_mean,
+)
 from smprod.product.qa import QA
 
 if TYPE_CHECKING:
-    from smprod.grids.ease import RegionGrid
+    from smprod.grids.ease import Region, RegionGrid
 
 #: Upper physical bound (m3/m3) used when no porosity map is given: the ``valid_max`` of SPL3SMP
 #: ``soil_moisture`` (SMAP L3 product specification; SC_SPL3SMP_008.dmr).
@@ -207,15 +214,15 @@ def _gap_shifts(
     scale_cells: float,
 ) -> NDArray[np.float64]:
     """:func:`gap_shifts` on checked inputs (the callers here have checked them already)."""
-    blocks = _blocks(fine, factor)
+    blocks = as_blocks(fine, factor)
     valid = np.isfinite(blocks)
     count = valid.sum(axis=(1, 3))
     gaps = ~np.isfinite(coarse) & (count > 0)
     if scale_cells <= 0 or not gaps.any():
         return np.zeros(coarse.shape)
-    correction = coarse - _block_mean(blocks, valid, count)  # NaN without SMAP or model values
+    correction = coarse - valid_block_mean(blocks, valid, count)  # NaN without SMAP or model values
     correction[np.abs(correction) <= CONVERGED] = 0.0
-    known = np.isfinite(correction) & ~_infeasible(coarse, _blocks(bound, factor), valid, count)
+    known = np.isfinite(correction) & ~_infeasible(coarse, as_blocks(bound, factor), valid, count)
     if not known.any():
         return np.zeros(coarse.shape)
     mean, weight = gaussian_mean(correction, known, scale_cells, mode="constant", truncate=GAP_REACH_SIGMAS)
@@ -228,7 +235,7 @@ def _infeasible(coarse: NDArray, upper: NDArray, valid: NDArray, count: NDArray)
 
     The tolerance keeps SMAP exactly at a bound feasible despite rounding in the mean.
     """
-    mean_upper = _block_mean(upper, valid, count)
+    mean_upper = valid_block_mean(upper, valid, count)
     return np.isfinite(coarse) & (count > 0) & ((coarse < -CONVERGED) | (coarse > mean_upper + CONVERGED))
 
 
@@ -240,18 +247,18 @@ def _conserve(
     shift: NDArray[np.float64],
 ) -> Correction:
     """:func:`conserve_mass` on checked inputs, with the gap shifts already computed."""
-    blocks = _blocks(fine, factor)
-    upper = _blocks(bound, factor)
+    blocks = as_blocks(fine, factor)
+    upper = as_blocks(bound, factor)
     valid = np.isfinite(blocks)
     count = valid.sum(axis=(1, 3))
     has_smap = np.isfinite(coarse) & (count > 0)
     target = np.where(has_smap, coarse, 0.0)[:, None, :, None]
     out = blocks.copy()
     in_bounds = ((blocks >= 0.0) & (blocks <= upper)) | ~valid
-    converged = has_smap & (np.abs(coarse - _block_mean(blocks, valid, count)) <= CONVERGED)
+    converged = has_smap & (np.abs(coarse - valid_block_mean(blocks, valid, count)) <= CONVERGED)
     converged &= in_bounds.all(axis=(1, 3))
     todo = (has_smap & ~converged)[:, None, :, None] & valid
-    shifted = blocks + (target - _block_mean(blocks, valid, count)[:, None, :, None])
+    shifted = blocks + (target - valid_block_mean(blocks, valid, count)[:, None, :, None])
     out = np.where(todo, shifted, out + shift[:, None, :, None])
     # Overshoots at rounding level (a shift to exactly 0) are clipped but not flagged, so the
     # flag does not depend on summation order (whole region vs tiles).
@@ -260,7 +267,7 @@ def _conserve(
     infeasible = _infeasible(coarse, upper, valid, count)
     for _ in range(MAX_ITERATIONS):
         out = _redistribute(out, upper, valid, count, target, todo)
-        residual = np.where(has_smap, coarse - _block_mean(out, valid, count), np.nan)
+        residual = np.where(has_smap, coarse - valid_block_mean(out, valid, count), np.nan)
         if not np.any(np.abs(residual[has_smap & ~converged & ~infeasible]) > LEFTOVER):
             break
     clipped |= infeasible[:, None, :, None] & valid  # the whole cell is held at a bound
@@ -334,6 +341,46 @@ def conserve_mass_in_blocks(
     if block == 1:
         return conserve_mass_in_tiles(model, smap, factor, porosity, tile_cells, gap_scale_cells)
     fine, coarse, bound = _checked_inputs(model, smap, factor, porosity)
+    wide_model, wide_smap, wide_bound, pixels = _padded_to_blocks(fine, coarse, bound, factor, block, offset)
+    targets = block_mean(wide_smap, block, max_invalid_fraction=0.5)
+    result = conserve_mass_in_tiles(
+        wide_model, targets, factor * block, wide_bound, max(1, tile_cells // block), gap_scale_cells
+    )
+    qa = result.qa[pixels] & np.uint8(~QA.COARSE_MISSING & 0xFF)
+    own_missing = upsample_nearest(~np.isfinite(coarse), factor)
+    qa |= np.where(own_missing, np.uint8(QA.COARSE_MISSING), np.uint8(0)).astype(np.uint8)
+    return Correction(result.values[pixels], qa, result.residual, result.infeasible, result.gap_shift)
+
+
+def correct_region(
+    model: ArrayLike,
+    smap: ArrayLike,
+    region: Region,
+    porosity: float | ArrayLike,
+    gap_correction_km: float,
+    conservation_km: int | None,
+) -> Correction:
+    """The correction as production applies it on ``region``, from the settings of the same
+    names: conserved over the cells of ``conservation_km`` (None: the coarse grid's;
+    :func:`conservation_blocks`), tile by tile (``region.tile_cells``), cells without SMAP shifted
+    by their neighbours' correction with sigma ``gap_correction_km`` (0: not shifted)."""
+    block, offset = conservation_blocks(region.coarse, conservation_km)
+    gap_cells = gap_correction_km / (region.coarse.km * block)
+    return conserve_mass_in_blocks(
+        model, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
+    )
+
+
+def _padded_to_blocks(
+    fine: NDArray[np.float64],
+    coarse: NDArray[np.float64],
+    bound: NDArray[np.float64],
+    factor: int,
+    block: int,
+    offset: tuple[int, int],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], tuple[slice, slice]]:
+    """The fields padded to whole blocks of the global grid (model and SMAP NaN, porosity
+    :data:`DEFAULT_POROSITY` outside the region), and the region's pixels in the padded field."""
     (top, left), (rows, cols) = offset, coarse.shape
     padded_rows, padded_cols = -(-(top + rows) // block) * block, -(-(left + cols) // block) * block
     cells = (slice(top, top + rows), slice(left, left + cols))
@@ -344,14 +391,7 @@ def conserve_mass_in_blocks(
     wide_model[pixels] = fine
     wide_bound = np.full(wide_model.shape, DEFAULT_POROSITY)
     wide_bound[pixels] = bound
-    targets = block_mean(wide_smap, block, max_invalid_fraction=0.5)
-    result = conserve_mass_in_tiles(
-        wide_model, targets, factor * block, wide_bound, max(1, tile_cells // block), gap_scale_cells
-    )
-    qa = result.qa[pixels] & np.uint8(~QA.COARSE_MISSING & 0xFF)
-    own_missing = np.repeat(np.repeat(~np.isfinite(coarse), factor, axis=0), factor, axis=1)
-    qa |= np.where(own_missing, np.uint8(QA.COARSE_MISSING), np.uint8(0)).astype(np.uint8)
-    return Correction(result.values[pixels], qa, result.residual, result.infeasible, result.gap_shift)
+    return wide_model, wide_smap, wide_bound, pixels
 
 
 def _checked_inputs(
@@ -372,28 +412,13 @@ def _checked_inputs(
     return fine, coarse, bound
 
 
-def _blocks(field: NDArray, factor: int) -> NDArray:
-    """View ``(R*f, C*f)`` as ``(R, f, C, f)``: axes 1 and 3 run inside one coarse cell."""
-    rows, cols = field.shape
-    return field.reshape(rows // factor, factor, cols // factor, factor)
-
-
-def _block_sum(blocks: NDArray, valid: NDArray) -> NDArray[np.float64]:
-    return np.where(valid, blocks, 0.0).sum(axis=(1, 3))
-
-
-def _block_mean(blocks: NDArray, valid: NDArray, count: NDArray) -> NDArray[np.float64]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return _block_sum(blocks, valid) / count
-
-
 def _redistribute(
     out: NDArray, upper: NDArray, valid: NDArray, count: NDArray, target: NDArray, todo: NDArray
 ) -> NDArray[np.float64]:
     """One pass: move every pixel of an unbalanced cell by the same fraction of its room."""
-    deficit = (target[:, 0, :, 0] * count - _block_sum(out, valid))[:, None, :, None]
-    headroom = _block_sum(upper - out, valid)[:, None, :, None]
-    content = _block_sum(out, valid)[:, None, :, None]
+    deficit = (target[:, 0, :, 0] * count - block_sum(out, valid))[:, None, :, None]
+    headroom = block_sum(upper - out, valid)[:, None, :, None]
+    content = block_sum(out, valid)[:, None, :, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         up = np.clip(np.where(headroom > 0, deficit / headroom, 0.0), 0.0, 1.0)
         down = np.clip(np.where(content > 0, -deficit / content, 0.0), 0.0, 1.0)

@@ -3,7 +3,9 @@
 Variants (the names stored in ``matchups.variant`` and ``validation_metrics.variant``):
 
 - ``corrected``: the published 1 km product (mass-corrected) at the station's 1 km cell;
-- ``uncorrected``: the model's 1 km output before mass correction, when the producer keeps it;
+- ``uncorrected``: the model's 1 km output before mass correction, which is not published: only
+  the production path (:func:`smprod.validation.pipeline.match_fields`, from the day in memory)
+  has it;
 - ``uncorrected_cell``: that output averaged over the station's SMAP cell (valid 1 km cells,
   50 % rule), the model's estimate at SMAP's scale: the product in triple collocation
   (:mod:`smprod.validation.collocation` says why the 1 km value cannot be);
@@ -12,13 +14,13 @@ Variants (the names stored in ``matchups.variant`` and ``validation_metrics.vari
   coarse ``sm``) at the station's 1 km cell, the reference any downscaling must beat.
 
 The sampling works on arrays (:class:`DayFields`), so production can pass what it has in
-memory; :func:`read_day_fields` builds them from the published files, so matchups can always be
+memory; :func:`read_day_fields` builds them from the published files (through
+:func:`smprod.product.read.read_layers`), so matchups other than ``uncorrected`` can always be
 recomputed from products alone.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,14 +33,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from smprod.errors import ProductError
 from smprod.grids.ease import EaseGrid, Region
-from smprod.grids.regrid import bilinear_to_fine, block_mean
-from smprod.layout import ProductFiles, WorkLayout
+from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.layout import WorkLayout
+from smprod.product.read import read_layers
 
 VARIANTS = ("corrected", "uncorrected", "uncorrected_cell", "smap", "bilinear")
 #: Model version recorded when a product's provenance does not name one.
 UNKNOWN_VERSION = "unknown"
-#: Optional COG of the uncorrected model output beside the product (``<stem>_<suffix>``).
-UNCORRECTED_SUFFIX = "soil_moisture_uncorrected.tif"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class DayFields:
         model_run_id: MLflow run of that model version, if known.
         coarse_sm: daily coarse SMAP ``sm`` on ``region.coarse``; without it no ``smap`` and
             ``bilinear`` matchups.
-        uncorrected: 1 km model output before mass correction, if kept.
+        uncorrected: 1 km model output before mass correction (production only: not published).
         precip: 1 km precipitation (mm/day), stored with the matchups for plots.
     """
 
@@ -114,11 +115,6 @@ def _field(values: ArrayLike | None, shape: tuple[int, int], name: str) -> NDArr
     return array
 
 
-def _repeat(coarse: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
-    """A coarse array repeated over the 1 km cells of each coarse cell."""
-    return np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
-
-
 def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.float64]]:
     """Every available variant as a 1 km array (``smap``, ``uncorrected_cell`` repeated over
     their coarse cell).
@@ -131,10 +127,10 @@ def variant_fields(fields: DayFields, region: Region) -> dict[str, NDArray[np.fl
     uncorrected = _field(fields.uncorrected, fine, "uncorrected")
     if uncorrected is not None:
         out["uncorrected"] = uncorrected
-        out["uncorrected_cell"] = _repeat(block_mean(uncorrected, region.factor), region.factor)
+        out["uncorrected_cell"] = upsample_nearest(block_mean(uncorrected, region.factor), region.factor)
     coarse = _field(fields.coarse_sm, region.coarse.shape, "coarse_sm")
     if coarse is not None:
-        out["smap"] = _repeat(coarse, region.factor)
+        out["smap"] = upsample_nearest(coarse, region.factor)
         out["bilinear"] = bilinear_to_fine(coarse, region.factor)
     return {name: array for name, array in out.items() if array is not None}
 
@@ -179,29 +175,6 @@ def sample_day(
     return rows
 
 
-def uncorrected_path(files: ProductFiles) -> Path:
-    """Where an optional uncorrected-output COG of a product day lives."""
-    stem = files.soil_moisture.name.removesuffix("soil_moisture.tif")
-    return files.soil_moisture.with_name(stem + UNCORRECTED_SUFFIX)
-
-
-def _read_raster(path: Path, region: Region) -> NDArray[np.float64]:
-    import rasterio
-
-    try:
-        with rasterio.open(path) as src:
-            data = src.read(1, masked=True).astype(np.float64).filled(np.nan)
-            transform = src.transform
-    except rasterio.errors.RasterioIOError as err:
-        raise ProductError(f"cannot read product file {path}: {err}") from err
-    if data.shape != region.fine.shape or not transform.almost_equals(region.fine.transform):
-        raise ProductError(
-            f"{path} is not on the configured region's 1 km grid (shape {data.shape}, expected "
-            f"{region.fine.shape}); was it produced for another --bbox or coarse product?"
-        )
-    return data
-
-
 def _read_input(path: Path, name: str) -> NDArray[np.float64] | None:
     import xarray as xr
 
@@ -220,17 +193,14 @@ def read_day_fields(layout: WorkLayout, day: date, region: Region) -> DayFields 
     files = layout.product_files(day)
     if not files.soil_moisture.exists():
         return None
-    model: dict[str, Any] = {}
-    if files.provenance.exists():
-        model = json.loads(files.provenance.read_text()).get("model", {}) or {}
-    extra = uncorrected_path(files)
+    read = read_layers(files, grid=region.fine, assets=("soil_moisture",))
+    model = read.provenance.get("model", {}) or {}
     inputs = layout.inputs_dir(day)
     return DayFields(
         day=day,
-        corrected=_read_raster(files.soil_moisture, region),
+        corrected=read.layers["soil_moisture"].astype(np.float64),
         model_version=str(model.get("version") or UNKNOWN_VERSION),
         model_run_id=model.get("run_id"),
         coarse_sm=_read_input(inputs / "coarse.nc", "sm"),
-        uncorrected=_read_raster(extra, region) if extra.exists() else None,
         precip=_read_input(inputs / "fine.nc", "precip"),
     )

@@ -176,16 +176,9 @@ def run_validation(
 
 
 def published_days(layout: WorkLayout) -> list[date]:
-    """Days with a published ``soil_moisture`` COG under the work directory, sorted."""
-    days = []
-    for path in (layout.root / "products").glob("[0-9]*/[0-9]*/[0-9]*"):
-        try:
-            day = date(int(path.parent.parent.name), int(path.parent.name), int(path.name))
-        except ValueError:
-            continue  # not a YYYY/MM/DD folder
-        if layout.product_files(day).soil_moisture.exists():
-            days.append(day)
-    return sorted(days)
+    """Days with a published ``soil_moisture`` COG under the work directory, sorted
+    (:meth:`smprod.layout.WorkLayout.product_days`, the one rule for it)."""
+    return layout.product_days()
 
 
 def validate_produced_day(

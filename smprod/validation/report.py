@@ -10,9 +10,12 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 #: Order of variants in tables and plots (product first, baselines after).
 VARIANT_ORDER = ("corrected", "uncorrected", "uncorrected_cell", "bilinear", "smap")
@@ -245,35 +248,57 @@ def log_summary(
     variant as tags, so model review in the registry shows in situ skill.
     """
     from mlflow import MlflowClient
-    from mlflow.entities import Metric
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
-    )
     tags = {
         "model_name": model_name,
         "model_version": model_version,
         "computed_for": computed_for.isoformat(),
     }
     run = client.create_run(
-        experiment_id, tags=tags, run_name=f"validation-{computed_for:%Y%m%d}-v{model_version}"
+        _experiment_id(client, artifact_location),
+        tags=tags,
+        run_name=f"validation-{computed_for:%Y%m%d}-v{model_version}",
     )
     values = summary_metrics(rows, model_version) | collocation_metrics(collocation, model_version)
+    _log_run(client, run.info.run_id, values, computed_for, artifacts)
+    _tag_model_version(client, model_name, model_version, values, run.info.run_id)
+    return run.info.run_id
+
+
+def _experiment_id(client: MlflowClient, artifact_location: str | None) -> str:
+    """The id of the :data:`EXPERIMENT` experiment, created on first use."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(EXPERIMENT, artifact_location=artifact_location))
+
+
+def _log_run(
+    client: MlflowClient, run_id: str, values: dict[str, float], computed_for: date, artifacts: Sequence[Path]
+) -> None:
+    """Log the metrics and plots into the run and end it."""
+    from mlflow.entities import Metric
+
     # Stamped with the validated day (not the wall clock), so reruns log the same points.
     stamp = int(datetime.combine(computed_for, time(), tzinfo=UTC).timestamp() * 1000)
-    client.log_batch(run.info.run_id, metrics=[Metric(k, v, stamp, 0) for k, v in sorted(values.items())])
+    client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in sorted(values.items())])
     for artifact in artifacts:
-        client.log_artifact(run.info.run_id, str(artifact))
-    client.set_terminated(run.info.run_id)
+        client.log_artifact(run_id, str(artifact))
+    client.set_terminated(run_id)
+
+
+def _tag_model_version(
+    client: MlflowClient, model_name: str, model_version: str, values: dict[str, float], run_id: str
+) -> None:
+    """Tag the registered model version (if there is one) with the rolling-window in situ
+    ubRMSE and R of each variant and the validation run's id."""
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_model_version(model_name, model_version)
     except MlflowException:
-        return run.info.run_id  # products made without a registered model: run only
+        return  # products made without a registered model: run only
     for name, value in values.items():
         if (
             name.startswith("insitu.")
@@ -281,5 +306,4 @@ def log_summary(
             and name.split(".")[1].endswith("d")
         ):
             client.set_model_version_tag(model_name, model_version, name, f"{value:.4f}")
-    client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run.info.run_id)
-    return run.info.run_id
+    client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run_id)

@@ -18,3 +18,10 @@ def test_product_days_are_the_days_with_a_soil_moisture_cog_in_order(tmp_path: P
     (tmp_path / "products" / "2024" / "13" / "01").mkdir(parents=True)  # not a date: ignored
     assert layout.product_days() == [date(2024, 5, 30), date(2024, 6, 3)]
     assert WorkLayout(tmp_path / "empty").product_days() == []
+
+
+def test_the_assets_of_a_day_are_its_cogs_then_thumbnail_and_provenance(tmp_path: Path) -> None:
+    files = WorkLayout(tmp_path).product_files(date(2024, 6, 3))
+    assert list(files.assets()) == ["soil_moisture", "qa", "uncertainty", "thumbnail", "provenance"]
+    assert files.assets()["thumbnail"] == files.thumbnail
+    assert {k: files.assets()[k] for k in files.cogs()} == files.cogs()

@@ -200,6 +200,7 @@ def test_band_statistics_over_many_blocks_equal_numpy(tmp_path: Path) -> None:
     from affine import Affine
 
     from catalog.items import raster_band
+    from smprod.product.read import band_header
 
     rng = np.random.default_rng(3)
     values = rng.normal(0.25, 0.07, (700, 600)).astype(np.float32)
@@ -211,7 +212,7 @@ def test_band_statistics_over_many_blocks_equal_numpy(tmp_path: Path) -> None:
         transform=Affine(1000.0, 0, 0, 0, -1000.0, 0), **profile,
     ) as dst:  # fmt: skip
         dst.write(values, 1)
-    band = raster_band(path)
+    band = raster_band(band_header(path))
     valid = values[np.isfinite(values)].astype(np.float64)
     stats = band["statistics"]
     assert (band["data_type"], band["nodata"], band["spatial_resolution"]) == ("float32", "nan", 1000.0)

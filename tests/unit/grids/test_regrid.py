@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from smprod.grids.regrid import bilinear_to_fine, block_mean, block_mode, nearest_valid, upsample_nearest
+from smprod.grids.regrid import (
+    as_blocks,
+    bilinear_to_fine,
+    block_mean,
+    block_mode,
+    block_sum,
+    nearest_valid,
+    upsample_nearest,
+    valid_block_mean,
+)
 
 
 def test_block_mean_is_mean_of_valid_cells_with_50_percent_rule():
@@ -77,3 +86,18 @@ def test_nearest_valid_fills_each_gap_from_its_closest_cell():
     coarse = np.array([[0.1, np.nan, np.nan], [np.nan, np.nan, 0.3]])
     np.testing.assert_array_equal(nearest_valid(coarse), [[0.1, 0.1, 0.3], [0.1, 0.3, 0.3]])
     assert np.isnan(nearest_valid(np.full((2, 2), np.nan))).all()
+
+
+def test_block_parts_give_the_mean_of_whatever_cells_are_valid():
+    fine = np.arange(16, dtype=float).reshape(4, 4)
+    fine[2, 0:2] = np.nan
+    fine[3, 0] = np.nan  # block (1,0): only 13 is valid
+    blocks = as_blocks(fine, 2)
+    assert blocks.shape == (2, 2, 2, 2)
+    valid = np.isfinite(blocks)
+    assert_allclose(block_sum(blocks, valid), [[10, 18], [13, 50]])
+    mean = valid_block_mean(blocks, valid, valid.sum(axis=(1, 3)))
+    assert_allclose(mean, block_mean(fine, 2, max_invalid_fraction=0.99))
+    assert_allclose(mean[1, 0], 13.0)
+    with pytest.raises(ValueError, match="whole number"):
+        as_blocks(np.zeros((4, 5)), 2)

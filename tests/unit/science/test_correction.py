@@ -12,14 +12,17 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smprod.errors import CorrectionError
+from smprod.grids.ease import region_from_bbox
 from smprod.product.qa import QA
 from smprod.science.correction import (
     CONVERGED,
     DEFAULT_POROSITY,
     REQUIRED_RESIDUAL,
+    conservation_blocks,
     conserve_mass,
     conserve_mass_in_blocks,
     conserve_mass_in_tiles,
+    correct_region,
     gap_shifts,
     porosity_from_texture,
 )
@@ -345,3 +348,19 @@ def test_blocks_of_one_cell_are_the_tiled_correction():
     tiled = conserve_mass_in_tiles(model, smap, 3, 0.5, 2, 1.5)
     assert_array_equal(one.values, tiled.values)
     assert_array_equal(one.qa, tiled.qa)
+
+
+def test_correct_region_turns_the_settings_into_blocks_and_cells() -> None:
+    region = region_from_bbox((-97.9, 35.0, -97.2, 35.5), 9)
+    rng = np.random.default_rng(5)
+    smap = rng.uniform(0.1, 0.4, region.coarse.shape)
+    smap[0, :2] = np.nan
+    model = np.repeat(np.repeat(smap, 9, 0), 9, 1) + rng.normal(0, 0.05, region.fine.shape)
+    model = np.where(np.isfinite(model), model, 0.25)
+    block, offset = conservation_blocks(region.coarse, 36)
+    assert block == 4
+    expected = conserve_mass_in_blocks(model, smap, 9, block, offset, 0.5, region.tile_cells, 54.0 / 36)
+    result = correct_region(model, smap, region, 0.5, gap_correction_km=54.0, conservation_km=36)
+    assert_array_equal(result.values, expected.values)
+    assert_array_equal(result.qa, expected.qa)
+    assert np.count_nonzero(result.gap_shift) > 0

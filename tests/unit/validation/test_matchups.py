@@ -21,7 +21,6 @@ from smprod.validation.matchups import (
     locate,
     read_day_fields,
     sample_day,
-    uncorrected_path,
 )
 
 REGION = region_from_bbox((-97.6, 36.5, -97.4, 36.7), 36)  # 2x2 coarse cells, 72x72 at 1 km
@@ -106,7 +105,6 @@ def test_day_fields_are_read_from_published_files(tmp_path):
     sm = np.full(REGION.fine.shape, 0.25, dtype=np.float32)
     sm[0, 0] = np.nan
     _write_cog(files.soil_moisture, sm)
-    _write_cog(uncorrected_path(files), sm + 0.02)
     files.provenance.write_text(json.dumps({"model": {"name": "m", "version": "7", "run_id": "abc"}}))
     inputs = layout.inputs_dir(DAY)
     coarse = xr.Dataset(
@@ -120,13 +118,22 @@ def test_day_fields_are_read_from_published_files(tmp_path):
     assert fields is not None and (fields.model_version, fields.model_run_id) == ("7", "abc")
     assert np.isnan(fields.corrected[0, 0])
     assert_allclose(fields.corrected[1, 1], 0.25, rtol=1e-6)
-    assert_allclose(fields.uncorrected[1, 1], 0.27, rtol=1e-6)
+    assert fields.uncorrected is None  # not published: only production's in-memory day has it
     assert_allclose(fields.coarse_sm, [[0.1, 0.2], [0.3, 0.4]])
     assert_allclose(fields.precip[5, 5], 2.5)
 
 
 def test_product_on_another_grid_is_a_product_error(tmp_path):
     layout = WorkLayout(tmp_path)
-    _write_cog(layout.product_files(DAY).soil_moisture, np.zeros((36, 36)))
+    files = layout.product_files(DAY)
+    _write_cog(files.soil_moisture, np.zeros((36, 36)))
+    files.provenance.write_text(json.dumps({"model": {"name": "m", "version": "7", "run_id": "abc"}}))
     with pytest.raises(ProductError, match="another --bbox"):
+        read_day_fields(layout, DAY, REGION)
+
+
+def test_a_product_without_its_provenance_is_a_product_error(tmp_path):
+    layout = WorkLayout(tmp_path)
+    _write_cog(layout.product_files(DAY).soil_moisture, np.full(REGION.fine.shape, 0.2))
+    with pytest.raises(ProductError, match="cannot be read"):
         read_day_fields(layout, DAY, REGION)

@@ -39,6 +39,8 @@ WHERE m.window_name = '30d' AND m.scope IN ('overall', 'network')
 
 
 def upgrade() -> None:
+    """Create the validation tables and view; one statement list because a migration is the
+    record of the schema its revision applied, read top to bottom and never refactored."""
     op.create_table(
         "stations",
         sa.Column("id", sa.Integer, primary_key=True),
