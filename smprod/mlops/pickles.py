@@ -1,10 +1,11 @@
 """Models registered before the stage packages still load.
 
 A registered model is pickled: MLflow's ``python_model.pkl`` names the module of
-:class:`~smprod.mlops.lifecycle.DownscalerPyfunc` and the Downscaler's ``model.joblib`` names the
-module of :class:`~smprod.science.models.Downscaler`. Until the stage packages (December 2026) those modules were
-``smprod.lifecycle`` and ``smprod.models.base``; a champion registered then is loaded with those
-names resolving to the modules the classes live in now, so upgrading never forces a retrain.
+:class:`~smprod.mlops.lifecycle.DownscalerPyfunc` and the Downscaler's ``model.joblib`` names
+the module of :class:`~smprod.science.models.Downscaler`. Until the stage packages (December
+2026) those modules were ``smprod.lifecycle`` and ``smprod.models.base``; a champion registered
+then is loaded with those names resolving to the modules the classes live in now, so upgrading
+never forces a retrain.
 """
 
 from __future__ import annotations
