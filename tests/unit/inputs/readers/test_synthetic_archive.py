@@ -17,7 +17,7 @@ from smprod.grids.ease import region_from_bbox
 from smprod.grids.regrid import block_mean
 from smprod.grids.reproject import mosaic_to_fine, smap_to_coarse, to_fine
 from smprod.inputs.readers import reader_for
-from smprod.inputs.readers.imerg import read_imerg, run_from_name
+from smprod.inputs.readers.imerg import imerg_name, read_imerg
 from smprod.inputs.readers.ismn import is_surface, read_stm
 from smprod.inputs.readers.modis import read_modis
 from smprod.inputs.readers.smap import read_smap_l3
@@ -94,7 +94,7 @@ def test_imerg_windows_and_runs(archive, region):
     assert paths
     for path in paths:
         da = read_imerg(path, window=region.fine)
-        assert da.attrs["units"] == "mm/day" and da.attrs["run"] == run_from_name(path.name)
+        assert da.attrs["units"] == "mm/day" and da.attrs["run"] == imerg_name(path.name).run
         fine = to_fine(da, region, "bilinear")
         assert np.isfinite(fine.values).all() and (fine.values >= 0).all()
 
