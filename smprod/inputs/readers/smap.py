@@ -10,7 +10,8 @@ follows from the array shape, not from the file name.
 
 A value is kept when it is not fill, lies inside ``[valid_min, valid_max]`` and its quality flag
 is not fill and has bit 0 clear (the "recommended quality" of the PSD). The daily value is the
-mean of the kept AM and PM values (one of them where only one is kept).
+mean of the kept AM and PM values (one of them where only one is kept), by the day-input
+contract's :func:`smprod.inputs.dayfiles.mean_valid`.
 
 The release and the day come from the official file name (:func:`smprod.inputs.granules.parse_name`);
 a renamed file takes its release from ``Metadata/DatasetIdentification`` and has no day.
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 
 from smprod.errors import GranuleFormatError, GridError
 from smprod.grids.ease import CRS_EASE2, GLOBAL_SHAPE, RegionGrid
+from smprod.inputs.dayfiles import mean_valid
 from smprod.inputs.granules import GranuleName, parse_name
 
 #: (group, variable suffix) of the AM and PM retrievals (PSD, "Data Products" tables).
@@ -61,15 +63,6 @@ def quality_mask(
         & (flag != FILL_FLAG)
         & ((flag & NOT_RECOMMENDED_BIT) == 0)
     )
-
-
-def daily_mean(am: NDArray[np.floating], pm: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Mean of the valid (finite) AM and PM values; NaN where neither is valid."""
-    stack = np.stack([am, pm]).astype(np.float64)
-    count = np.isfinite(stack).sum(axis=0)
-    total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan).astype(np.float32)
 
 
 def smap_name(name: str) -> GranuleName | None:
@@ -190,7 +183,7 @@ def _as_dataset(
     attrs = {"units": "m3/m3"}
     ds = xr.Dataset(
         {
-            "sm": (("y", "x"), daily_mean(am, pm), attrs),
+            "sm": (("y", "x"), mean_valid([am, pm]), attrs),
             "sm_am": (("y", "x"), am, attrs),
             "sm_pm": (("y", "x"), pm, attrs),
         },
