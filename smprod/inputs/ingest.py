@@ -208,15 +208,6 @@ def _nan_field(region: Region) -> NDArray[np.float32]:
     return np.full(region.fine.shape, np.nan, dtype=np.float32)
 
 
-def _first_valid(arrays: Sequence[NDArray], nodata: float) -> NDArray:
-    """Mosaic: per cell the first array's valid value (tiles meet only at reprojected borders)."""
-    out = np.array(arrays[0], copy=True)
-    for arr in arrays[1:]:
-        hole = ~np.isfinite(out) if np.isnan(nodata) else out == nodata
-        out = np.where(hole, arr, out)
-    return out
-
-
 def _smap(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, product: str
 ) -> dict[str, xr.Dataset]:
@@ -252,7 +243,7 @@ def _modis(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
     """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged."""
-    from smprod.grids.reproject import to_fine
+    from smprod.grids.reproject import mosaic, to_fine
     from smprod.inputs.readers.modis import read_modis
 
     def read(path: Path, method: str) -> xr.Dataset:
@@ -269,7 +260,7 @@ def _modis(
     for product, tiles in per_product.items():
         for name in MODIS_FIELDS[product]:
             nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
-            fields[name].append(_first_valid([t[name].values for t in tiles], nodata))
+            fields[name].append(mosaic([t[name].values for t in tiles], nodata))
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
         if name not in fields:
