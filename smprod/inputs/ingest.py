@@ -401,6 +401,34 @@ def ingest_day(
     if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product))):
         return reused
     loader = _DayLoader(source, engine, layout, report)
+    smap = _required_smap(loader, refs, day, region, coarse_product)
+    lags = _lagged(smap, day, region, report)
+    fine = _fine_fields(loader, refs, day, region)
+    used = [r for r in refs if r.name not in report.quarantined]
+    attrs = _day_attrs(report, coarse_product, _fingerprint(used, source, region, coarse_product))
+    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
+    ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
+    return report
+
+
+def _day_attrs(report: IngestReport, coarse_product: str, fingerprint: str) -> dict[str, str]:
+    """The day files' global attributes: what this ingest used and missed, and its fingerprint."""
+    return day_attrs(
+        report.day,
+        report.inputs,
+        smap_release=report.smap_release,
+        precip_run=report.precip_run,
+        coarse_product=coarse_product,
+        missing=report.missing,
+        fingerprint=fingerprint,
+    )
+
+
+def _required_smap(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, coarse_product: str
+) -> dict[str, xr.Dataset]:
+    """The SMAP of D-8..D (:func:`_smap`); records D's release, raises when D has none."""
+    report = loader.report
     smap = _smap(loader, refs, day, region, coarse_product)
     if day.isoformat() not in smap:
         tried = [r.name for r in refs if r.granule.product == coarse_product and r.granule.day == day]
@@ -410,26 +438,20 @@ def ingest_day(
             + (f"tried {tried}, quarantined: {bad}" if tried else "none found in the source")
         )
     report.smap_release = str(smap[day.isoformat()].attrs["release"])
-    lags = _lagged(smap, day, region, report)
+    return smap
+
+
+def _fine_fields(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region
+) -> dict[str, NDArray]:
+    """Every ``FINE_VARIABLES`` field: MODIS, IMERG, static; a missing one NaN (land cover -1)."""
+    report = loader.report
     fine = {
         **_modis(loader, refs, day, region, report),
         **_precip(loader, refs, day, region, report),
-        **_static(source, region, report),
+        **_static(loader.source, region, report),
     }
     fine = {name: fine.get(name, _nan_field(region)) for name in FINE_VARIABLES}
     if fine["landcover"].dtype != np.int16:  # no land cover: the float NaN placeholder
         fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, dtype=np.int16)
-    attrs = day_attrs(
-        day,
-        report.inputs,
-        smap_release=report.smap_release,
-        precip_run=report.precip_run,
-        coarse_product=coarse_product,
-        missing=report.missing,
-        fingerprint=_fingerprint(
-            [r for r in refs if r.name not in report.quarantined], source, region, coarse_product
-        ),
-    )
-    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
-    ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
-    return report
+    return fine

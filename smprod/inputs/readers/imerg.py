@@ -148,8 +148,6 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
         GranuleFormatError: unreadable file, no precipitation variable, wrong dims.
         GranuleRegionError: the granule has no cell near ``window``.
     """
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
     path = Path(path)
     if not path.is_file():
         raise GranuleFormatError(path, "file does not exist")
@@ -159,22 +157,39 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
         raise GranuleFormatError(path, f"not a readable netCDF-4/HDF5 file ({err})") from err
     try:
         var = _find_variable(f, path)
-        try:
-            lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
-            lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
-            select = _window(lon, lat, window, path)
-            data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
-            lat, lon = lat[select["lat"]], lon[select["lon"]]
-        except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
-            raise GranuleFormatError(path, f"data cannot be read ({err})") from err
+        data, lat, lon = _read_window(f, var, window, path)
         units = _text(var.attrs.get("units", var.attrs.get("Units", "")))
         variable = var.name.lstrip("/")
     finally:
         f.close()
+    return _as_dataarray(path, data, lat, lon, units, variable)
+
+
+def _read_window(
+    f: h5py.File, var: h5py.Dataset, window: RegionGrid | None, path: Path
+) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64]]:
+    """The precipitation over ``window`` (lat, lon order) with its cell-centre lat and lon."""
+    try:
+        lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
+        lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
+        select = _window(lon, lat, window, path)
+        data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
+    except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
+        raise GranuleFormatError(path, f"data cannot be read ({err})") from err
+    lat, lon = lat[select["lat"]], lon[select["lon"]]
     if data.shape != (lat.size, lon.size):
         raise GranuleFormatError(
             path, f"precipitation shape {data.shape} does not match lat/lon {(lat.size, lon.size)}"
         )
+    return data, lat, lon
+
+
+def _as_dataarray(
+    path: Path, data: NDArray[np.float32], lat: NDArray, lon: NDArray, units: str, variable: str
+) -> xr.DataArray:
+    """North-up DataArray on EPSG:4326 with the attributes of :func:`read_imerg`."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
     order = np.argsort(-lat)  # north-up
     da = xr.DataArray(data[order], dims=("y", "x"), coords={"y": lat[order], "x": lon}, name="precip")
     official = imerg_name(path.name)
