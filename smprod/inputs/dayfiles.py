@@ -105,9 +105,10 @@ def precip_total(days: Sequence[NDArray | None], shape: tuple[int, int]) -> NDAr
     NaN everywhere unless every day exists (a sum with a missing day would be silently low), and
     NaN where any day is NaN.
     """
-    if len(days) < PRECIP_DAYS or any(d is None for d in days[:PRECIP_DAYS]):
+    present = [d for d in days[:PRECIP_DAYS] if d is not None]
+    if len(present) < PRECIP_DAYS:
         return np.full(shape, np.nan, dtype=np.float32)
-    return np.sum(days[:PRECIP_DAYS], axis=0).astype(np.float32)
+    return np.sum(present, axis=0).astype(np.float32)
 
 
 def coarse_values(
