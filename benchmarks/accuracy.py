@@ -56,12 +56,13 @@ from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM, load_settings
 from smprod.grids.ease import region_from_bbox
 from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
 from smprod.mlops.lifecycle import fit_calibrated, split_holdout
 from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, make_model
 from smprod.science.predict import predict_region
 from smprod.science.training import (

@@ -40,13 +40,14 @@ from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.grids.ease import Region, region_from_bbox
 from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.readers.ismn import read_stm
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
 from smprod.mlops.lifecycle import fit_calibrated, split_holdout
 from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
-from smprod.science.features import PREDICTORS, InputStore, fine_features
+from smprod.science.features import PREDICTORS, fine_features
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
 from smprod.science.training import COARSE_FOOTPRINT_KM, training_table

@@ -26,9 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smprod.grids.ease import Region, RegionGrid, region_from_bbox
+from smprod.inputs.dayfiles import InputStore
 from smprod.layout import WorkLayout
 from smprod.product.provenance import ModelInfo
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import load_model, make_model
 from smprod.science.training import training_table
 from smprod.synthetic.gridded import write_gridded_inputs

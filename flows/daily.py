@@ -277,8 +277,8 @@ def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
 def train_task(ctx: Ctx, end: date) -> TrainingResult:
     """Ingest what the window lacks, then train, register and apply the promotion rule."""
     from smprod import __version__
+    from smprod.inputs.dayfiles import InputStore
     from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-    from smprod.science.features import InputStore
 
     spec = TrainingSpec(
         end=end,

@@ -6,7 +6,8 @@ puts them on ``region.fine`` (1 km) with rasterio/GDAL warping, the destination 
 exactly ``region.fine.transform`` so every output cell is a cell of :mod:`smprod.grids.ease`. The
 coarse grid is then derived from the 1 km field by :func:`smprod.grids.regrid.block_mean` /
 :func:`smprod.grids.regrid.block_mode`; SMAP, already on EASE-Grid 2.0, is windowed directly
-(:func:`smap_to_coarse`).
+(:func:`smap_to_coarse`). The MODIS tiles of a region, each put on ``region.fine``, are joined by
+:func:`mosaic`.
 
 Resampling per field (design, "read + grid"): ``average`` (area-weighted mean of valid source
 cells) for continuous MODIS fields and static maps, ``bilinear`` for precipitation, ``mode`` for
@@ -126,33 +127,21 @@ def to_fine(data: T, region: Region, method: str = "average") -> T:
     return _warp(data, region.fine, method)
 
 
-def _first_valid(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
-    """``a`` where valid, else ``b`` (valid = finite, or not the integer nodata)."""
-    valid = np.isfinite(a.values) if np.issubdtype(a.dtype, np.floating) else a.values != a.rio.nodata
-    return a.copy(data=np.where(valid, a.values, b.values))
+def mosaic(tiles: Sequence[NDArray], nodata: float = np.nan) -> NDArray:
+    """Mosaic tiles already on the same grid (:func:`to_fine` of each MODIS tile): per cell the
+    first tile's valid value.
 
-
-def mosaic_to_fine(tiles: Sequence[T], region: Region, method: str = "average") -> T:
-    """Reproject several tiles (e.g. the MODIS tiles over a region) and mosaic them on ``region.fine``.
-
-    Tiles do not overlap on the sinusoidal grid; where reprojection makes border cells overlap,
-    the first tile with a valid value wins. A tile that does not intersect the region raises
-    GranuleRegionError (the caller chose it wrongly).
+    MODIS tiles do not overlap on the sinusoidal grid; they meet only at reprojected borders,
+    where the first tile with a valid value wins. Valid means finite, or (``nodata`` not NaN, for
+    class fields such as land cover) not ``nodata``.
     """
     if not tiles:
         raise ValueError("no tiles to mosaic")
-    parts = [to_fine(tile, region, method) for tile in tiles]
-    result = parts[0]
-    for part in parts[1:]:
-        if isinstance(result, xr.Dataset):
-            result = xr.Dataset(
-                {n: _first_valid(result[n], part[n]) for n in result.data_vars}, attrs=result.attrs
-            )
-        else:
-            result = _first_valid(result, part)
-    sources = [str(t.attrs.get("granule_id", t.attrs.get("source", ""))) for t in tiles]
-    result.attrs["sources"] = ",".join(sources)
-    return result
+    out = np.array(tiles[0], copy=True)
+    for tile in tiles[1:]:
+        hole = ~np.isfinite(out) if np.isnan(nodata) else out == nodata
+        out = np.where(hole, tile, out)
+    return out
 
 
 def _grid_of(ds: xr.Dataset, km: int) -> RegionGrid:

@@ -1,9 +1,13 @@
-"""Official granule file names: what they say, and which granule wins when several exist.
+"""Official granule file names: the one grammar of them, and which granule wins when several exist.
 
 Every granule smprod uses is identified by its official file name (the archive contract in the
 design: files are found by name anywhere below the archive root, and the archive is also the
-download cache). :func:`parse_granule_name` turns a name into a frozen :class:`GranuleName`;
-:func:`rank_candidates` and :func:`select_best` apply the selection rules an operator expects:
+download cache). This module is the only place that knows the naming rules: :func:`parse_name`
+turns any official SMAP L3, IMERG or MODIS land-tile name into a frozen :class:`GranuleName`
+(the readers dispatch on it and take the release, run, tile and date from it);
+:func:`parse_granule_name` narrows that to the products smprod ingests (what the sources, the
+ledger and reprocessing see); :func:`rank_candidates` and :func:`select_best` apply the
+selection rules an operator expects:
 
 - SMAP L3 (``SMAP_L3_SM_P[_E]_YYYYMMDD_RVVVVV_NNN.h5``, SMAP L3 Product Specification, NSIDC):
   per date the newest Composite Release ID wins, then the highest file counter (``_002`` is a
@@ -17,6 +21,10 @@ download cache). :func:`parse_granule_name` turns a name into a frozen :class:`G
 
 Dates: SMAP and IMERG carry the calendar day; MODIS ``AYYYYDDD`` is the day of year (the
 composite *start* for the 16-day MOD13A2/MYD13A2); MCD12Q1 is yearly (``AYYYY001``).
+
+Readable but not ingested: IMERG half-hourly granules
+(``3B-HHR[-E|-L].MS.MRG.3IMERG.YYYYMMDD-SHHMMSS-EHHMMSS.MMMM.VVVV.HDF5``) and MODIS land-tile
+products other than :data:`MODIS_PRODUCTS` (the MODIS reader names them as unsupported).
 """
 
 from __future__ import annotations
@@ -38,8 +46,12 @@ SMAP_PRODUCTS = ("SPL3SMP", "SPL3SMP_E")
 MODIS_PRODUCTS = ("MOD11A1", "MYD11A1", "MOD13A2", "MYD13A2", "MCD43A3", "MCD12Q1")
 #: CMR short names of the IMERG daily runs (GES DISC), by run.
 IMERG_PRODUCTS = {"Final": "GPM_3IMERGDF", "Late": "GPM_3IMERGDL", "Early": "GPM_3IMERGDE"}
+#: CMR short names of the IMERG half-hourly runs: readable (real samples), never ingested.
+IMERG_HALF_HOURLY_PRODUCTS = {"Final": "GPM_3IMERGHH", "Late": "GPM_3IMERGHHL", "Early": "GPM_3IMERGHHE"}
 #: IMERG file-name prefix -> run (GES DISC naming).
 IMERG_RUN_PREFIX = {"3B-DAY": "Final", "3B-DAY-L": "Late", "3B-DAY-E": "Early"}
+#: IMERG half-hourly file-name prefix -> run.
+IMERG_HALF_HOURLY_RUN_PREFIX = {"3B-HHR": "Final", "3B-HHR-L": "Late", "3B-HHR-E": "Early"}
 #: Run preference: a larger number wins (Final is gauge-calibrated; Late/Early are near real time).
 IMERG_RUN_RANK = {"Early": 0, "Late": 1, "Final": 2}
 #: Days a MOD13A2/MYD13A2 composite spans, starting on the day in its name (MOD13 User's Guide).
@@ -47,14 +59,30 @@ VI_COMPOSITE_DAYS = 16
 #: MODIS platform by product prefix.
 MODIS_PLATFORM = {"MOD": "Terra", "MYD": "Aqua", "MCD": "Combined"}
 
+#: The products smprod ingests: :func:`parse_granule_name` accepts only these.
+INGESTED_PRODUCTS = frozenset((*SMAP_PRODUCTS, *MODIS_PRODUCTS, *IMERG_PRODUCTS.values()))
+
 #: What competing granules share (see :attr:`GranuleName.slot`).
 Slot = tuple[str, str, date]
+
+#: The official name forms, as error messages show them.
+NAME_FORMS = {
+    "SMAP": "SMAP_L3_SM_P[_E]_YYYYMMDD_RNNNNN_NNN.h5",
+    "IMERG": "3B-DAY[-E|-L].MS.MRG.3IMERG.YYYYMMDD-S000000-E235959.VNNX.nc4 (or 3B-HHR...HDF5)",
+    "MODIS": "PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf",
+}
 
 _SMAP_RE = re.compile(r"^SMAP_L3_SM_P_(E_)?(\d{8})_R(\d{5})_(\d{3})\.h5$")
 _IMERG_RE = re.compile(
     r"^(3B-DAY(?:-[EL])?)\.MS\.MRG\.3IMERG\.(\d{8})-S000000-E235959\.(?:\d{4}\.)?(V\d{2}[A-Z]?)\.nc4$"
 )
-_MODIS_RE = re.compile(r"^(M[OYC]D\d{2}[A-Z]\d)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$")
+_IMERG_HHR_RE = re.compile(
+    r"^(3B-HHR(?:-[EL])?)\.MS\.MRG\.3IMERG\.(\d{8})-S(\d{6})-E\d{6}\.\d{4}\.(V\d{2}[A-Z]?)\.HDF5$"
+)
+#: Any MODIS land-tile product (``MOD11A1``, ``MCD12Q1``, ``MOD09GA``, ``MCD15A2H``, ...).
+_MODIS_RE = re.compile(
+    r"^(M[OYC]D\d{2}[A-Z0-9]+)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$"
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +101,7 @@ class GranuleName:
         counter: SMAP file counter (1 for ``_001``); None otherwise.
         run: IMERG ``Final``, ``Late`` or ``Early``; None otherwise.
         version: IMERG version (``V07B``); SMAP/MODIS: None.
+        start: IMERG half-hourly start time (``HHMMSS``); None otherwise.
     """
 
     name: str
@@ -86,6 +115,7 @@ class GranuleName:
     counter: int | None = None
     run: str | None = None
     version: str | None = None
+    start: str | None = None
 
     @property
     def release_id(self) -> str | None:
@@ -99,6 +129,16 @@ class GranuleName:
         return f"{self.collection}{stamp}"
 
     @property
+    def tile_index(self) -> tuple[int, int]:
+        """MODIS ``(h, v)`` of the ``hHHvVV`` tile; ``(-1, -1)`` for other families."""
+        return (int(self.tile[1:3]), int(self.tile[4:6])) if self.tile else (-1, -1)
+
+    @property
+    def half_hourly(self) -> bool:
+        """Whether this is an IMERG half-hourly granule (readable, not ingested)."""
+        return self.product in IMERG_HALF_HOURLY_PRODUCTS.values()
+
+    @property
     def platform(self) -> str | None:
         """MODIS ``Terra``, ``Aqua`` or ``Combined``; None for other families."""
         return MODIS_PLATFORM.get(self.product[:3]) if self.family == "MODIS" else None
@@ -108,8 +148,11 @@ class GranuleName:
         """What competing granules share: only one granule per slot is used.
 
         SMAP: (short name, day); IMERG: (``IMERG``, day) across runs; MODIS: (product, tile, day)
-        so Terra and Aqua, and different tiles, never compete.
+        so Terra and Aqua, and different tiles, never compete. IMERG half-hourly: the runs of
+        one half hour.
         """
+        if self.half_hourly:
+            return ("IMERG-HHR", self.start or "", self.day)
         if self.family == "IMERG":
             return ("IMERG", "", self.day)
         return (self.product, self.tile or "", self.day)
@@ -168,6 +211,21 @@ def _imerg(match: re.Match[str], name: str) -> GranuleName:
     )
 
 
+def _imerg_half_hourly(match: re.Match[str], name: str) -> GranuleName:
+    prefix, ymd, start, version = match.groups()
+    run = IMERG_HALF_HOURLY_RUN_PREFIX[prefix]
+    datetime.strptime(start, "%H%M%S")  # an impossible time is not an official name
+    return GranuleName(
+        name=name,
+        product=IMERG_HALF_HOURLY_PRODUCTS[run],
+        day=datetime.strptime(ymd, "%Y%m%d").date(),
+        family="IMERG",
+        run=run,
+        version=version,
+        start=start,
+    )
+
+
 def _modis(match: re.Match[str], name: str) -> GranuleName:
     product, year, doy, h, v, collection, production = match.groups()
     return GranuleName(
@@ -181,23 +239,39 @@ def _modis(match: re.Match[str], name: str) -> GranuleName:
     )
 
 
-def parse_granule_name(name: str) -> GranuleName | None:
-    """Parse an official SMAP L3, IMERG daily or MODIS file name; None for any other name.
+_GRAMMAR = (
+    (_SMAP_RE, _smap),
+    (_IMERG_RE, _imerg),
+    (_IMERG_HHR_RE, _imerg_half_hourly),
+    (_MODIS_RE, _modis),
+)
 
-    A name that matches a pattern but holds an impossible date (``A2021400``) is also None:
-    it is not an official name.
+
+def parse_name(name: str) -> GranuleName | None:
+    """Parse any official SMAP L3, IMERG (daily or half-hourly) or MODIS land-tile file name.
+
+    This is what the readers dispatch on: they read formats, including products smprod does not
+    ingest. None for any other name, and for a name that matches a pattern but holds an
+    impossible date (``A2021400``): it is not an official name.
     """
-    for pattern, build in ((_SMAP_RE, _smap), (_IMERG_RE, _imerg), (_MODIS_RE, _modis)):
+    for pattern, build in _GRAMMAR:
         match = pattern.match(name)
         if match:
             try:
-                parsed = build(match, name)
+                return build(match, name)
             except ValueError:
                 return None
-            if parsed.family == "MODIS" and parsed.product not in MODIS_PRODUCTS:
-                return None
-            return parsed
     return None
+
+
+def parse_granule_name(name: str) -> GranuleName | None:
+    """Parse the official name of a granule smprod ingests (:data:`INGESTED_PRODUCTS`); None otherwise.
+
+    Sources, the ledger and reprocessing use this: an IMERG half-hourly file or a MODIS product
+    smprod does not read is not a granule to them.
+    """
+    parsed = parse_name(name)
+    return parsed if parsed is not None and parsed.product in INGESTED_PRODUCTS else None
 
 
 G = TypeVar("G")

@@ -19,17 +19,19 @@ valid (another release, the other MODIS platform, the remaining tiles). Only a m
 granule for D stops the day (:class:`~smprod.errors.MissingInputError`); other missing inputs
 are NaN and listed in the files' ``missing`` attribute.
 
-Outputs follow the "Gridded day inputs" contract in ``docs/architecture.md``:
-``<workdir>/inputs/YYYY/MM/DD/fine.nc`` and ``coarse.nc``, each written to a temporary file
-beside the target and renamed.
+Outputs follow the day-input contract, :mod:`smprod.inputs.dayfiles` (variables, combination
+rules, attributes, the atomic write): ``<workdir>/inputs/YYYY/MM/DD/fine.nc`` and ``coarse.nc``.
+This module decides which granules go in, reads and grids them and keeps the ledger; what the
+files hold and how they are written is :mod:`~smprod.inputs.dayfiles`'.
 
 **Reuse.** The files carry a fingerprint of what ingest depends on: the granules the source
 offers for the day (names and sizes, minus those this run quarantined), the static layers (size,
 modification time), the region, the coarse product, the smprod version and a digest of the
 code that turns granules into these files (``INGEST_CODE``). When a later ingest of the day
-finds the same fingerprint in both files it reuses them instead of reading every granule again
-(``IngestReport.reused``); any new, removed or replaced granule, an upgrade, or a fixed reader
-(even without a version bump) makes it ingest anew. ``force=True`` always ingests.
+finds the same fingerprint (attribute :data:`~smprod.inputs.dayfiles.FINGERPRINT_ATTR`) in both
+files it reuses them instead of reading every granule again (``IngestReport.reused``); any new,
+removed or replaced granule, an upgrade, or a fixed reader (even without a version bump) makes it
+ingest anew. ``force=True`` always ingests.
 """
 
 from __future__ import annotations
@@ -37,10 +39,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache, partial
@@ -54,24 +54,33 @@ from sqlalchemy.engine import Engine
 
 from smprod.errors import DownloadError, GranuleError, MissingInputError
 from smprod.grids.ease import Region
-from smprod.grids.regrid import block_mean, block_mode
 from smprod.inputs import ledger
+from smprod.inputs.dayfiles import (
+    FINE_VARIABLES,
+    LAG_DAYS,
+    LANDCOVER_NODATA,
+    PRECIP_DAYS,
+    SMAP_LAGS,
+    day_attrs,
+    day_files,
+    lagged_smap,
+    mean_valid,
+    precip_total,
+    read_record,
+    write_day_inputs,
+)
 from smprod.inputs.granules import IMERG_PRODUCTS, IMERG_RUN_RANK, modis_tiles
 from smprod.inputs.sources.base import STATIC_LAYERS, GranuleQuery, GranuleRef, GranuleSource
 from smprod.layout import WorkLayout
 
 log = logging.getLogger(__name__)
 
-#: Lagged SMAP predictors: name -> days before D, tried in this order (nearest valid within
-#: +-1 day; ties to the more recent day). Design, "Predictors".
-SMAP_LAGS = {"sm_lag3": (3, 2, 4), "sm_lag7": (7, 6, 8)}
-#: Days of IMERG precipitation summed into ``precip_3d`` (D-2..D). Design, "Predictors".
-PRECIP_DAYS = 3
 #: The modules (relative to the ``smprod`` package) whose code decides the content of the day
 #: files: a change to any of them changes the ingest fingerprint, so fixed readers take effect on
 #: a rerun.
 INGEST_CODE = (
     "inputs/ingest.py",
+    "inputs/dayfiles.py",
     "inputs/granules.py",
     "inputs/readers",
     "grids/ease.py",
@@ -89,17 +98,6 @@ MODIS_FIELDS = {
     "MCD43A3": ("albedo_bsa", "albedo_wsa"),
     "MCD12Q1": ("landcover",),
 }
-#: Fine variables in file order (the contract's list plus ``precip_3d``).
-FINE_VARIABLES = (
-    "lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa", "precip", "precip_3d",
-    "landcover", "elevation", "slope", "sand", "silt", "clay",
-)  # fmt: skip
-FINE_UNITS = {
-    "lst_day": "K", "lst_night": "K", "ndvi": "1", "evi": "1", "albedo_bsa": "1", "albedo_wsa": "1",
-    "precip": "mm/day", "precip_3d": "mm", "landcover": "IGBP class", "elevation": "m",
-    "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent",
-}  # fmt: skip
-LANDCOVER_NODATA = -1
 
 
 @dataclass
@@ -132,9 +130,8 @@ def day_queries(day: date, region: Region, coarse_product: str) -> list[GranuleQ
     bbox = region.fine.lonlat_bounds()
     tiles = modis_tiles(region)
     modis_daily = ("MOD11A1", "MYD11A1", "MOD13A2", "MYD13A2", "MCD43A3")
-    oldest_lag = max(max(days) for days in SMAP_LAGS.values())
     return [
-        GranuleQuery((coarse_product,), day - timedelta(days=oldest_lag), day, bbox),
+        GranuleQuery((coarse_product,), day - timedelta(days=LAG_DAYS), day, bbox),
         GranuleQuery(modis_daily, day, day, bbox, tiles),
         GranuleQuery(("MCD12Q1",), date(day.year - LANDCOVER_YEARS_BACK, 1, 1), day, bbox, tiles),
         GranuleQuery(tuple(IMERG_PRODUCTS.values()), day - timedelta(days=PRECIP_DAYS - 1), day, bbox),
@@ -211,24 +208,6 @@ def _nan_field(region: Region) -> NDArray[np.float32]:
     return np.full(region.fine.shape, np.nan, dtype=np.float32)
 
 
-def mean_valid(arrays: Sequence[NDArray]) -> NDArray[np.float32]:
-    """Per-cell mean of the finite values (NaN where none): Terra and Aqua combined."""
-    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
-    count = np.isfinite(stack).sum(axis=0)
-    total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan).astype(np.float32)
-
-
-def _first_valid(arrays: Sequence[NDArray], nodata: float) -> NDArray:
-    """Mosaic: per cell the first array's valid value (tiles meet only at reprojected borders)."""
-    out = np.array(arrays[0], copy=True)
-    for arr in arrays[1:]:
-        hole = ~np.isfinite(out) if np.isnan(nodata) else out == nodata
-        out = np.where(hole, arr, out)
-    return out
-
-
 def _smap(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, product: str
 ) -> dict[str, xr.Dataset]:
@@ -239,9 +218,8 @@ def _smap(
     def read(path: Path) -> xr.Dataset:
         return smap_to_coarse(read_smap_l3(path, window=region.coarse), region)
 
-    oldest = max(max(days) for days in SMAP_LAGS.values())
     loaded: dict[str, xr.Dataset] = {}
-    for back in range(oldest + 1):
+    for back in range(LAG_DAYS + 1):
         when = day - timedelta(days=back)
         got = loader.first_valid(_on_day(refs, when, product=product), read)
         if got is not None:
@@ -261,26 +239,11 @@ def _lagged(
     return out
 
 
-def lagged_smap(
-    sm_by_day: Mapping[date, NDArray], day: date, shape: tuple[int, int]
-) -> dict[str, NDArray[np.float32]]:
-    """``sm_lag3``/``sm_lag7``: per cell the first valid of the lag days in SMAP_LAGS order."""
-    out = {}
-    for name, backs in SMAP_LAGS.items():
-        value = np.full(shape, np.nan, dtype=np.float32)
-        for back in backs:
-            sm = sm_by_day.get(day - timedelta(days=back))
-            if sm is not None:
-                value = np.where(np.isfinite(value), value, sm).astype(np.float32)
-        out[name] = value
-    return out
-
-
 def _modis(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
     """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged."""
-    from smprod.grids.reproject import to_fine
+    from smprod.grids.reproject import mosaic, to_fine
     from smprod.inputs.readers.modis import read_modis
 
     def read(path: Path, method: str) -> xr.Dataset:
@@ -297,7 +260,7 @@ def _modis(
     for product, tiles in per_product.items():
         for name in MODIS_FIELDS[product]:
             nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
-            fields[name].append(_first_valid([t[name].values for t in tiles], nodata))
+            fields[name].append(mosaic([t[name].values for t in tiles], nodata))
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
         if name not in fields:
@@ -319,20 +282,20 @@ def _precip(
     def read(path: Path) -> xr.DataArray:
         return to_fine(read_imerg(path, window=region.fine), region, "bilinear")
 
-    days: list[NDArray] = []
+    days: list[NDArray | None] = []
     runs: list[str] = []
     for back in range(PRECIP_DAYS):
         when = day - timedelta(days=back)
         got = loader.first_valid(_on_day(refs, when, family="IMERG"), read)
         if got is None:
             report.missing.append(f"precip: no valid IMERG granule for {when}")
-            days.append(_nan_field(region))
+            days.append(None)
             continue
         days.append(got[1].values.astype(np.float32))
         runs.append(got[0].granule.run or "Early")
     report.precip_run = min(runs, key=IMERG_RUN_RANK.__getitem__) if runs else ""
-    # A 3-day sum with a missing day would be silently low: NaN unless all three days exist.
-    return {"precip": days[0], "precip_3d": np.sum(days, axis=0).astype(np.float32)}
+    today = days[0] if days[0] is not None else _nan_field(region)
+    return {"precip": today, "precip_3d": precip_total(days, region.fine.shape)}
 
 
 def _static(source: GranuleSource, region: Region, report: IngestReport) -> dict[str, NDArray]:
@@ -353,65 +316,6 @@ def _static(source: GranuleSource, region: Region, report: IngestReport) -> dict
     if "elevation" in out:
         out["slope"] = slope_degrees(out["elevation"], region.fine).astype(np.float32)
     return out
-
-
-def _dataset(values: dict[str, NDArray], grid: Any, attrs: dict[str, str]) -> xr.Dataset:
-    from smprod.grids.reproject import on_grid
-
-    data = {
-        name: on_grid(np.asarray(v), grid, name=name, attrs={"units": FINE_UNITS.get(name, "m3/m3")})
-        for name, v in values.items()
-    }
-    ds = xr.Dataset(data, attrs=attrs)
-    if "landcover" in ds:
-        ds["landcover"].attrs["_FillValue"] = LANDCOVER_NODATA
-    return ds
-
-
-def _coarse_values(
-    fine: dict[str, NDArray], smap: xr.Dataset, lags: dict[str, NDArray], factor: int
-) -> dict[str, NDArray]:
-    """Coarse variables: SMAP of D, its lags, and every fine field aggregated (50% rule; mode)."""
-    out: dict[str, NDArray] = {
-        name: smap[name].values.astype(np.float32) for name in ("sm", "sm_am", "sm_pm")
-    }
-    out.update(lags)
-    for name, values in fine.items():
-        if name == "landcover":
-            out[name] = block_mode(values, factor, nodata=LANDCOVER_NODATA).astype(np.int16)
-        else:
-            out[name] = block_mean(values, factor).astype(np.float32)
-    return out
-
-
-def write_day_inputs(
-    layout: WorkLayout,
-    region: Region,
-    day: date,
-    fine: dict[str, NDArray],
-    smap: xr.Dataset,
-    lags: dict[str, NDArray],
-    attrs: dict[str, str],
-) -> tuple[Path, Path]:
-    """Write the day's gridded inputs (``fine.nc``, ``coarse.nc``), each atomically.
-
-    Args:
-        fine: every ``FINE_VARIABLES`` field on ``region.fine``.
-        smap: the day's SMAP on ``region.coarse`` (``sm``, ``sm_am``, ``sm_pm``).
-        lags: ``sm_lag3`` and ``sm_lag7`` on ``region.coarse``.
-        attrs: global attributes (inputs used, SMAP release, precipitation run, ...).
-
-    The fine variables are chunked on the processing tiles (:attr:`Region.tile_pixels`), so
-    prediction reads whole chunks of one tile and never decompresses the whole region.
-    """
-    directory = layout.inputs_dir(day)
-    coarse = _coarse_values(fine, smap, lags, region.factor)
-    side = region.tile_pixels
-    fine_chunks = (min(side, region.fine.nrows), min(side, region.fine.ncols))
-    return (
-        _write_atomic(_dataset(fine, region.fine, attrs), directory / "fine.nc", fine_chunks),
-        _write_atomic(_dataset(coarse, region.coarse, attrs), directory / "coarse.nc"),
-    )
 
 
 def _fingerprint(
@@ -454,44 +358,17 @@ def _reuse(report: IngestReport, fingerprint: str) -> IngestReport | None:
     if not (report.fine.exists() and report.coarse.exists()):
         return None
     try:
-        attrs = [_attrs(report.fine), _attrs(report.coarse)]
+        records = [read_record(report.fine), read_record(report.coarse)]
     except (OSError, ValueError) as err:  # unreadable leftovers: ingest anew over them
         log.warning("%s: day files unreadable (%s); ingesting again", report.day, err)
         return None
-    if any(a.get("ingest_fingerprint") != fingerprint for a in attrs):
+    if any(r.fingerprint != fingerprint for r in records):
         return None
-    attrs_ = attrs[1]
-    report.inputs = json.loads(attrs_.get("inputs", "{}"))
-    report.missing = json.loads(attrs_.get("missing", "[]"))
-    report.smap_release = str(attrs_.get("smap_release", ""))
-    report.precip_run = str(attrs_.get("precip_run", ""))
+    record = records[1]
+    report.inputs, report.missing = record.inputs, record.missing
+    report.smap_release, report.precip_run = record.smap_release, record.precip_run
     report.reused = True
     return report
-
-
-def _attrs(path: Path) -> dict[str, Any]:
-    import netCDF4
-
-    with netCDF4.Dataset(path) as nc:
-        return {name: nc.getncattr(name) for name in nc.ncattrs()}
-
-
-def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None = None) -> Path:
-    """Write ``ds`` as netCDF-4 to a temporary sibling of ``target``, then rename it onto ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        encoding: dict[str, dict[str, Any]] = {
-            str(name): {"zlib": True, "complevel": 1, **({"chunksizes": chunks} if chunks else {})}
-            for name in ds.data_vars
-        }
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def ingest_day(
@@ -518,13 +395,40 @@ def ingest_day(
         MissingInputError: no valid SMAP granule of ``coarse_product`` for ``day``.
         DatabaseError: the ledger cannot be written.
     """
-    directory = layout.inputs_dir(day)
-    report = IngestReport(day, directory / "fine.nc", directory / "coarse.nc")
+    report = IngestReport(day, *day_files(layout, day))
     refs = source.find_many(day_queries(day, region, coarse_product))
     ledger.record_found(engine, refs)
     if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product))):
         return reused
     loader = _DayLoader(source, engine, layout, report)
+    smap = _required_smap(loader, refs, day, region, coarse_product)
+    lags = _lagged(smap, day, region, report)
+    fine = _fine_fields(loader, refs, day, region)
+    used = [r for r in refs if r.name not in report.quarantined]
+    attrs = _day_attrs(report, coarse_product, _fingerprint(used, source, region, coarse_product))
+    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
+    ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
+    return report
+
+
+def _day_attrs(report: IngestReport, coarse_product: str, fingerprint: str) -> dict[str, str]:
+    """The day files' global attributes: what this ingest used and missed, and its fingerprint."""
+    return day_attrs(
+        report.day,
+        report.inputs,
+        smap_release=report.smap_release,
+        precip_run=report.precip_run,
+        coarse_product=coarse_product,
+        missing=report.missing,
+        fingerprint=fingerprint,
+    )
+
+
+def _required_smap(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, coarse_product: str
+) -> dict[str, xr.Dataset]:
+    """The SMAP of D-8..D (:func:`_smap`); records D's release, raises when D has none."""
+    report = loader.report
     smap = _smap(loader, refs, day, region, coarse_product)
     if day.isoformat() not in smap:
         tried = [r.name for r in refs if r.granule.product == coarse_product and r.granule.day == day]
@@ -534,26 +438,20 @@ def ingest_day(
             + (f"tried {tried}, quarantined: {bad}" if tried else "none found in the source")
         )
     report.smap_release = str(smap[day.isoformat()].attrs["release"])
-    lags = _lagged(smap, day, region, report)
+    return smap
+
+
+def _fine_fields(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region
+) -> dict[str, NDArray]:
+    """Every ``FINE_VARIABLES`` field: MODIS, IMERG, static; a missing one NaN (land cover -1)."""
+    report = loader.report
     fine = {
         **_modis(loader, refs, day, region, report),
         **_precip(loader, refs, day, region, report),
-        **_static(source, region, report),
+        **_static(loader.source, region, report),
     }
     fine = {name: fine.get(name, _nan_field(region)) for name in FINE_VARIABLES}
     if fine["landcover"].dtype != np.int16:  # no land cover: the float NaN placeholder
         fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, dtype=np.int16)
-    attrs = {
-        "day": day.isoformat(),
-        "inputs": json.dumps(report.inputs, sort_keys=True),
-        "smap_release": report.smap_release,
-        "precip_run": report.precip_run,
-        "coarse_product": coarse_product,
-        "missing": json.dumps(report.missing),
-        "ingest_fingerprint": _fingerprint(
-            [r for r in refs if r.name not in report.quarantined], source, region, coarse_product
-        ),
-    }
-    write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
-    ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
-    return report
+    return fine

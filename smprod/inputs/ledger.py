@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -106,21 +106,29 @@ def record_found(engine: Engine, refs: Iterable[GranuleRef]) -> int:
     Returns:
         The number of granules written.
     """
-    rows = [
-        {
-            **_identity(ref.granule),
-            "path": str(ref.path) if ref.path else None,
-            "url": ref.url,
-            "size": ref.size,
-            "checksum": ref.checksum,
-            "checksum_algorithm": ref.checksum_algorithm,
-            "status": "downloaded" if ref.path else "discovered",
-        }
-        for ref in refs
-    ]
+    rows = [_found_row(ref) for ref in refs]
     if not rows:
         return 0
     stmt = insert(_TABLE).values(rows)
+    with _transaction(engine) as conn:
+        conn.execute(stmt.on_conflict_do_update(index_elements=["granule_id"], set_=_found_updates(stmt)))
+    return len(rows)
+
+
+def _found_row(ref: GranuleRef) -> dict[str, Any]:
+    return {
+        **_identity(ref.granule),
+        "path": str(ref.path) if ref.path else None,
+        "url": ref.url,
+        "size": ref.size,
+        "checksum": ref.checksum,
+        "checksum_algorithm": ref.checksum_algorithm,
+        "status": "downloaded" if ref.path else "discovered",
+    }
+
+
+def _found_updates(stmt: Insert) -> dict[str, Any]:
+    """The update of an existing row by a found granule (the rules of :func:`record_found`)."""
     new, old = stmt.excluded, _TABLE.c
     fresh_copy = sa.and_(
         old.status == "quarantined", new.path.is_not(None), new.path.is_distinct_from(old.path)
@@ -130,7 +138,7 @@ def record_found(engine: Engine, refs: Iterable[GranuleRef]) -> int:
         (sa.and_(old.status == "discovered", new.status == "downloaded"), new.status),
         else_=old.status,
     )
-    updates = {
+    return {
         "status": status,
         "reason": sa.case((fresh_copy, None), else_=old.reason),
         "last_seen": sa.func.now(),
@@ -140,9 +148,6 @@ def record_found(engine: Engine, refs: Iterable[GranuleRef]) -> int:
         },
         "release": new.release,
     }
-    with _transaction(engine) as conn:
-        conn.execute(stmt.on_conflict_do_update(index_elements=["granule_id"], set_=updates))
-    return len(rows)
 
 
 def set_status(

@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources.base import GranuleQuery, GranuleSource
 from smprod.layout import WorkLayout
-from smprod.science.features import InputStore
 
 
 def training_days(end: date, window_days: int) -> list[date]:

@@ -24,13 +24,14 @@ from sqlalchemy.engine import Engine
 
 from smprod.errors import ModelError
 from smprod.grids.ease import Region
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.window import format_days, training_days
 from smprod.mlops import registry
 from smprod.mlops.pickles import moved_modules_importable
 from smprod.mlops.registry import CHAMPION
 from smprod.mlops.tracking import TRAINING_EXPERIMENT, ensure_experiment
 from smprod.product.provenance import ModelInfo
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, load_model, make_model
 from smprod.science.training import (
     COARSE_FOOTPRINT_KM,

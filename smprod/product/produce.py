@@ -19,12 +19,12 @@ from numpy.typing import NDArray
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region
+from smprod.inputs.dayfiles import InputStore
 from smprod.layout import ProductFiles, WorkLayout
 from smprod.product.provenance import ModelInfo, ProductInfo, software_versions
 from smprod.product.qa import QA
 from smprod.product.write import correct_and_write
 from smprod.science.correction import porosity_from_texture
-from smprod.science.features import InputStore
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
 

@@ -22,20 +22,17 @@ whose input is missing everywhere raises :class:`~smprod.errors.MissingInputErro
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache, partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from numpy.typing import NDArray
 
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
 from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
-from smprod.layout import WorkLayout
+from smprod.inputs.dayfiles import InputStore
 from smprod.product.qa import QA
 
 PREDICTORS = (
@@ -88,76 +85,6 @@ def albedo_from_bsa_wsa(bsa: NDArray, wsa: NDArray, zenith: NDArray) -> NDArray:
     """Blue-sky shortwave albedo from black-sky and white-sky albedo (Mao et al. 2022)."""
     r = 0.122 + 0.85 * np.exp(-4.8 * np.cos(zenith))
     return bsa * (1 - r) + wsa * r
-
-
-#: netCDF-C chunk cache (bytes per variable) for the 1 km inputs. The library default (64 MiB
-#: per variable in recent netCDF-C) would let a tiled reader keep most of a large region in
-#: memory; a tile reads whole chunks of its own (:meth:`Region.tile_pixels`), so 1 MiB is enough.
-FINE_CHUNK_CACHE = 1 << 20
-#: Open day files kept by an :class:`InputStore` (a day plus its gap-filling neighbours).
-MAX_OPEN_FILES = 40
-
-
-def _open_lazy(path: Path) -> xr.Dataset:
-    """Open a 1 km input file without reading its arrays (windows are read on demand)."""
-    import netCDF4
-
-    size, nelems, preemption = netCDF4.get_chunk_cache()
-    netCDF4.set_chunk_cache(FINE_CHUNK_CACHE, nelems, preemption)
-    try:
-        return xr.open_dataset(path, engine="netcdf4", cache=False)
-    finally:
-        netCDF4.set_chunk_cache(size, nelems, preemption)
-
-
-@dataclass
-class InputStore:
-    """Read-only access to the gridded day inputs under a work directory.
-
-    Coarse files are small and loaded whole; 1 km files stay on disk and are read window by
-    window, so memory follows the tile being predicted, not the region. Open files are kept
-    (at most :data:`MAX_OPEN_FILES`, oldest closed first) because gap filling revisits the
-    neighbouring days for every tile.
-    """
-
-    layout: WorkLayout
-    _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
-
-    def path(self, day: date, scale: str) -> Path:
-        return self.layout.inputs_dir(day) / f"{scale}.nc"
-
-    def has(self, day: date) -> bool:
-        return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
-
-    def open(self, day: date, scale: str) -> xr.Dataset:
-        """The day's ``fine`` (lazy) or ``coarse`` (loaded) dataset.
-
-        Raises:
-            MissingInputError: the day was not ingested.
-        """
-        key = (day, scale)
-        if key not in self._cache:
-            path = self.path(day, scale)
-            if not path.exists():
-                raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
-            if scale == "fine":
-                self._cache[key] = _open_lazy(path)
-            else:
-                with xr.open_dataset(path) as ds:
-                    self._cache[key] = ds.load()
-            while len(self._cache) > MAX_OPEN_FILES:
-                self._cache.pop(next(iter(self._cache))).close()
-        return self._cache[key]
-
-    def read(self, day: date, name: str, tile: RegionGrid, region: Region) -> NDArray:
-        """The 1 km variable ``name`` of ``day`` over ``tile`` (a window of ``region.fine``)."""
-        r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
-        da = self.open(day, "fine")[name]
-        return np.asarray(da[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols].values)
-
-    def __getstate__(self) -> dict[str, object]:
-        # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
-        return {"layout": self.layout, "_cache": {}}
 
 
 def _doy_terms(day: date) -> tuple[float, float]:

@@ -28,7 +28,8 @@ import pandas as pd
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region
 from smprod.grids.regrid import FWHM_PER_SIGMA, gaussian_mean
-from smprod.science.features import PREDICTORS, InputStore, coarse_features
+from smprod.inputs.dayfiles import InputStore
+from smprod.science.features import PREDICTORS, coarse_features
 from smprod.validation.metrics import score
 
 #: Full width at half maximum (km) of the footprint a coarse SMAP value averages: 0 for SPL3SMP

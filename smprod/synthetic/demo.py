@@ -2,7 +2,8 @@
 
 The demo writes a synthetic archive, ingests a training window, trains and registers a model,
 then produces ``days`` product days through the same flows as production. Lagged predictors
-need 8 days of SMAP before a day, so the archive starts ``LAG_DAYS`` before the training window.
+need :data:`smprod.inputs.dayfiles.LAG_DAYS` (8) days of SMAP before a day, so the archive starts
+that many days before the training window.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-#: Days of SMAP history the lagged predictors need (sm_lag7 with its +-1 day tolerance).
-LAG_DAYS = 8
+from smprod.inputs.dayfiles import LAG_DAYS
+
 #: First day of the synthetic archive (a fixed date: demo output is reproducible).
 DEMO_START = date(2024, 5, 1)
 #: Training window of the demo (shorter than production's default, to stay within minutes).

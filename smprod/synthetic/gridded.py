@@ -2,15 +2,15 @@
 
 The throughput benchmark needs the inputs of regions of up to 4 million 1 km cells; making them
 through MODIS/IMERG/SMAP granules would measure ingest, not production. This writes what ingest
-writes (``fine.nc``/``coarse.nc`` through :func:`smprod.inputs.ingest.write_day_inputs`, so the same
-chunking and encoding) from the world's fields with the archive's observation model: clouds in
-LST (Terra and Aqua averaged where both see), SMAP with its noise and gaps, the 3-day rain sum.
+writes, as a client of the day-input contract :mod:`smprod.inputs.dayfiles` (its variables,
+attributes and writer, so the same chunking and encoding, and its combination rules: Terra and
+Aqua averaged where both see, the lagged SMAP, the 3-day rain sum) from the world's fields with
+the archive's observation model: clouds in LST, SMAP with its noise and gaps.
 It is a benchmark fixture, not a second archive: accuracy is judged on the real-format archive.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,7 +19,15 @@ from numpy.typing import NDArray
 
 from smprod.grids.ease import Region
 from smprod.grids.regrid import block_mean
-from smprod.inputs.ingest import FINE_VARIABLES, lagged_smap, mean_valid, write_day_inputs
+from smprod.inputs.dayfiles import (
+    FINE_VARIABLES,
+    PRECIP_DAYS,
+    day_attrs,
+    lagged_smap,
+    mean_valid,
+    precip_total,
+    write_day_inputs,
+)
 from smprod.layout import WorkLayout
 from smprod.synthetic.archive import SMAP_NOISE, SMAP_OVERPASS_COVER
 from smprod.synthetic.world import Day, World
@@ -34,9 +42,8 @@ def _smap(truth: NDArray, rng: np.random.Generator) -> NDArray[np.float32]:
 
 def _fine_fields(world: World, day: Day, rain: dict[date, NDArray]) -> dict[str, NDArray]:
     st = world.statics
-    last3 = [rain[when] for k in range(3) if (when := day.day - timedelta(days=k)) in rain]
-    # ingest's rule: NaN unless all three days exist (a partial sum would be silently low)
-    precip_3d = np.sum(last3, axis=0) if len(last3) == 3 else np.full(day.precip.shape, np.nan)
+    days = [rain.get(day.day - timedelta(days=back)) for back in range(PRECIP_DAYS)]
+    precip_3d = precip_total(days, day.precip.shape)
     fields: dict[str, NDArray] = {
         "lst_day": mean_valid(list(day.lst_day.values())),
         "lst_night": mean_valid(list(day.lst_night.values())),
@@ -68,14 +75,13 @@ def write_gridded_inputs(world: World, layout: WorkLayout, seed: int = 0) -> lis
         passes = xr.Dataset(
             {name: (("y", "x"), coarse_sm) for name in ("sm", "sm_am", "sm_pm")},
         )
-        attrs = {
-            "day": day.day.isoformat(),
-            "inputs": json.dumps({"synthetic-gridded": [f"world-seed-{seed}-{day.day.isoformat()}"]}),
-            "smap_release": "synthetic",
-            "precip_run": "Final",
-            "coarse_product": "SPL3SMP" if region.coarse.km == 36 else "SPL3SMP_E",
-            "missing": "[]",
-        }
+        attrs = day_attrs(
+            day.day,
+            {"synthetic-gridded": [f"world-seed-{seed}-{day.day.isoformat()}"]},
+            smap_release="synthetic",
+            precip_run="Final",
+            coarse_product="SPL3SMP" if region.coarse.km == 36 else "SPL3SMP_E",
+        )
         lags = lagged_smap(smap, day.day, region.coarse.shape)
         write_day_inputs(layout, region, day.day, _fine_fields(world, day, rain), passes, lags, attrs)
     return [d.day for d in world.days]

@@ -55,8 +55,8 @@ def _fresh_database(pg_server, prefix: str) -> str:
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day."""
     from smprod import __version__
+    from smprod.inputs.dayfiles import InputStore
     from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-    from smprod.science.features import InputStore
 
     tracking_uri = _fresh_database(pg_server, "stop_mlflow")
     promotions = _fresh_database(pg_server, "stop_models")

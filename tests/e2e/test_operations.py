@@ -53,8 +53,8 @@ def _fresh_database(pg_server, prefix: str) -> str:
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day (as tests/e2e/test_daily_flow)."""
     from smprod import __version__
+    from smprod.inputs.dayfiles import InputStore
     from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-    from smprod.science.features import InputStore
 
     tracking_uri = _fresh_database(pg_server, "ops_mlflow")
     promotions = _fresh_database(pg_server, "ops_models")

@@ -28,7 +28,8 @@ from rasterio.transform import from_origin
 from smprod import db
 from smprod.errors import MissingInputError
 from smprod.grids.ease import region_from_bbox
-from smprod.inputs.ingest import FINE_VARIABLES, ingest_day
+from smprod.inputs.dayfiles import FINE_VARIABLES
+from smprod.inputs.ingest import ingest_day
 from smprod.inputs.ledger import REASON_SUFFIX, granule_rows
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout

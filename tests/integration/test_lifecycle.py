@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from smprod import db
+from smprod.inputs.dayfiles import InputStore
 from smprod.mlops.lifecycle import TrainingSpec, load_champion, train_and_register
 from smprod.mlops.registry import CHALLENGER, CHAMPION, client_for, promotion_history, version_by_alias
-from smprod.science.features import InputStore
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ import pytest
 from smprod import db
 from smprod.grids.ease import region_from_bbox
 from smprod.grids.regrid import block_mean
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
@@ -18,7 +19,7 @@ from smprod.product.produce import produce_day
 from smprod.product.provenance import ModelInfo
 from smprod.product.read import product_problems
 from smprod.science.correction import porosity_from_texture
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import make_model
 from smprod.science.training import training_table
 from smprod.synthetic.archive import write_archive

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from smprod.errors import ConfigError
+from smprod.inputs.dayfiles import InputStore
 from smprod.ops.scaleout import dask_client
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import make_model
 from smprod.science.predict import predict_region
 from smprod.science.training import training_table

@@ -43,12 +43,13 @@ from numpy.testing import assert_allclose
 from smprod import db
 from smprod.grids.ease import region_from_bbox
 from smprod.grids.regrid import block_mean
+from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
 from smprod.product.produce import produce_day
 from smprod.product.provenance import ModelInfo
-from smprod.science.features import PREDICTORS, InputStore
+from smprod.science.features import PREDICTORS
 from smprod.science.models import make_model
 from smprod.science.training import training_table
 from smprod.synthetic.archive import write_archive

@@ -37,7 +37,6 @@ GRID_Y0 = 10007554.677899
 #: whole tile (1111950 m), so any tolerance between those is safe. 10 m is far below a pixel.
 TILE_CORNER_TOLERANCE_M = 10.0
 
-_TILE_RE = re.compile(r"\.h(\d{2})v(\d{2})\.")
 _GRID_BLOCK_RE = re.compile(r"GROUP=(GRID_\d+)\s*\n(.*?)\n\s*END_GROUP=\1", re.DOTALL)
 
 
@@ -140,12 +139,6 @@ def parse_struct_metadata(text: str) -> tuple[EosGrid, ...]:
     return tuple(grids)
 
 
-def tile_from_name(name: str) -> tuple[int, int] | None:
-    """``(h, v)`` of the ``hHHvVV`` tile in a MODIS file name, or None."""
-    match = _TILE_RE.search(name)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 def tile_upper_left(h: int, v: int) -> tuple[float, float]:
     """Upper-left corner (m) of tile ``hHHvVV`` on the MODIS land tile grid."""
     return GRID_X0 + h * TILE_SIZE, GRID_Y0 - v * TILE_SIZE
@@ -165,17 +158,13 @@ def grid_for_field(grids: tuple[EosGrid, ...], field: str, path: object) -> EosG
     raise GranuleFormatError(path, f"StructMetadata.0 defines no grid holding {field!r}")
 
 
-def check_tile(grid: EosGrid, path: object, name: str) -> tuple[int, int]:
-    """Check the grid's corners against the tile named in the file name; return ``(h, v)``.
+def check_tile(grid: EosGrid, path: object, h: int, v: int) -> tuple[int, int]:
+    """Check the grid's corners against tile ``hHHvVV`` (named in the file name); return ``(h, v)``.
 
     Raises:
-        GranuleFormatError: if the name has no ``hHHvVV``, the tile is outside the 36 x 18 grid,
-            or the corners are not those of that tile.
+        GranuleFormatError: if the tile is outside the 36 x 18 grid, or the corners are not those
+            of that tile.
     """
-    tile = tile_from_name(name)
-    if tile is None:
-        raise GranuleFormatError(path, "file name has no hHHvVV tile index")
-    h, v = tile
     if not (0 <= h < N_TILES_H and 0 <= v < N_TILES_V):
         raise GranuleFormatError(path, f"tile h{h:02d}v{v:02d} is outside the 36x18 MODIS tile grid")
     expected = (tile_upper_left(h, v), tile_upper_left(h + 1, v + 1))

@@ -9,13 +9,13 @@ root; half-hourly files (``3B-HHR*.HDF5``) hold ``/Grid/precipitation`` (V07) or
 
 The reader transposes to ``(y, x)`` north-up on EPSG:4326 and writes the CRS; coordinates are
 the 0.1 degree cell centres recomputed from the grid definition (the files' float32 lon/lat only
-pick the cells), so neighbouring granules line up exactly.
+pick the cells), so neighbouring granules line up exactly. The run, the day and the default
+units (mm/day daily, mm/hr half-hourly) come from the official file name
+(:func:`smprod.inputs.granules.parse_name`); a renamed file has no run or day.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from pathlib import Path
 
 import h5py
@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from smprod.errors import GranuleFormatError, GranuleRegionError
 from smprod.grids.ease import RegionGrid
+from smprod.inputs.granules import GranuleName, parse_name
 
 #: Cell size (degrees) of the IMERG global grid and its west/south edges.
 RESOLUTION = 0.1
@@ -33,23 +34,12 @@ WEST, SOUTH = -180.0, -90.0
 WINDOW_MARGIN = 0.25
 #: Precipitation variable names, in order of preference, where they live in each layout.
 VARIABLE_PATHS = ("precipitation", "Grid/precipitation", "precipitationCal", "Grid/precipitationCal")
-#: Run named by the file-name prefix (GES DISC naming): Final wins over Late over Early.
-RUNS = {
-    "3B-DAY": "Final",
-    "3B-DAY-L": "Late",
-    "3B-DAY-E": "Early",
-    "3B-HHR": "Final",
-    "3B-HHR-L": "Late",
-    "3B-HHR-E": "Early",
-}
-
-_NAME_RE = re.compile(r"^(3B-(?:DAY|HHR)(?:-[EL])?)\.MS\.MRG\.3IMERG\.(\d{8})-S(\d{6})-E(\d{6})")
 
 
-def run_from_name(name: str) -> str | None:
-    """``Final``, ``Late`` or ``Early`` from an official IMERG file name, else None."""
-    match = _NAME_RE.match(name)
-    return RUNS.get(match.group(1)) if match else None
+def imerg_name(name: str) -> GranuleName | None:
+    """The parsed official IMERG name (daily or half-hourly; its ``run`` is Final, Late or Early), or None."""
+    granule = parse_name(name)
+    return granule if granule is not None and granule.family == "IMERG" else None
 
 
 def _text(value: object) -> str:
@@ -158,8 +148,6 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
         GranuleFormatError: unreadable file, no precipitation variable, wrong dims.
         GranuleRegionError: the granule has no cell near ``window``.
     """
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
     path = Path(path)
     if not path.is_file():
         raise GranuleFormatError(path, "file does not exist")
@@ -169,29 +157,47 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
         raise GranuleFormatError(path, f"not a readable netCDF-4/HDF5 file ({err})") from err
     try:
         var = _find_variable(f, path)
-        try:
-            lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
-            lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
-            select = _window(lon, lat, window, path)
-            data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
-            lat, lon = lat[select["lat"]], lon[select["lon"]]
-        except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
-            raise GranuleFormatError(path, f"data cannot be read ({err})") from err
+        data, lat, lon = _read_window(f, var, window, path)
         units = _text(var.attrs.get("units", var.attrs.get("Units", "")))
         variable = var.name.lstrip("/")
     finally:
         f.close()
+    return _as_dataarray(path, data, lat, lon, units, variable)
+
+
+def _read_window(
+    f: h5py.File, var: h5py.Dataset, window: RegionGrid | None, path: Path
+) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64]]:
+    """The precipitation over ``window`` (lat, lon order) with its cell-centre lat and lon."""
+    try:
+        lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
+        lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
+        select = _window(lon, lat, window, path)
+        data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
+    except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
+        raise GranuleFormatError(path, f"data cannot be read ({err})") from err
+    lat, lon = lat[select["lat"]], lon[select["lon"]]
     if data.shape != (lat.size, lon.size):
         raise GranuleFormatError(
             path, f"precipitation shape {data.shape} does not match lat/lon {(lat.size, lon.size)}"
         )
+    return data, lat, lon
+
+
+def _as_dataarray(
+    path: Path, data: NDArray[np.float32], lat: NDArray, lon: NDArray, units: str, variable: str
+) -> xr.DataArray:
+    """North-up DataArray on EPSG:4326 with the attributes of :func:`read_imerg`."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
     order = np.argsort(-lat)  # north-up
     da = xr.DataArray(data[order], dims=("y", "x"), coords={"y": lat[order], "x": lon}, name="precip")
-    match = _NAME_RE.match(path.name)
+    official = imerg_name(path.name)
+    daily = official is not None and not official.half_hourly
     da.attrs.update(
-        units=units or ("mm/day" if path.name.startswith("3B-DAY") else "mm/hr"),
-        run=run_from_name(path.name) or "",
-        day=datetime.strptime(match.group(2), "%Y%m%d").date().isoformat() if match else "",
+        units=units or ("mm/day" if daily else "mm/hr"),
+        run=official.run if official else "",
+        day=official.day.isoformat() if official else "",
         variable=variable,
         source=str(path),
         granule_id=path.name,

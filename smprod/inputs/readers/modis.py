@@ -2,7 +2,9 @@
 
 Each reader opens one tile with pyhdf, applies the product's documented quality rule and
 scaling, and returns an ``xarray.Dataset`` on the tile's native sinusoidal grid (dims ``y, x``,
-pixel-centre coordinates from ``StructMetadata.0``, CRS written), rejected pixels as NaN.
+pixel-centre coordinates from ``StructMetadata.0``, CRS written), rejected pixels as NaN. The
+product, tile and day come from the official file name (:func:`smprod.inputs.granules.parse_name`);
+the tile named there is checked against the grid corners.
 
 Quality rules (bit 0 is the least significant bit):
 
@@ -29,9 +31,6 @@ say "data * scale_factor", add_offset 0). MOD13 stores ``scale_factor = 10000`` 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,8 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from smprod.errors import GranuleFormatError
+from smprod.inputs.granules import NAME_FORMS, GranuleName, parse_name
 from smprod.inputs.readers.hdfeos import EosGrid, check_tile, grid_for_field, parse_struct_metadata
-
-#: Official MODIS file name: PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf
-_NAME_RE = re.compile(r"^(M[OYC]D\w+?)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$")
 
 LST_SDS = {"lst_day": ("LST_Day_1km", "QC_Day"), "lst_night": ("LST_Night_1km", "QC_Night")}
 VI_SDS = {"ndvi": "1 km 16 days NDVI", "evi": "1 km 16 days EVI"}
@@ -67,30 +64,16 @@ IGBP_CLASSES = range(1, 18)
 LANDCOVER_NODATA = -1
 
 
-@dataclass(frozen=True)
-class ModisName:
-    """The parts of an official MODIS file name."""
+def modis_name(path: Path) -> GranuleName:
+    """The parsed official MODIS name of ``path`` (product, tile, day).
 
-    product: str
-    start: date
-    h: int
-    v: int
-    collection: str
-    production: str
-
-    @property
-    def tile(self) -> str:
-        return f"h{self.h:02d}v{self.v:02d}"
-
-
-def parse_modis_name(name: str) -> ModisName | None:
-    """Parse ``MOD11A1.A2021227.h11v05.061.2021228105320.hdf``; None if it is not such a name."""
-    match = _NAME_RE.match(name)
-    if not match:
-        return None
-    product, year, doy, h, v, collection, production = match.groups()
-    start = datetime.strptime(f"{year}{doy}", "%Y%j").date()
-    return ModisName(product, start, int(h), int(v), collection, production)
+    Raises:
+        GranuleFormatError: the file name is not an official MODIS land-tile name.
+    """
+    granule = parse_name(path.name)
+    if granule is None or granule.family != "MODIS":
+        raise GranuleFormatError(path, f"not an official MODIS file name ({NAME_FORMS['MODIS']})")
+    return granule
 
 
 # ---------------------------------------------------------------- quality rules (pure)
@@ -163,6 +146,7 @@ class _Tile:
         self.path = path
         if not path.is_file():
             raise GranuleFormatError(path, "file does not exist")
+        self.granule = modis_name(path)
         try:
             self.sd = SD(str(path), SDC.READ)
             self.names = set(self.sd.datasets())
@@ -204,27 +188,27 @@ class _Tile:
         except ValueError as err:
             raise GranuleFormatError(self.path, f"StructMetadata.0: {err}") from err
         grid = grid_for_field(grids, field, self.path)
-        check_tile(grid, self.path, self.path.name)
+        check_tile(grid, self.path, *self.granule.tile_index)
         return grid
 
 
-def _dataset(path: Path, grid: EosGrid, variables: dict[str, tuple[NDArray, str]]) -> xr.Dataset:
+def _dataset(tile: _Tile, grid: EosGrid, variables: dict[str, tuple[NDArray, str]]) -> xr.Dataset:
     """Wrap arrays on ``grid`` into a Dataset with coordinates, CRS and provenance attrs."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
+    path, granule = tile.path, tile.granule
     data_vars = {}
     for name, (values, units) in variables.items():
         if values.shape != (grid.ydim, grid.xdim):
             raise GranuleFormatError(path, f"{name} shape {values.shape} != grid {(grid.ydim, grid.xdim)}")
         data_vars[name] = xr.DataArray(values, dims=("y", "x"), attrs={"units": units})
     ds = xr.Dataset(data_vars, coords={"y": grid.y, "x": grid.x})
-    parsed = parse_modis_name(path.name)
     ds.attrs.update(
         source=str(path),
         granule_id=path.name,
-        product=parsed.product if parsed else "",
-        tile=parsed.tile if parsed else "",
-        day=parsed.start.isoformat() if parsed else "",
+        product=granule.product,
+        tile=granule.tile or "",
+        day=granule.day.isoformat(),
     )
     return ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
 
@@ -249,7 +233,7 @@ def read_lst(path: str | Path) -> xr.Dataset:
             stored, attrs = tile.read_scaled(sds)
             qc, _ = tile.read(qc_sds)
             variables[name] = (scale_stored(stored, attrs, keep=lst_quality_ok(qc)), "K")
-        return _dataset(tile.path, tile.grid(LST_SDS["lst_day"][0]), variables)
+        return _dataset(tile, tile.grid(LST_SDS["lst_day"][0]), variables)
 
     return _with_tile(path, _read)
 
@@ -265,7 +249,7 @@ def read_vi(path: str | Path) -> xr.Dataset:
         for name, sds in VI_SDS.items():
             stored, attrs = tile.read_scaled(sds)
             variables[name] = (scale_stored(stored, attrs, divide=True, keep=keep), "1")
-        return _dataset(tile.path, tile.grid(VI_SDS["ndvi"]), variables)
+        return _dataset(tile, tile.grid(VI_SDS["ndvi"]), variables)
 
     return _with_tile(path, _read)
 
@@ -280,7 +264,7 @@ def read_albedo(path: str | Path) -> xr.Dataset:
         for name, sds in ALBEDO_SDS.items():
             stored, attrs = tile.read_scaled(sds)
             variables[name] = (scale_stored(stored, attrs, keep=keep), "1")
-        return _dataset(tile.path, tile.grid(ALBEDO_SDS["albedo_bsa"]), variables)
+        return _dataset(tile, tile.grid(ALBEDO_SDS["albedo_bsa"]), variables)
 
     return _with_tile(path, _read)
 
@@ -293,7 +277,7 @@ def read_landcover(path: str | Path) -> xr.Dataset:
         # int16 before the nodata goes in: the SDS is uint8, where -1 would wrap to 255
         stored = stored.astype(np.int16)
         classes = np.where(np.isin(stored, IGBP_CLASSES), stored, np.int16(LANDCOVER_NODATA))
-        ds = _dataset(tile.path, tile.grid(LANDCOVER_SDS), {"landcover": (classes, "IGBP class")})
+        ds = _dataset(tile, tile.grid(LANDCOVER_SDS), {"landcover": (classes, "IGBP class")})
         ds["landcover"] = ds["landcover"].rio.write_nodata(LANDCOVER_NODATA)
         return ds
 
@@ -319,7 +303,7 @@ def read_modis(path: str | Path) -> xr.Dataset:
             that disagree with the tile in the name.
     """
     path = Path(path)
-    parsed = parse_modis_name(path.name)
-    if parsed is None or parsed.product not in READERS:
-        raise GranuleFormatError(path, f"not an official name of a supported MODIS product {sorted(READERS)}")
-    return READERS[parsed.product](path)
+    product = modis_name(path).product
+    if product not in READERS:
+        raise GranuleFormatError(path, f"{product} is not a supported MODIS product {sorted(READERS)}")
+    return READERS[product](path)

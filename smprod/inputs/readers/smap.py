@@ -10,7 +10,11 @@ follows from the array shape, not from the file name.
 
 A value is kept when it is not fill, lies inside ``[valid_min, valid_max]`` and its quality flag
 is not fill and has bit 0 clear (the "recommended quality" of the PSD). The daily value is the
-mean of the kept AM and PM values (one of them where only one is kept).
+mean of the kept AM and PM values (one of them where only one is kept), by the day-input
+contract's :func:`smprod.inputs.dayfiles.mean_valid`.
+
+The release and the day come from the official file name (:func:`smprod.inputs.granules.parse_name`);
+a renamed file takes its release from ``Metadata/DatasetIdentification`` and has no day.
 
 Coordinates come from the EASE-Grid 2.0 definition (``smprod.grids.ease``): the files' latitude/
 longitude arrays are -9999 wherever there was no retrieval.
@@ -18,8 +22,6 @@ longitude arrays are -9999 wherever there was no retrieval.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from pathlib import Path
 
 import h5py
@@ -29,6 +31,8 @@ from numpy.typing import NDArray
 
 from smprod.errors import GranuleFormatError, GridError
 from smprod.grids.ease import CRS_EASE2, GLOBAL_SHAPE, RegionGrid
+from smprod.inputs.dayfiles import mean_valid
+from smprod.inputs.granules import GranuleName, parse_name
 
 #: (group, variable suffix) of the AM and PM retrievals (PSD, "Data Products" tables).
 PASSES = {"am": ("Soil_Moisture_Retrieval_Data_AM", ""), "pm": ("Soil_Moisture_Retrieval_Data_PM", "_pm")}
@@ -43,8 +47,6 @@ NOT_RECOMMENDED_BIT = 1 << 0
 DEFAULT_VALID_RANGE = (0.02, 0.5)
 #: Global array shape -> EASE-Grid 2.0 resolution (km) and product short name.
 SHAPE_GRID = {GLOBAL_SHAPE[36]: (36, "SPL3SMP"), GLOBAL_SHAPE[9]: (9, "SPL3SMP_E")}
-
-_NAME_RE = re.compile(r"SMAP_L3_SM_P_(?:E_)?(\d{8})_(R\d{5})_(\d{3})\.h5$")
 
 
 def quality_mask(
@@ -63,19 +65,10 @@ def quality_mask(
     )
 
 
-def daily_mean(am: NDArray[np.floating], pm: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Mean of the valid (finite) AM and PM values; NaN where neither is valid."""
-    stack = np.stack([am, pm]).astype(np.float64)
-    count = np.isfinite(stack).sum(axis=0)
-    total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan).astype(np.float32)
-
-
-def release_from_name(name: str) -> str | None:
-    """``R19240_001`` from ``SMAP_L3_SM_P_20150410_R19240_001.h5`` (composite release + counter)."""
-    match = _NAME_RE.search(name)
-    return f"{match.group(2)}_{match.group(3)}" if match else None
+def smap_name(name: str) -> GranuleName | None:
+    """The parsed official SMAP L3 name (release ``R19240_001`` = composite release + counter), or None."""
+    granule = parse_name(name)
+    return granule if granule is not None and granule.family == "SMAP" else None
 
 
 def _attr_float(ds: h5py.Dataset, key: str, default: float) -> float:
@@ -175,30 +168,32 @@ def read_smap_l3(path: str | Path, window: RegionGrid | None = None) -> xr.Datas
             am, pm = (_read_pass(f, p, rows, cols, path) for p in ("am", "pm"))
         except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
             raise GranuleFormatError(path, f"data cannot be read ({err})") from err
-        release = release_from_name(path.name) or _metadata_release(f) or ""
+        official = smap_name(path.name)
+        release = (official.release_id if official else None) or _metadata_release(f) or ""
     finally:
         f.close()
-    return _as_dataset(path, grid, am, pm, release)
+    return _as_dataset(path, grid, am, pm, release, official)
 
 
-def _as_dataset(path: Path, grid: RegionGrid, am: NDArray, pm: NDArray, release: str) -> xr.Dataset:
+def _as_dataset(
+    path: Path, grid: RegionGrid, am: NDArray, pm: NDArray, release: str, official: GranuleName | None
+) -> xr.Dataset:
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
     attrs = {"units": "m3/m3"}
     ds = xr.Dataset(
         {
-            "sm": (("y", "x"), daily_mean(am, pm), attrs),
+            "sm": (("y", "x"), mean_valid([am, pm]), attrs),
             "sm_am": (("y", "x"), am, attrs),
             "sm_pm": (("y", "x"), pm, attrs),
         },
         coords=grid.coords(),
     )
-    match = _NAME_RE.search(path.name)
     ds.attrs.update(
         product=SHAPE_GRID[GLOBAL_SHAPE[grid.km]][1],
         grid_km=grid.km,
         release=release,
-        day=datetime.strptime(match.group(1), "%Y%m%d").date().isoformat() if match else "",
+        day=official.day.isoformat() if official else "",
         source=str(path),
         granule_id=path.name,
         row0=grid.row0,

@@ -2,7 +2,7 @@
 
 The products are written by the project's own writers: the COGs, thumbnail and provenance by
 :func:`smprod.product.write_product` (after :func:`smprod.science.correction.conserve_mass`), the day
-inputs ``coarse.nc`` by :func:`smprod.inputs.ingest.write_day_inputs`. Three by four coarse cells of
+inputs ``coarse.nc`` by :func:`smprod.inputs.dayfiles.write_day_inputs`. Three by four coarse cells of
 36 km (108 x 144 pixels) give every pixel of the middle row both neighbours for the bilinear
 baseline, and keep a day to a fraction of a second.
 """
@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 
 from smprod.grids.ease import Region, region_from_bbox
-from smprod.inputs.ingest import FINE_VARIABLES, LANDCOVER_NODATA, write_day_inputs
+from smprod.inputs.dayfiles import FINE_VARIABLES, LANDCOVER_NODATA, write_day_inputs
 from smprod.layout import WorkLayout
 from smprod.product.provenance import ModelInfo, ProductInfo
 from smprod.product.qa import QA

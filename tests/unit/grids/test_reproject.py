@@ -12,7 +12,7 @@ from pyproj import Transformer
 from smprod.errors import GranuleRegionError, GridError
 from smprod.grids.ease import EaseGrid, RegionGrid, region_from_bbox, xy_to_lonlat
 from smprod.grids.regrid import block_mean
-from smprod.grids.reproject import mosaic_to_fine, on_grid, smap_to_coarse, to_fine
+from smprod.grids.reproject import mosaic, on_grid, smap_to_coarse, to_fine
 from smprod.inputs.readers.hdfeos import TILE_SIZE, sinusoidal_crs, tile_upper_left
 from smprod.inputs.readers.smap import read_smap_l3
 
@@ -102,13 +102,23 @@ def test_mode_for_classes(region):
     assert (out.values[lon < -79.05] == 4).all() and (out.values[lon > -78.95] == 10).all()
 
 
+def test_mosaic_first_valid_wins_and_class_nodata_is_a_hole():
+    a = np.array([[1.0, np.nan], [np.nan, 4.0]], np.float32)
+    b = np.array([[9.0, 2.0], [np.nan, 9.0]], np.float32)
+    assert_array_equal(mosaic([a, b]), [[1.0, 2.0], [np.nan, 4.0]])
+    lc = mosaic([np.array([10, -1, -1], np.int16), np.array([4, 4, -1], np.int16)], nodata=-1)
+    assert lc.dtype == np.int16 and lc.tolist() == [10, 4, -1]
+    with pytest.raises(ValueError, match="no tiles"):
+        mosaic([])
+
+
 def test_mosaic_of_two_tiles_has_no_seam():
     region = region_from_bbox((-75.5, 36.0, -72.0, 38.0))  # straddles the h11/h12 boundary at 37 N
     left = sinusoidal_tile(11, 5, 600, lambda lon, lat: np.full(lon.shape, 1.0, np.float32))
     right = sinusoidal_tile(12, 5, 600, lambda lon, lat: np.full(lon.shape, 2.0, np.float32))
-    out = mosaic_to_fine([left, right], region)
-    assert np.isfinite(out.values).all()
-    assert set(np.unique(out.values)) == {1.0, 2.0}
+    out = mosaic([to_fine(left, region).values, to_fine(right, region).values])
+    assert np.isfinite(out).all()
+    assert set(np.unique(out)) == {1.0, 2.0}
     with pytest.raises(GranuleRegionError):
         to_fine(left, region_from_bbox((10.0, 45.0, 11.0, 46.0)))
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 
 from smprod.grids.ease import region_from_bbox
-from smprod.inputs.granules import modis_tiles, parse_granule_name, rank_candidates, select_best
+from smprod.inputs.granules import modis_tiles, parse_granule_name, parse_name, rank_candidates, select_best
 
 
 def test_smap_name_release_and_counter():
@@ -68,6 +68,58 @@ def test_modis_names_doy_composite_start_and_year():
 )
 def test_other_names_are_not_granules(name):
     assert parse_granule_name(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "product", "slot"),
+    [
+        # the real half-hourly sample in ../shared/realdata/IMERG
+        (
+            "3B-HHR.MS.MRG.3IMERG.20000601-S000000-E002959.0000.V07A.HDF5",
+            "GPM_3IMERGHH",
+            ("IMERG-HHR", "000000", date(2000, 6, 1)),
+        ),
+        (
+            "3B-HHR-E.MS.MRG.3IMERG.20240601-S233000-E235959.1410.V07B.HDF5",
+            "GPM_3IMERGHHE",
+            ("IMERG-HHR", "233000", date(2024, 6, 1)),
+        ),
+        (
+            "MOD09GA.A2021227.h11v05.061.2021228105320.hdf",
+            "MOD09GA",
+            ("MOD09GA", "h11v05", date(2021, 8, 15)),
+        ),
+        (
+            "MCD15A2H.A2021225.h11v05.061.2021234034150.hdf",
+            "MCD15A2H",
+            ("MCD15A2H", "h11v05", date(2021, 8, 13)),
+        ),
+    ],
+)
+def test_readable_names_that_are_not_ingested(name, product, slot):
+    parsed = parse_name(name)
+    assert (parsed.product, parsed.slot) == (product, slot)
+    assert parse_granule_name(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SMAP_L3_SM_P_20150410_R19240_001.h5",
+        "SMAP_L3_SM_P_20150331_R18290_002.h5",  # the real SPL3SMP v008 of ../shared/realdata
+        "3B-DAY-L.MS.MRG.3IMERG.20240601-S000000-E235959.V07B.nc4",
+        "3B-DAY.MS.MRG.3IMERG.20240601-S000000-E235959.0000.V06B.nc4",
+        "MOD11A1.A2021227.h11v05.061.2021228105320.hdf",  # real samples
+        "MOD13A2.A2021225.h11v06.061.2021320163717.hdf",
+        "MCD43A3.A2017199.h15v07.006.2017208032853.hdf",  # collection 6
+    ],
+)
+def test_ingested_names_parse_the_same_both_ways(name):
+    assert parse_name(name) == parse_granule_name(name) is not None
+
+
+def test_impossible_half_hour_is_not_a_name():
+    assert parse_name("3B-HHR.MS.MRG.3IMERG.20000601-S250000-E252959.0000.V07A.HDF5") is None
 
 
 def test_smap_newest_release_then_counter_wins():

@@ -7,11 +7,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 from smprod.errors import MissingInputError
+from smprod.inputs.dayfiles import InputStore
 from smprod.layout import WorkLayout
 from smprod.product.qa import QA
 from smprod.science.features import (
     PREDICTORS,
-    InputStore,
     albedo_from_bsa_wsa,
     coarse_features,
     fine_features,

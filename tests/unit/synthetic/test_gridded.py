@@ -9,9 +9,9 @@ import pytest
 import xarray as xr
 
 from smprod.grids.ease import region_from_bbox
-from smprod.inputs.ingest import FINE_VARIABLES
+from smprod.inputs.dayfiles import FINE_VARIABLES, InputStore
 from smprod.layout import WorkLayout
-from smprod.science.features import PREDICTORS, InputStore, fine_features
+from smprod.science.features import PREDICTORS, fine_features
 from smprod.synthetic.gridded import write_gridded_inputs
 from smprod.synthetic.world import simulate
 

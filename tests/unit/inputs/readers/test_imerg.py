@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smprod.errors import GranuleFormatError, GranuleRegionError
-from smprod.inputs.readers.imerg import read_imerg, run_from_name
+from smprod.inputs.readers.imerg import imerg_name, read_imerg
 
 HHR_V07 = "3B-HHR.MS.MRG.3IMERG.20000601-S000000-E002959.0000.V07A.HDF5"
 DAY_LATE = "3B-DAY-L.MS.MRG.3IMERG.20240701-S000000-E235959.V07B.nc4"
@@ -93,9 +93,10 @@ def test_truncated_and_garbage_files(tmp_path, daily):
 
 
 def test_run_from_name():
-    assert run_from_name("3B-DAY.MS.MRG.3IMERG.20240701-S000000-E235959.V07B.nc4") == "Final"
-    assert run_from_name("3B-DAY-E.MS.MRG.3IMERG.20240701-S000000-E235959.V07B.nc4") == "Early"
-    assert run_from_name("precip.nc4") is None
+    assert imerg_name("3B-DAY.MS.MRG.3IMERG.20240701-S000000-E235959.V07B.nc4").run == "Final"
+    assert imerg_name("3B-DAY-E.MS.MRG.3IMERG.20240701-S000000-E235959.V07B.nc4").run == "Early"
+    assert imerg_name("3B-HHR-L.MS.MRG.3IMERG.20240701-S003000-E005959.0030.V07B.HDF5").run == "Late"
+    assert imerg_name("precip.nc4") is None
 
 
 @pytest.mark.realdata

@@ -14,7 +14,7 @@ from smprod.errors import GranuleFormatError
 from smprod.inputs.readers.hdfeos import SPHERE_RADIUS, TILE_SIZE, parse_struct_metadata
 from smprod.inputs.readers.modis import (
     lst_quality_ok,
-    parse_modis_name,
+    modis_name,
     read_modis,
     scale_stored,
     vi_quality_ok,
@@ -63,11 +63,15 @@ def test_scale_conventions_multiply_and_divide():
         assert_allclose(out, [np.nan, 0.5, 1.0], rtol=1e-6)
 
 
-def test_parse_name():
-    name = parse_modis_name(LST_NAME)
-    assert name is not None
-    assert (name.product, name.start.isoformat(), name.tile) == ("MOD11A1", "2021-08-15", "h11v05")
-    assert parse_modis_name("MOD11A1.hdf") is None
+def test_name_parts_come_from_the_one_grammar(tmp_path):
+    name = modis_name(tmp_path / LST_NAME)
+    assert (name.product, name.day.isoformat(), name.tile, name.tile_index) == (
+        "MOD11A1", "2021-08-15", "h11v05", (11, 5),
+    )  # fmt: skip
+    with pytest.raises(GranuleFormatError, match=r"not an official MODIS file name \(PRODUCT\.AYYYYDDD"):
+        modis_name(tmp_path / "MOD11A1.hdf")
+    with pytest.raises(GranuleFormatError, match="not an official MODIS file name"):
+        read_modis(tmp_path / "lst_tile.hdf")
 
 
 # ---------------------------------------------------------------- real tiles

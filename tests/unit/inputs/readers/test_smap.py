@@ -11,8 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from smprod.errors import GranuleFormatError, GridError
 from smprod.grids.ease import EaseGrid, region_from_bbox
+from smprod.inputs.dayfiles import mean_valid
 from smprod.inputs.readers import smap
-from smprod.inputs.readers.smap import daily_mean, quality_mask, read_smap_l3, release_from_name
+from smprod.inputs.readers.smap import quality_mask, read_smap_l3, smap_name
 
 NAME_36 = "SMAP_L3_SM_P_20150410_R19240_001.h5"
 NAME_9 = "SMAP_L3_SM_P_E_20150410_R19240_002.h5"
@@ -95,7 +96,8 @@ def test_release_falls_back_to_metadata(tmp_path, smap_writer, qc_granule):
     renamed = tmp_path / "some_copy.h5"
     renamed.write_bytes(qc_granule.read_bytes())
     assert read_smap_l3(renamed).attrs["release"] == "R18290"
-    assert release_from_name("SMAP_L3_SM_P_E_20200101_R19240_002.h5") == "R19240_002"
+    assert smap_name("SMAP_L3_SM_P_E_20200101_R19240_002.h5").release_id == "R19240_002"
+    assert smap_name("some_copy.h5") is None
 
 
 def test_pure_helpers():
@@ -103,7 +105,7 @@ def test_pure_helpers():
     flag = np.array([0, 1, 0, 0, 65534])
     assert_array_equal(quality_mask(sm, flag, (0.02, 0.5)), [True, False, False, False, False])
     assert_allclose(
-        daily_mean(np.array([0.1, np.nan, np.nan]), np.array([0.3, 0.2, np.nan])), [0.2, 0.2, np.nan]
+        mean_valid([np.array([0.1, np.nan, np.nan]), np.array([0.3, 0.2, np.nan])]), [0.2, 0.2, np.nan]
     )
 
 

@@ -15,9 +15,9 @@ from numpy.testing import assert_allclose
 
 from smprod.grids.ease import region_from_bbox
 from smprod.grids.regrid import block_mean
-from smprod.grids.reproject import mosaic_to_fine, smap_to_coarse, to_fine
+from smprod.grids.reproject import mosaic, smap_to_coarse, to_fine
 from smprod.inputs.readers import reader_for
-from smprod.inputs.readers.imerg import read_imerg, run_from_name
+from smprod.inputs.readers.imerg import imerg_name, read_imerg
 from smprod.inputs.readers.ismn import is_surface, read_stm
 from smprod.inputs.readers.modis import read_modis
 from smprod.inputs.readers.smap import read_smap_l3
@@ -73,18 +73,25 @@ def test_smap_window_agrees_with_the_truth_within_retrieval_noise(archive, regio
     assert np.mean(np.abs(sm[valid] - expected[valid])) < 0.05  # retrieval noise is ~0.03 m3/m3
 
 
+def _mosaic(archive, region, pattern, method="average", nodata=np.nan):
+    """The region's tiles of ``pattern`` read, put on the 1 km grid and mosaicked, as ingest does."""
+    tiles = [to_fine(read_modis(p), region, method) for p in sorted(archive.rglob(pattern))]
+    assert len(tiles) > 1
+    return {name: mosaic([t[name].values for t in tiles], nodata) for name in tiles[0].data_vars}
+
+
 def test_modis_tiles_mosaic_onto_the_region(archive, region):
-    lst = mosaic_to_fine([read_modis(p) for p in sorted(archive.rglob("MOD11A1.A2024122.*.hdf"))], region)
+    lst = _mosaic(archive, region, "MOD11A1.A2024122.*.hdf")
     for name in ("lst_day", "lst_night"):
-        valid = np.isfinite(lst[name].values)
+        valid = np.isfinite(lst[name])
         assert 0.2 < valid.mean() < 0.98  # cloud gaps, but not an empty day
-        assert ((lst[name].values[valid] > 250) & (lst[name].values[valid] < 330)).all()
-    vi = mosaic_to_fine([read_modis(p) for p in sorted(archive.rglob("MOD13A2.*.hdf"))], region)
-    assert np.nanmin(vi["ndvi"].values) >= -0.2 and np.nanmax(vi["ndvi"].values) <= 1.0
-    albedo = mosaic_to_fine([read_modis(p) for p in sorted(archive.rglob("MCD43A3.A2024122.*.hdf"))], region)
-    assert np.nanmin(albedo["albedo_wsa"].values) >= 0 and np.nanmax(albedo["albedo_bsa"].values) <= 1
-    lc = mosaic_to_fine([read_modis(p) for p in sorted(archive.rglob("MCD12Q1.*.hdf"))], region, "mode")
-    classes = lc["landcover"].values
+        assert ((lst[name][valid] > 250) & (lst[name][valid] < 330)).all()
+    vi = _mosaic(archive, region, "MOD13A2.*.hdf")
+    assert np.nanmin(vi["ndvi"]) >= -0.2 and np.nanmax(vi["ndvi"]) <= 1.0
+    albedo = _mosaic(archive, region, "MCD43A3.A2024122.*.hdf")
+    assert np.nanmin(albedo["albedo_wsa"]) >= 0 and np.nanmax(albedo["albedo_bsa"]) <= 1
+    lc = _mosaic(archive, region, "MCD12Q1.*.hdf", "mode", nodata=-1)
+    classes = lc["landcover"]
     assert (classes != -1).mean() > 0.99
     assert set(np.unique(classes[classes != -1])) <= set(range(1, 18))
 
@@ -94,7 +101,7 @@ def test_imerg_windows_and_runs(archive, region):
     assert paths
     for path in paths:
         da = read_imerg(path, window=region.fine)
-        assert da.attrs["units"] == "mm/day" and da.attrs["run"] == run_from_name(path.name)
+        assert da.attrs["units"] == "mm/day" and da.attrs["run"] == imerg_name(path.name).run
         fine = to_fine(da, region, "bilinear")
         assert np.isfinite(fine.values).all() and (fine.values >= 0).all()
 

@@ -1,0 +1,325 @@
+"""The gridded day inputs, ``<workdir>/inputs/YYYY/MM/DD/{fine,coarse}.nc``: the whole contract.
+
+Two writers and many readers share these files: ingest (:mod:`smprod.inputs.ingest`, from
+granules), the synthetic world (:mod:`smprod.synthetic.gridded`, straight from simulated fields),
+and features, training, production and validation (through :class:`InputStore`). Everything
+they must agree on lives here:
+
+- **Variables.** ``fine.nc`` on ``region.fine`` (1 km): :data:`FINE_VARIABLES` with
+  :data:`FINE_UNITS`; ``landcover`` int16 with ``_FillValue`` :data:`LANDCOVER_NODATA`, the rest
+  float32 with NaN. ``coarse.nc`` on ``region.coarse``: SMAP ``sm``, ``sm_am``, ``sm_pm`` of D,
+  the lags of :data:`SMAP_LAGS`, and every fine field aggregated (block mean with the 50% rule;
+  ``landcover`` by block mode).
+- **Combination rules.** Terra and Aqua, and SMAP AM and PM, combine by :func:`mean_valid`;
+  ``sm_lag3``/``sm_lag7`` by :func:`lagged_smap` (per cell the nearest valid of the days in
+  :data:`SMAP_LAGS`; :data:`LAG_DAYS` of SMAP history needed); ``precip_3d`` by
+  :func:`precip_total` over :data:`PRECIP_DAYS` days, NaN unless every day exists.
+- **Attributes.** :func:`day_attrs` (the same global attributes in both files: the granules used,
+  SMAP release, worst IMERG run, coarse product, missing inputs) and the ingest fingerprint
+  :data:`FINGERPRINT_ATTR`, read back by :func:`read_record`.
+- **Writing.** :func:`write_day_inputs`: each file netCDF-4 (zlib level 1) to a temporary sibling,
+  then renamed; the fine variables chunked on the processing tiles.
+- **Reading.** :class:`InputStore`: coarse files loaded whole, 1 km files read window by window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from smprod.errors import MissingInputError
+from smprod.grids.ease import Region, RegionGrid
+from smprod.grids.regrid import block_mean, block_mode
+from smprod.layout import WorkLayout
+
+#: Lagged SMAP predictors: name -> days before D, tried in this order (nearest valid within
+#: +-1 day; ties to the more recent day). Design, "Predictors".
+SMAP_LAGS = {"sm_lag3": (3, 2, 4), "sm_lag7": (7, 6, 8)}
+#: Days of SMAP history before D the lagged predictors need (sm_lag7 with its +-1 day tolerance).
+LAG_DAYS = max(max(backs) for backs in SMAP_LAGS.values())
+#: Days of IMERG precipitation summed into ``precip_3d`` (D-2..D). Design, "Predictors".
+PRECIP_DAYS = 3
+#: Fine variables in file order (the contract's list plus ``precip_3d``).
+FINE_VARIABLES = (
+    "lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa", "precip", "precip_3d",
+    "landcover", "elevation", "slope", "sand", "silt", "clay",
+)  # fmt: skip
+FINE_UNITS = {
+    "lst_day": "K", "lst_night": "K", "ndvi": "1", "evi": "1", "albedo_bsa": "1", "albedo_wsa": "1",
+    "precip": "mm/day", "precip_3d": "mm", "landcover": "IGBP class", "elevation": "m",
+    "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent",
+}  # fmt: skip
+#: Units of the variables not in FINE_UNITS (SMAP and its lags).
+SMAP_UNITS = "m3/m3"
+LANDCOVER_NODATA = -1
+#: Global attribute holding the ingest fingerprint (:mod:`smprod.inputs.ingest`, "Reuse").
+FINGERPRINT_ATTR = "ingest_fingerprint"
+#: netCDF-C chunk cache (bytes per variable) for the 1 km inputs. The library default (64 MiB
+#: per variable in recent netCDF-C) would let a tiled reader keep most of a large region in
+#: memory; a tile reads whole chunks of its own (:meth:`Region.tile_pixels`), so 1 MiB is enough.
+FINE_CHUNK_CACHE = 1 << 20
+#: Open day files kept by an :class:`InputStore` (a day plus its gap-filling neighbours).
+MAX_OPEN_FILES = 40
+
+
+# ---------------------------------------------------------------- combination rules
+
+
+def mean_valid(arrays: Sequence[NDArray]) -> NDArray[np.float32]:
+    """Per-cell mean of the finite values (NaN where none): Terra with Aqua, SMAP AM with PM."""
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
+    count = np.isfinite(stack).sum(axis=0)
+    total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan).astype(np.float32)
+
+
+def lagged_smap(
+    sm_by_day: Mapping[date, NDArray], day: date, shape: tuple[int, int]
+) -> dict[str, NDArray[np.float32]]:
+    """``sm_lag3``/``sm_lag7``: per cell the first valid of the lag days in SMAP_LAGS order."""
+    out = {}
+    for name, backs in SMAP_LAGS.items():
+        value = np.full(shape, np.nan, dtype=np.float32)
+        for back in backs:
+            sm = sm_by_day.get(day - timedelta(days=back))
+            if sm is not None:
+                value = np.where(np.isfinite(value), value, sm).astype(np.float32)
+        out[name] = value
+    return out
+
+
+def precip_total(days: Sequence[NDArray | None], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """``precip_3d``: the sum of the :data:`PRECIP_DAYS` daily fields D, D-1, ... (None: missing).
+
+    NaN everywhere unless every day exists (a sum with a missing day would be silently low), and
+    NaN where any day is NaN.
+    """
+    present = [d for d in days[:PRECIP_DAYS] if d is not None]
+    if len(present) < PRECIP_DAYS:
+        return np.full(shape, np.nan, dtype=np.float32)
+    return np.sum(present, axis=0).astype(np.float32)
+
+
+def coarse_values(
+    fine: Mapping[str, NDArray], smap: xr.Dataset, lags: Mapping[str, NDArray], factor: int
+) -> dict[str, NDArray]:
+    """Coarse variables: SMAP of D, its lags, and every fine field aggregated (50% rule; mode)."""
+    from smprod.grids.reproject import SMAP_VARIABLES
+
+    out: dict[str, NDArray] = {name: smap[name].values.astype(np.float32) for name in SMAP_VARIABLES}
+    out.update(lags)
+    for name, values in fine.items():
+        if name == "landcover":
+            out[name] = block_mode(values, factor, nodata=LANDCOVER_NODATA).astype(np.int16)
+        else:
+            out[name] = block_mean(values, factor).astype(np.float32)
+    return out
+
+
+# ---------------------------------------------------------------- attributes
+
+
+def day_attrs(
+    day: date,
+    inputs: Mapping[str, list[str]],
+    *,
+    smap_release: str,
+    precip_run: str,
+    coarse_product: str,
+    missing: Sequence[str] = (),
+    fingerprint: str | None = None,
+) -> dict[str, str]:
+    """The global attributes of both day files (what :func:`read_record` reads back)."""
+    attrs = {
+        "day": day.isoformat(),
+        "inputs": json.dumps(dict(inputs), sort_keys=True),
+        "smap_release": smap_release,
+        "precip_run": precip_run,
+        "coarse_product": coarse_product,
+        "missing": json.dumps(list(missing)),
+    }
+    if fingerprint is not None:
+        attrs[FINGERPRINT_ATTR] = fingerprint
+    return attrs
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """What a day file's global attributes say (see :func:`day_attrs`)."""
+
+    inputs: dict[str, list[str]]
+    missing: list[str]
+    smap_release: str
+    precip_run: str
+    fingerprint: str | None
+
+
+def file_attrs(path: Path) -> dict[str, Any]:
+    """The global attributes of a netCDF file, without reading its variables."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return {name: nc.getncattr(name) for name in nc.ncattrs()}
+
+
+def read_record(path: Path) -> DayRecord:
+    """The :class:`DayRecord` of a day file.
+
+    Raises:
+        OSError, ValueError: the file cannot be read as netCDF.
+    """
+    attrs = file_attrs(path)
+    fingerprint = attrs.get(FINGERPRINT_ATTR)
+    return DayRecord(
+        inputs=json.loads(attrs.get("inputs", "{}")),
+        missing=json.loads(attrs.get("missing", "[]")),
+        smap_release=str(attrs.get("smap_release", "")),
+        precip_run=str(attrs.get("precip_run", "")),
+        fingerprint=None if fingerprint is None else str(fingerprint),
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+def day_files(layout: WorkLayout, day: date) -> tuple[Path, Path]:
+    """``(fine.nc, coarse.nc)`` of ``day`` under ``layout``."""
+    directory = layout.inputs_dir(day)
+    return directory / "fine.nc", directory / "coarse.nc"
+
+
+def write_day_inputs(
+    layout: WorkLayout,
+    region: Region,
+    day: date,
+    fine: dict[str, NDArray],
+    smap: xr.Dataset,
+    lags: dict[str, NDArray],
+    attrs: dict[str, str],
+) -> tuple[Path, Path]:
+    """Write the day's gridded inputs (``fine.nc``, ``coarse.nc``), each atomically.
+
+    Args:
+        fine: every ``FINE_VARIABLES`` field on ``region.fine``.
+        smap: the day's SMAP on ``region.coarse`` (``sm``, ``sm_am``, ``sm_pm``).
+        lags: ``sm_lag3`` and ``sm_lag7`` on ``region.coarse``.
+        attrs: global attributes (:func:`day_attrs`).
+
+    The fine variables are chunked on the processing tiles (:attr:`Region.tile_pixels`), so
+    prediction reads whole chunks of one tile and never decompresses the whole region.
+    """
+    fine_path, coarse_path = day_files(layout, day)
+    coarse = coarse_values(fine, smap, lags, region.factor)
+    side = region.tile_pixels
+    fine_chunks = (min(side, region.fine.nrows), min(side, region.fine.ncols))
+    return (
+        _write_atomic(_dataset(fine, region.fine, attrs), fine_path, fine_chunks),
+        _write_atomic(_dataset(coarse, region.coarse, attrs), coarse_path),
+    )
+
+
+def _dataset(values: dict[str, NDArray], grid: RegionGrid, attrs: dict[str, str]) -> xr.Dataset:
+    from smprod.grids.reproject import on_grid  # rasterio only when writing
+
+    data = {
+        name: on_grid(np.asarray(v), grid, name=name, attrs={"units": FINE_UNITS.get(name, SMAP_UNITS)})
+        for name, v in values.items()
+    }
+    ds = xr.Dataset(data, attrs=attrs)
+    if "landcover" in ds:
+        ds["landcover"].attrs["_FillValue"] = LANDCOVER_NODATA
+    return ds
+
+
+def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None = None) -> Path:
+    """Write ``ds`` as netCDF-4 to a temporary sibling of ``target``, then rename it onto ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        encoding: dict[str, dict[str, Any]] = {
+            str(name): {"zlib": True, "complevel": 1, **({"chunksizes": chunks} if chunks else {})}
+            for name in ds.data_vars
+        }
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _open_lazy(path: Path) -> xr.Dataset:
+    """Open a 1 km input file without reading its arrays (windows are read on demand)."""
+    import netCDF4
+
+    size, nelems, preemption = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(FINE_CHUNK_CACHE, nelems, preemption)
+    try:
+        return xr.open_dataset(path, engine="netcdf4", cache=False)
+    finally:
+        netCDF4.set_chunk_cache(size, nelems, preemption)
+
+
+@dataclass
+class InputStore:
+    """Read-only access to the gridded day inputs under a work directory.
+
+    Coarse files are small and loaded whole; 1 km files stay on disk and are read window by
+    window, so memory follows the tile being predicted, not the region. Open files are kept
+    (at most :data:`MAX_OPEN_FILES`, oldest closed first) because gap filling revisits the
+    neighbouring days for every tile.
+    """
+
+    layout: WorkLayout
+    _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
+
+    def path(self, day: date, scale: str) -> Path:
+        return self.layout.inputs_dir(day) / f"{scale}.nc"
+
+    def has(self, day: date) -> bool:
+        return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
+
+    def open(self, day: date, scale: str) -> xr.Dataset:
+        """The day's ``fine`` (lazy) or ``coarse`` (loaded) dataset.
+
+        Raises:
+            MissingInputError: the day was not ingested.
+        """
+        key = (day, scale)
+        if key not in self._cache:
+            path = self.path(day, scale)
+            if not path.exists():
+                raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
+            if scale == "fine":
+                self._cache[key] = _open_lazy(path)
+            else:
+                with xr.open_dataset(path) as ds:
+                    self._cache[key] = ds.load()
+            while len(self._cache) > MAX_OPEN_FILES:
+                self._cache.pop(next(iter(self._cache))).close()
+        return self._cache[key]
+
+    def read(self, day: date, name: str, tile: RegionGrid, region: Region) -> NDArray:
+        """The 1 km variable ``name`` of ``day`` over ``tile`` (a window of ``region.fine``)."""
+        r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
+        da = self.open(day, "fine")[name]
+        return np.asarray(da[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols].values)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
+        return {"layout": self.layout, "_cache": {}}
