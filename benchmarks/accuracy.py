@@ -61,7 +61,7 @@ from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
 from smprod.mlops.lifecycle import fit_calibrated, split_holdout
-from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
+from smprod.science.correction import correct_region, porosity_from_texture
 from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, make_model
 from smprod.science.predict import predict_region
@@ -285,14 +285,10 @@ def main() -> None:
         f"ubRMSE {ceiling.ubrmse:.4f}"
     )
     held_out = [_day_fields(archive, store, day, region.factor) for day in test_days]
-    block, offset = conservation_blocks(region.coarse, settings.conservation_km)
 
     def conserve(field: np.ndarray, smap: np.ndarray, porosity: np.ndarray, gap_km: float) -> np.ndarray:
         """The mass correction as production applies it (conservation scale included)."""
-        gap_cells = gap_km / (region.coarse.km * block)
-        return conserve_mass_in_blocks(
-            field, smap, region.factor, block, offset, porosity, region.tile_cells, gap_cells
-        ).values
+        return correct_region(field, smap, region, porosity, gap_km, settings.conservation_km).values
 
     rows = []
     for f in held_out:

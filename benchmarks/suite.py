@@ -4,7 +4,7 @@ Used by ``benchmarks/accuracy.py --suite``. Every world of :data:`smprod.synthet
 written once below the work directory (granules in the real formats + truth), ingested, and then
 for each method: the model is trained as production trains it (on the world's ``history`` days,
 the last 5 held out for the sigma calibration) and the product made as production makes it
-(:func:`smprod.science.predict.predict_region`, then :func:`smprod.science.correction.conserve_mass_in_blocks`
+(:func:`smprod.science.predict.predict_region`, then :func:`smprod.science.correction.correct_region`
 with the production settings ``gap_correction_km`` and ``conservation_km``) for each scored day after the
 window. Scores per world, against the world's 1 km truth and next to bilinear SMAP on the same
 pixels:
@@ -46,7 +46,12 @@ from smprod.inputs.readers.ismn import read_stm
 from smprod.inputs.sources import ArchiveSource
 from smprod.layout import WorkLayout
 from smprod.mlops.lifecycle import fit_calibrated, split_holdout
-from smprod.science.correction import conservation_blocks, conserve_mass_in_blocks, porosity_from_texture
+from smprod.science.correction import (
+    conservation_blocks,
+    conserve_mass_in_blocks,
+    correct_region,
+    porosity_from_texture,
+)
 from smprod.science.features import PREDICTORS, fine_features
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
@@ -67,7 +72,7 @@ class Method:
 
     ``correct`` turns the model's field into the product: (model field, SMAP, factor, porosity)
     -> corrected field (default:
-    :func:`smprod.science.correction.conserve_mass_in_blocks` as production calls it).
+    :func:`smprod.science.correction.correct_region`, as production calls it).
     """
 
     name: str
@@ -140,12 +145,9 @@ def product(run: WorldRun, method: Method, prediction: Prediction, day: date) ->
     porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
     if method.correct is not None:
         return method.correct(prediction.values, smap, run.region.factor, porosity)
-    block, offset = conservation_blocks(run.region.coarse, method.conservation_km)
-    gap_cells = method.gap_correction_km / (run.region.coarse.km * block)
-    result = conserve_mass_in_blocks(
-        prediction.values, smap, run.region.factor, block, offset, porosity, run.region.tile_cells, gap_cells
-    )
-    return result.values
+    return correct_region(
+        prediction.values, smap, run.region, porosity, method.gap_correction_km, method.conservation_km
+    ).values
 
 
 def _corr(a: NDArray, b: NDArray) -> float:

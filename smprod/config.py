@@ -57,6 +57,8 @@ DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 #: (docs/models.md): best or within 0.3 points on both. Here, not in ``smprod.science.correction``, so
 #: reading the settings does not import numpy and scipy (every command starts by it).
 DEFAULT_GAP_CORRECTION_KM = 54.0
+#: Scale (km) whose cell means equal SMAP's, for both products (the ``conservation_km`` setting).
+DEFAULT_CONSERVATION_KM: Literal[9, 36] = 36
 #: Latitude limit (degrees) of the EASE-Grid 2.0 global grid (EPSG:6933; NSIDC: 85.044 N to S).
 EASE_MAX_LAT = 85.0445
 
@@ -141,7 +143,7 @@ class Settings(BaseSettings):
         description="Sigma (km) of the neighbour correction of cells without SMAP; 0 keeps the model value.",
     )
     conservation_km: Literal[9, 36] = Field(
-        36,
+        DEFAULT_CONSERVATION_KM,
         description="Scale (km) whose cell means equal SMAP's: 36 for both products (SPL3SMP_E is a "
         "true mean only over its ~33 km footprint; smprod.science.correction), 9 to force every 9 km cell.",
     )

@@ -6,7 +6,7 @@ tiles the area touches) into ``soil_moisture``, ``uncertainty`` and ``qa`` with 
 ``(time, y, x)``. The dataset follows CF 1.8: x/y in metres with their standard names, a
 ``spatial_ref`` grid-mapping variable written by rioxarray, ``time`` at noon UTC of the product
 day with bounds covering the UTC day (the STAC items' convention), QA bits as ``flag_masks`` /
-``flag_meanings`` (:mod:`smprod.product.qa`). Optionally it is reprojected to lon/lat (EPSG:4326):
+``flag_meanings`` (:mod:`smprod.qa`). Optionally it is reprojected to lon/lat (EPSG:4326):
 bilinear for the continuous variables, nearest for ``qa``, recorded in the attributes.
 
 Days without a product are left out of ``time`` and listed in the ``missing_days`` attribute.
@@ -36,9 +36,9 @@ from smprod.errors import ConfigError, GridError, MissingInputError, ProductErro
 from smprod.grids.ease import EPSG, Region, RegionGrid, region_from_bbox
 from smprod.layout import COG_ASSETS, PRODUCT_ID, WorkLayout
 from smprod.product.bands import BANDS, QA_NODATA
-from smprod.product.qa import QA_DESCRIPTIONS
 from smprod.product.read import read_layers
 from smprod.product.write import staged
+from smprod.qa import QA_DESCRIPTIONS
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -275,7 +275,7 @@ def describe(
 
 def variable_attrs(name: str) -> dict[str, Any]:
     """CF attributes of a product variable: long name and units of its COG band, standard name,
-    the grid mapping, and for ``qa`` the flag masks and meanings of :mod:`smprod.product.qa`."""
+    the grid mapping, and for ``qa`` the flag masks and meanings of :mod:`smprod.qa`."""
     band = BANDS[name]
     attrs: dict[str, Any] = {"long_name": band.tags["long_name"], **VARIABLE_ATTRS[name]}
     if name == "qa":

@@ -29,9 +29,9 @@ from smprod.grids.ease import EaseGrid, Region, xy_to_lonlat
 from smprod.grids.regrid import bilinear_window
 from smprod.layout import WorkLayout
 from smprod.product.bands import QA_NODATA
-from smprod.product.qa import flag_names
 from smprod.product.read import read_layers
 from smprod.product.write import staged
+from smprod.qa import flag_names
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -98,7 +98,7 @@ class SeriesDay:
 
     @property
     def qa_flags(self) -> tuple[str, ...]:
-        """Names of the QA bits set (:func:`smprod.product.qa.flag_names`)."""
+        """Names of the QA bits set (:func:`smprod.qa.flag_names`)."""
         return () if self.qa is None else flag_names(self.qa)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from smprod.inputs.dayfiles import LAG_DAYS, PRECIP_DAYS
 from smprod.inputs.granules import IMERG_PRODUCTS, GranuleName, Slot, parse_granule_name, rank_candidates
 from smprod.inputs.sources.base import GranuleQuery, GranuleSource
 from smprod.layout import WorkLayout
@@ -40,10 +41,10 @@ log = logging.getLogger(__name__)
 
 #: Families whose late improvements trigger reprocessing (module docstring).
 WATCHED_FAMILIES = ("SMAP", "IMERG")
-#: SMAP days a product day reads: D-8..D (the lagged predictors, ``smprod.inputs.ingest.SMAP_LAGS``).
-SMAP_DAYS_BACK = 8
-#: IMERG days a product day reads: D-2..D (``precip`` and ``precip_3d``, ``smprod.inputs.ingest``).
-IMERG_DAYS_BACK = 2
+#: SMAP days a product day reads: D-8..D (the lagged predictors, ``smprod.inputs.dayfiles.SMAP_LAGS``).
+SMAP_DAYS_BACK = LAG_DAYS
+#: IMERG days a product day reads: D-2..D (``precip`` and ``precip_3d``, ``smprod.inputs.dayfiles``).
+IMERG_DAYS_BACK = PRECIP_DAYS - 1
 
 
 @dataclass(frozen=True)

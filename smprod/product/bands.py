@@ -5,7 +5,7 @@ the CF metadata of the QA bits (the band half of the "Products" contract in
 from __future__ import annotations
 
 from smprod.product.cog import BandSpec
-from smprod.product.qa import QA_DESCRIPTIONS
+from smprod.qa import QA_DESCRIPTIONS
 
 #: Nodata of the qa band: above every combination of defined bits (at most 0b1001_1111 = 159).
 QA_NODATA = 255

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from smprod.config import DEFAULT_GAP_CORRECTION_KM
+from smprod.config import DEFAULT_CONSERVATION_KM, DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region
 from smprod.inputs.dayfiles import InputStore
 from smprod.layout import ProductFiles, WorkLayout
 from smprod.product.provenance import ModelInfo, ProductInfo, software_versions
-from smprod.product.qa import QA
 from smprod.product.write import correct_and_write
+from smprod.qa import QA
 from smprod.science.correction import porosity_from_texture
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
@@ -67,7 +67,7 @@ def is_current(
     key: str,
     model_version: str,
     gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
-    conservation_km: int = 36,
+    conservation_km: int = DEFAULT_CONSERVATION_KM,
 ) -> bool:
     """True when the published day was made from the same inputs, model version and correction."""
     if not files.provenance.exists():
@@ -91,7 +91,7 @@ def produce_day(
     coarse_product: str,
     client: Client | None = None,
     gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
-    conservation_km: int = 36,
+    conservation_km: int = DEFAULT_CONSERVATION_KM,
 ) -> DayProduct:
     """Predict the day at 1 km tile by tile, mass-correct it against SMAP and write its files.
 

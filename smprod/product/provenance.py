@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID
-from smprod.product.qa import QA, QA_DESCRIPTIONS
 from smprod.product.thumbnail import colour_scale
+from smprod.qa import QA, QA_DESCRIPTIONS
 
 #: Packages whose versions go into ``software`` by default (those that shape the product bytes).
 SOFTWARE_PACKAGES = ("numpy", "rasterio", "xarray", "rioxarray", "pillow", "matplotlib")

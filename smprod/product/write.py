@@ -2,7 +2,7 @@
 
 A product day is the set of files in :class:`smprod.layout.ProductFiles` ("Products" contract in
 ``docs/architecture.md``): COGs ``soil_moisture`` (float32 m3/m3, nodata NaN), ``qa`` (uint8 bit
-flags of :class:`smprod.product.qa.QA`, nodata 255, which no flag combination reaches), ``uncertainty``
+flags of :class:`smprod.qa.QA`, nodata 255, which no flag combination reaches), ``uncertainty``
 (float32 m3/m3, 1 sigma, nodata NaN) on the region's EASE-Grid 2.0 1 km grid, the thumbnail PNG
 and the provenance JSON.
 
@@ -31,15 +31,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 import smprod
-from smprod.config import DEFAULT_GAP_CORRECTION_KM
+from smprod.config import DEFAULT_CONSERVATION_KM, DEFAULT_GAP_CORRECTION_KM
 from smprod.errors import ProductError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
 from smprod.product.bands import BANDS, MAX_SOIL_MOISTURE, QA_NODATA
 from smprod.product.cog import check_cog, write_cog
 from smprod.product.provenance import ProductInfo, file_record, provenance_bytes, provenance_record
-from smprod.product.qa import QA
 from smprod.product.thumbnail import render_thumbnail
+from smprod.qa import QA
 from smprod.science.correction import (
     DEFAULT_POROSITY,
     Correction,
@@ -103,7 +103,7 @@ def write_product(
     Args:
         files: target paths (``WorkLayout.product_files(day)``); the directory is created.
         soil_moisture: corrected 1 km soil moisture (m3/m3, NaN = no value), ``region.fine`` shape.
-        qa: uint8 QA bits (OR of :class:`smprod.product.qa.QA`).
+        qa: uint8 QA bits (OR of :class:`smprod.qa.QA`).
         uncertainty: 1-sigma uncertainty (m3/m3).
         info: day, region, model, inputs, software and parameters for metadata and provenance.
 
@@ -153,7 +153,7 @@ def correct_and_write(
     info: ProductInfo,
     porosity: float | ArrayLike = DEFAULT_POROSITY,
     gap_correction_km: float = DEFAULT_GAP_CORRECTION_KM,
-    conservation_km: int | None = None,
+    conservation_km: int | None = DEFAULT_CONSERVATION_KM,
 ) -> Correction:
     """Mass-correct the model field against SMAP and write the day (the usual producer call).
 
@@ -171,7 +171,8 @@ def correct_and_write(
         gap_correction_km: sigma of the neighbour correction of cells without SMAP (0: none;
             default: the setting's, :data:`smprod.config.DEFAULT_GAP_CORRECTION_KM`).
         conservation_km: the scale whose cell means equal SMAP's (a multiple of the coarse
-            grid's; None: the coarse grid itself). See
+            grid's; default: the setting's, :data:`smprod.config.DEFAULT_CONSERVATION_KM`; None:
+            the coarse grid itself). See
             :func:`smprod.science.correction.correct_region`.
 
     Returns:

@@ -78,7 +78,7 @@ from smprod.grids.regrid import (
     upsample_nearest,
     valid_block_mean,
 )
-from smprod.product.qa import QA
+from smprod.qa import QA
 
 if TYPE_CHECKING:
     from smprod.grids.ease import Region, RegionGrid

@@ -33,7 +33,7 @@ from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
 from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
 from smprod.inputs.dayfiles import InputStore
-from smprod.product.qa import QA
+from smprod.qa import QA
 
 PREDICTORS = (
     "sm_lag3",

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from smprod.grids.ease import Region, RegionGrid
 from smprod.inputs.dayfiles import InputStore
-from smprod.product.qa import QA
+from smprod.qa import QA
 from smprod.science.features import CLASS_CHECKED, RANGE_CHECKED, fine_features
 from smprod.science.models import Downscaler
 

@@ -76,7 +76,11 @@ def write_smap(
     release: str,
     short_name: str,
 ) -> Path:
-    """SPL3SMP / SPL3SMP_E HDF5: full global arrays; names, dtypes and attributes as the DMR."""
+    """SPL3SMP / SPL3SMP_E HDF5: full global arrays; names, dtypes and attributes as the DMR.
+
+    One function over 40 lines: it writes the file's groups and attributes in the order the
+    product's DMR lists them, which reads best as one listing.
+    """
     with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
         ident = f.create_group("Metadata/DatasetIdentification")
         ident.attrs["shortName"] = np.bytes_(short_name.encode())

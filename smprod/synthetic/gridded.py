@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
+from smprod.config import coarse_product_of
 from smprod.grids.ease import Region
 from smprod.grids.regrid import block_mean
 from smprod.inputs.dayfiles import (
@@ -80,7 +81,7 @@ def write_gridded_inputs(world: World, layout: WorkLayout, seed: int = 0) -> lis
             {"synthetic-gridded": [f"world-seed-{seed}-{day.day.isoformat()}"]},
             smap_release="synthetic",
             precip_run="Final",
-            coarse_product="SPL3SMP" if region.coarse.km == 36 else "SPL3SMP_E",
+            coarse_product=coarse_product_of(region.coarse.km),
         )
         lags = lagged_smap(smap, day.day, region.coarse.shape)
         write_day_inputs(layout, region, day.day, _fine_fields(world, day, rain), passes, lags, attrs)

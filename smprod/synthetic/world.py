@@ -87,7 +87,8 @@ def make_statics(region: Region, rng: np.random.Generator, spec: WorldSpec | Non
     """Static fields of the region at 1 km (``spec``: the world's knobs; default world if None).
 
     The knobs that add fields draw them from their own generator, so the default world's
-    random stream, and with it every file ``smprod synth`` wrote before, is unchanged.
+    random stream, and with it every file ``smprod synth`` wrote before, is unchanged. One
+    function over 40 lines for the same reason: the draws must stay in this order.
     """
     spec = spec or WorldSpec()
     shape = region.fine.shape

@@ -21,8 +21,8 @@ from smprod.grids.ease import Region, region_from_bbox
 from smprod.inputs.dayfiles import FINE_VARIABLES, LANDCOVER_NODATA, write_day_inputs
 from smprod.layout import WorkLayout
 from smprod.product.provenance import ModelInfo, ProductInfo
-from smprod.product.qa import QA
 from smprod.product.write import write_product
+from smprod.qa import QA
 from smprod.science.correction import conserve_mass
 
 #: 3 x 4 cells of 36 km over Oklahoma.

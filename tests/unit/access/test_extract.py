@@ -23,7 +23,7 @@ from smprod.access.extract import (
 from smprod.errors import ConfigError, MissingInputError, ProductError
 from smprod.grids.ease import lonlat_to_xy
 from smprod.layout import WorkLayout
-from smprod.product.qa import QA_DESCRIPTIONS
+from smprod.qa import QA_DESCRIPTIONS
 from tests.unit.access.conftest import MISSING_DAY, PRODUCT_DAYS, cog_values
 
 FIRST, LAST = PRODUCT_DAYS[0], PRODUCT_DAYS[-1]

@@ -31,7 +31,7 @@ from smprod.errors import ConfigError, MissingInputError
 from smprod.grids.ease import EaseGrid, Region
 from smprod.grids.regrid import bilinear_to_fine
 from smprod.layout import WorkLayout
-from smprod.product.qa import QA
+from smprod.qa import QA
 from tests.unit.access.conftest import MISSING_DAY, PRODUCT_DAYS, cog_values, write_access_day
 
 FIRST, LAST = PRODUCT_DAYS[0], PRODUCT_DAYS[-1]

@@ -19,9 +19,9 @@ from smprod.layout import ProductFiles, WorkLayout
 from smprod.product.bands import QA_NODATA
 from smprod.product.cog import overview_count
 from smprod.product.provenance import ModelInfo, ProductInfo
-from smprod.product.qa import QA
 from smprod.product.read import product_problems, read_layers, read_product
 from smprod.product.write import correct_and_write, prepare_arrays, staged, write_product
+from smprod.qa import QA
 from smprod.science.correction import conserve_mass
 
 DAY = date(2024, 6, 1)

@@ -18,7 +18,7 @@ from smprod.product.provenance import (
     qa_fractions,
     software_versions,
 )
-from smprod.product.qa import QA
+from smprod.qa import QA
 
 CONTRACT_KEYS = {
     "day", "product_id", "region", "model", "inputs", "coarse_product", "smap_release",

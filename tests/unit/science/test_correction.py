@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from smprod.errors import CorrectionError
 from smprod.grids.ease import region_from_bbox
-from smprod.product.qa import QA
+from smprod.qa import QA
 from smprod.science.correction import (
     CONVERGED,
     DEFAULT_POROSITY,

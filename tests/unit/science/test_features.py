@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 from smprod.errors import MissingInputError
 from smprod.inputs.dayfiles import InputStore
 from smprod.layout import WorkLayout
-from smprod.product.qa import QA
+from smprod.qa import QA
 from smprod.science.features import (
     PREDICTORS,
     albedo_from_bsa_wsa,

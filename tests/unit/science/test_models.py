@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 
 from smprod.errors import ModelError
 from smprod.inputs.dayfiles import InputStore
-from smprod.product.qa import QA
+from smprod.qa import QA
 from smprod.science.features import CLASS_CHECKED, PREDICTORS, RANGE_CHECKED
 from smprod.science.models import load_model, make_model
 from smprod.science.predict import predict_region

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smprod.product.qa import QA, flag_names
+from smprod.qa import QA, flag_names
 
 
 @pytest.mark.parametrize(
