@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from smprod.errors import GranuleFormatError
 from smprod.inputs.granules import parse_name
 
 #: Granule family (:attr:`GranuleName.family`) -> "module:function" of its reader.
@@ -40,3 +42,20 @@ def _load(target: str) -> Callable[..., Any]:
 
     module, function = target.split(":")
     return getattr(import_module(f"smprod.inputs.readers.{module}"), function)  # type: ignore[no-any-return]
+
+
+def open_hdf5(path: Path, kind: str = "HDF5") -> Any:
+    """``path`` opened read-only with h5py (the caller closes it).
+
+    Raises:
+        GranuleFormatError: the file does not exist, or is not a readable ``kind`` file (e.g.
+            ``"netCDF-4/HDF5"``), naming the file and the library's reason.
+    """
+    import h5py
+
+    if not path.is_file():
+        raise GranuleFormatError(path, "file does not exist")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise GranuleFormatError(path, f"not a readable {kind} file ({err})") from err

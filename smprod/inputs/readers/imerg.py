@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from smprod.errors import GranuleFormatError, GranuleRegionError
 from smprod.grids.ease import RegionGrid
 from smprod.inputs.granules import GranuleName, parse_name
+from smprod.inputs.readers import open_hdf5
 
 #: Cell size (degrees) of the IMERG global grid and its west/south edges.
 RESOLUTION = 0.1
@@ -149,12 +150,7 @@ def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArr
         GranuleRegionError: the granule has no cell near ``window``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise GranuleFormatError(path, "file does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise GranuleFormatError(path, f"not a readable netCDF-4/HDF5 file ({err})") from err
+    f = open_hdf5(path, "netCDF-4/HDF5")
     try:
         var = _find_variable(f, path)
         data, lat, lon = _read_window(f, var, window, path)

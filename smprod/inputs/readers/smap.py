@@ -33,6 +33,7 @@ from smprod.errors import GranuleFormatError, GridError
 from smprod.grids.ease import CRS_EASE2, GLOBAL_SHAPE, RegionGrid
 from smprod.inputs.dayfiles import mean_valid
 from smprod.inputs.granules import GranuleName, parse_name
+from smprod.inputs.readers import open_hdf5
 
 #: (group, variable suffix) of the AM and PM retrievals (PSD, "Data Products" tables).
 PASSES = {"am": ("Soil_Moisture_Retrieval_Data_AM", ""), "pm": ("Soil_Moisture_Retrieval_Data_PM", "_pm")}
@@ -155,12 +156,7 @@ def read_smap_l3(path: str | Path, window: RegionGrid | None = None) -> xr.Datas
         GridError: ``window`` does not nest in the file's grid.
     """
     path = Path(path)
-    if not path.is_file():
-        raise GranuleFormatError(path, "file does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise GranuleFormatError(path, f"not a readable HDF5 file ({err})") from err
+    f = open_hdf5(path)
     try:
         grid = _grid_window(_global_shape(f, path), window, path)
         rows, cols = grid.to_global()
