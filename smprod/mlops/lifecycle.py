@@ -12,6 +12,7 @@ held-out days (:mod:`smprod.mlops.registry`).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -88,8 +89,9 @@ class TrainingSpec:
     terrain_bands: int = 1
 
 
-def _holdout_split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    recent = sorted(table["day"].unique())[-HOLDOUT_DAYS:]
+def _holdout_split(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    kept = set(keep)
+    recent = [day for day in sorted(table["day"].unique()) if day not in kept][-HOLDOUT_DAYS:]
     holdout = table[table["day"].isin(recent)]
     return table[~table["day"].isin(recent)].reset_index(drop=True), holdout
 
@@ -98,14 +100,16 @@ def _enough(fit_table: pd.DataFrame, holdout: pd.DataFrame) -> bool:
     return len(fit_table) >= MIN_FIT_SAMPLES and len(holdout) >= MIN_HOLDOUT_SAMPLES
 
 
-def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_holdout(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows to fit, rows of the last ``HOLDOUT_DAYS`` days): the holdout calibrates the sigma
     and decides promotion, so it is the most recent, like the days the model will be applied to.
+    Days in ``keep`` are never held out (a reanalysis model is fitted on its block's own days;
+    its holdout is the window's last days after the block).
 
     Raises:
         ModelError: fewer than ``MIN_FIT_SAMPLES`` rows to fit or ``MIN_HOLDOUT_SAMPLES`` held out.
     """
-    fit_table, holdout = _holdout_split(table)
+    fit_table, holdout = _holdout_split(table, keep)
     if not _enough(fit_table, holdout):
         raise ModelError(
             f"too few samples to train ({len(fit_table)} fit, {len(holdout)} held out; at least "
@@ -114,14 +118,14 @@ def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return fit_table, holdout
 
 
-def split_window(samples: WindowSamples) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_window(samples: WindowSamples, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`split_holdout` of a training window's samples, refused in one message when too few.
 
     Raises:
         ModelError: too few samples; the message gives the window, how many days and samples
             were found, which days are missing and what to do.
     """
-    fit_table, holdout = _holdout_split(samples.table)
+    fit_table, holdout = _holdout_split(samples.table, keep)
     if not _enough(fit_table, holdout):
         raise ModelError(_too_few(samples, len(fit_table), len(holdout)))
     return fit_table, holdout
