@@ -123,3 +123,21 @@ def test_a_reanalysis_backfill_trains_around_its_block_and_the_daily_run_stays_n
         str(BLOCK[2]): "skipped",
     }
     assert _provenance(layout, BLOCK[1])["model"]["version"] == "1"
+
+    # the operator's listing names the reanalysis version and its window; promote refuses it
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    env = {
+        "SMPROD_DATABASE_URL": settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+        "SMPROD_MLFLOW_TRACKING_URI": mlflow_tracking_uri,
+        "SMPROD_MODEL_NAME": settings.model_name,
+        "SMPROD_WORKDIR": str(settings.workdir),
+    }
+    listing = CliRunner().invoke(app, ["model", "list"], env=env)
+    assert listing.exit_code == 0, listing.output
+    assert "v1  aliases: -  run: " in listing.output
+    assert f"reanalysis ({WINDOW['start']}..{WINDOW['end']})" in listing.output
+    refused = CliRunner().invoke(app, ["model", "promote", "1"], env=env)
+    assert isinstance(refused.exception, ModelError)
