@@ -225,7 +225,8 @@ def test_failed_write_leaves_no_partial_target(tmp_path: Path, region: Region, l
     bad = _info(region, threshold=np.float32(0.5))
     with pytest.raises(ProductError, match="product 2024-06-01 not written"):
         write_product(files, layers["soil_moisture"], layers["qa"], layers["uncertainty"], bad)
-    assert list(files.provenance.parent.iterdir()) == []
+    assert not files.directory.exists()
+    assert list(files.directory.parent.iterdir()) == []  # no staging directory left either
 
 
 def test_failed_rewrite_keeps_the_previous_product(tmp_path: Path, region: Region, layers) -> None:
@@ -236,6 +237,7 @@ def test_failed_rewrite_keeps_the_previous_product(tmp_path: Path, region: Regio
         write_product(files, layers["soil_moisture"] * 0.5, layers["qa"], layers["uncertainty"], bad)
     after = {p.name: p.read_bytes() for p in files.provenance.parent.iterdir()}
     assert after == before
+    assert [p.name for p in files.directory.parent.iterdir()] == ["01"]
 
 
 def test_staged_block_that_raises_replaces_nothing(tmp_path: Path) -> None:
