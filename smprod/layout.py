@@ -68,8 +68,13 @@ class WorkLayout:
     def inputs_dir(self, day: date) -> Path:
         return self.root / "inputs" / f"{day:%Y/%m/%d}"
 
+    @property
+    def products(self) -> Path:
+        """The root of the product days (``products/YYYY/MM/DD``)."""
+        return self.root / "products"
+
     def products_dir(self, day: date) -> Path:
-        return self.root / "products" / f"{day:%Y/%m/%d}"
+        return self.products / f"{day:%Y/%m/%d}"
 
     def validation_dir(self, day: date) -> Path:
         """Plots of the in situ validation computed for ``day``."""
@@ -81,7 +86,7 @@ class WorkLayout:
     def product_days(self) -> list[date]:
         """Days with a published ``soil_moisture`` COG, sorted (folders not named YYYY/MM/DD ignored)."""
         days = []
-        for path in (self.root / "products").glob("[0-9]*/[0-9]*/[0-9]*"):
+        for path in self.products.glob("[0-9]*/[0-9]*/[0-9]*"):
             try:
                 day = date(int(path.parent.parent.name), int(path.parent.name), int(path.name))
             except ValueError:
