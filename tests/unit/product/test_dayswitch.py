@@ -195,3 +195,13 @@ def test_a_read_during_a_switch_is_read_again(tmp_path: Path, versions) -> None:
 
     text = dayswitch.one_version(files.directory, read)
     assert len(calls) == 2 and '"version": "2"' in text
+
+
+def test_no_leftover_of_a_switch_is_ever_served() -> None:
+    from catalog.serve import PRODUCTS_PATH, is_published
+
+    paths = DaySwitchPaths(Path("2024/06/01"))
+    staging = paths.parent / f"{paths.staging_prefix}k3j9x_q1.staging"
+    for leftover in (staging, paths.ready, paths.old):
+        assert not is_published(f"{PRODUCTS_PATH}/{leftover.as_posix()}/smprod-sm-1km_20240601_qa.tif")
+    assert is_published(f"{PRODUCTS_PATH}/{paths.directory.as_posix()}/smprod-sm-1km_20240601_qa.tif")
