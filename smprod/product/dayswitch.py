@@ -34,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ from typing import TypeVar
 from smprod.layout import STAGING_SUFFIX, DaySwitchPaths
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: ``renameat2`` flags (``linux/fs.h``).
 RENAME_NOREPLACE = 1
@@ -97,10 +99,10 @@ def new_day(directory: Path) -> Iterator[Path]:
         with _locked(paths.parent):
             _switch(staging, paths)
         _fsync(paths.parent)
-        _remove(paths.old)  # the old day after a fallback switch
+        _discard(paths.old)  # the old day after a fallback switch
     finally:
         os.close(handle)
-        _remove(staging)  # the old day after an exchange, the unfinished new one after a failure
+        _discard(staging)  # the old day after an exchange, the unfinished new one after a failure
 
 
 def _switch(staging: Path, paths: DaySwitchPaths) -> None:
@@ -164,7 +166,11 @@ def settle_day(directory: Path) -> list[str]:
 
     A committed fallback switch (``.DD.ready``) is rolled forward (the newest complete day wins);
     staging directories of dead writers, ``.DD.old`` and the ``.part`` files of older writers are
-    removed. A live writer's staging directory is left alone.
+    removed (one that cannot be removed is logged and left). A live writer's staging directory is
+    left alone.
+
+    Raises:
+        OSError: when a switch cannot be finished (then nothing is written over it).
     """
     paths = DaySwitchPaths(directory)
     if not paths.parent.is_dir():
@@ -202,8 +208,9 @@ def _settle(paths: DaySwitchPaths) -> list[str]:
     if os.path.lexists(paths.old):
         leftovers.append(paths.old)
     for leftover in [*leftovers, *paths.legacy_parts()]:
-        _remove(leftover)
-        done.append(f"removed {leftover}")
+        _discard(leftover)  # one that cannot be removed is logged: it must not stop the day's write
+        if not os.path.lexists(leftover):
+            done.append(f"removed {leftover}")
     return done
 
 
@@ -288,6 +295,15 @@ def _make_dirs(directory: Path) -> None:
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
         _fsync(path.parent)
+
+
+def _discard(path: Path) -> None:
+    """Remove what a write leaves behind; one that cannot be removed is logged, not raised (the
+    write's outcome, or its own error, is what counts) and left to the next :func:`settle_day`."""
+    try:
+        _remove(path)
+    except OSError as err:
+        log.warning("%s not removed (the next write or cleanup of the day removes it): %s", path, err)
 
 
 def _remove(path: Path) -> None:

@@ -205,3 +205,23 @@ def test_no_leftover_of_a_switch_is_ever_served() -> None:
     for leftover in (staging, paths.ready, paths.old):
         assert not is_published(f"{PRODUCTS_PATH}/{leftover.as_posix()}/smprod-sm-1km_20240601_qa.tif")
     assert is_published(f"{PRODUCTS_PATH}/{paths.directory.as_posix()}/smprod-sm-1km_20240601_qa.tif")
+
+
+def test_a_leftover_that_cannot_be_removed_does_not_stop_the_write(
+    tmp_path: Path, versions, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = write_version(tmp_path, 1)
+    stuck = files.directory.parent / ".01.stuck000.staging"
+    stuck.mkdir()
+    remove = dayswitch._remove
+
+    def refuse(path: Path) -> None:
+        if Path(path) == stuck:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        remove(path)
+
+    monkeypatch.setattr(dayswitch, "_remove", refuse)
+    write_version(tmp_path, 2)
+    assert _version(files, versions) == 2
+    assert _month(files) == [".01.stuck000.staging", "01"]
+    assert "not removed" in caplog.text and "Permission denied" in caplog.text
