@@ -131,6 +131,17 @@ def test_same_inputs_give_byte_identical_files(tmp_path: Path, region: Region, l
         assert getattr(first, key).read_bytes() == getattr(second, key).read_bytes(), key
 
 
+def test_a_rewrite_over_an_older_day_gives_the_bytes_of_a_first_write(
+    tmp_path: Path, written: ProductFiles, region: Region, layers
+) -> None:
+    older = {**layers, "soil_moisture": layers["soil_moisture"] * 0.5}
+    _write(tmp_path, region, older)
+    files = _write(tmp_path, region, layers)  # through the staging directory and the exchange
+    for key, path in files.assets().items():
+        assert path.read_bytes() == getattr(written, key).read_bytes(), key
+    assert sorted(p.name for p in files.directory.parent.iterdir()) == ["01"]
+
+
 def test_read_product_round_trips_the_layers(written: ProductFiles, region: Region, layers) -> None:
     dataset = read_product(written)
     sm = layers["soil_moisture"].astype(np.float32)
