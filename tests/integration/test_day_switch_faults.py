@@ -55,8 +55,8 @@ def _strace_problem() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _need_strace() -> None:
+@pytest.fixture(scope="module")
+def need_strace() -> None:
     problem = _strace_problem()
     if problem is None:
         return
@@ -158,6 +158,7 @@ def _kill_and_rerun(case: Case, workdir: Path, n: int, references) -> tuple[str,
     return outcome, on_disk, seen, left
 
 
+@pytest.mark.usefixtures("need_strace")
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_writer_killed_at_every_step_leaves_a_whole_day(
     case: Case, published: Path, references, tmp_path: Path
@@ -187,3 +188,48 @@ def test_a_writer_killed_at_every_step_leaves_a_whole_day(
 
 def _named(version: int | None) -> str:
     return {None: "absent", 1: "old whole", 2: "new whole"}[version]
+
+
+#: Writes version 1 of the day in a child that stops with its staging directory complete (before
+#: the fsyncs and the switch) until told to go on.
+PAUSED_WRITER = """
+import sys
+from pathlib import Path
+from smprod.product import dayswitch
+from tests.day_versions import write_version
+
+seal = dayswitch._seal
+
+def paused(staging):
+    print("staged", flush=True)
+    sys.stdin.readline()
+    seal(staging)
+
+dayswitch._seal = paused
+write_version(Path(sys.argv[1]), 1)
+"""
+
+
+def test_two_producers_of_one_day_leave_one_whole_day(published: Path, references, tmp_path: Path) -> None:
+    """A second writer of the day runs while the first is half-way (the flows' day lock prevents
+    it; the switch must stay safe without it): it must not take the first one's staging directory
+    for a leftover, and the day ends up wholly the version switched last."""
+    workdir = tmp_path / "work"
+    shutil.copytree(published, workdir, symlinks=True)
+    files = WorkLayout(workdir).product_files(DAY)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-c", PAUSED_WRITER, str(workdir)]
+    with subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as first:
+        assert first.stdin is not None and first.stdout is not None and first.stderr is not None
+        assert first.stdout.readline() == "staged\n", first.stderr.read()
+        write_version(workdir, 2)  # the second producer, start to end meanwhile
+        assert _version(files, references) == 2
+        assert len(DaySwitchPaths.of(files).stagings()) == 1  # the first one's, left alone
+        first.stdin.write("go\n")
+        first.stdin.close()
+        assert first.wait(timeout=60) == 0, first.stderr.read()
+    assert _version(files, references) == 1  # switched last
+    assert DaySwitchPaths.of(files).leftovers() == []
+    assert product_problems(files, tiny_region()) == []
