@@ -1,6 +1,6 @@
 """The day benchmark's small version runs end to end (CI keeps it from rotting).
 
-Its figures mean nothing (a region of 0.05 M cells on a shared machine); the full run's figures
+Its figures mean nothing (a region of 0.1 M cells on a shared machine); the full run's figures
 are in docs/models.md. What is checked: every stage is timed, ingest's reading is attributed to
 the granule products the day needs, and the last line is the ``day:`` line scripts read.
 """
@@ -22,8 +22,8 @@ DAY_LINE = re.compile(r"^day: cells=\d+ seconds=\d+\.\d cells_per_min=\d+ peak_m
 
 def test_small_day_benchmark_times_every_stage_and_prints_the_day_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "day.py"), "--sizes", "0.05", "--repeats", "1",
-         "--training-days", "7", "--work", str(tmp_path)],
+        [sys.executable, str(ROOT / "benchmarks" / "day.py"), "--sizes", "0.1", "--repeats", "1",
+         "--training-days", "8", "--work", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=1500,
