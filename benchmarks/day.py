@@ -270,7 +270,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("benchmark-work/day"))
     parser.add_argument(
-        "--training-days", type=int, default=TRAINING_DAYS, help="model training days (the last 5 calibrate sigma; CI: 8)"
+        "--training-days",
+        type=int,
+        default=TRAINING_DAYS,
+        help="model training days (the last 5 calibrate sigma; CI: 8)",
     )
     parser.add_argument(
         "--child", nargs=4, metavar=("SIZE", "SMALLEST", "MODEL", "URL"), help=argparse.SUPPRESS
