@@ -154,7 +154,7 @@ def _fill_spatially(values: NDArray, factor: int) -> NDArray:
 
 def fine_features(
     day: date, region: Region, store: InputStore, tile: RegionGrid | None = None
-) -> tuple[pd.DataFrame, NDArray[np.bool_]]:
+) -> tuple[pd.DataFrame, NDArray[np.uint8]]:
     """Predictors at 1 km for ``tile`` (default: the whole region), row-major pixels.
 
     ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
