@@ -109,7 +109,8 @@ def test_qa_band_states_its_bit_meanings(written: ProductFiles) -> None:
     assert tags["bit_2"] == "value_clipped"
     assert tags["bit_7"] == "no_retrieval"
     assert tags["bit_5"] == "smap_lag_filled"
-    assert tags["flag_masks"].split() == ["1", "2", "4", "8", "16", "32", "128"]
+    assert tags["bit_6"] == "precip_filled"
+    assert tags["flag_masks"].split() == ["1", "2", "4", "8", "16", "32", "64", "128"]
 
 
 def test_overviews_average_values_and_keep_flags(written: ProductFiles, layers) -> None:
