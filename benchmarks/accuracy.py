@@ -1,6 +1,7 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
 Usage: python benchmarks/accuracy.py --suite [--worlds a,b] [--ceiling] [--small] [--work DIR]
+       [--reanalysis [--reanalysis-variants]]
        python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
        [--terrain-bands 1] [--archive DIR --bbox W,S,E,N --start YYYY-MM-DD] [--coarse-product SPL3SMP]
        [--gap-correction-km 54]
@@ -10,6 +11,12 @@ Usage: python benchmarks/accuracy.py --suite [--worlds a,b] [--ceiling] [--small
 separately, ending with the line ``suite: worlds=N worst_ratio=X median_ratio=X worst_av_r=X
 median_av_r=X median_subgrid_r=X`` over every world (ratio = product ubRMSE / bilinear ubRMSE).
 ``--small`` runs two small worlds (CI keeps the code from rotting; its figures mean nothing).
+``--reanalysis`` adds the reanalysis mode (a model per block of scored days, trained on the
+history length of days around the block, days after it included; production's default block,
+``reanalysis_block_days``) next to the near-real-time product, on the worlds written with days
+after the scored ones (``<work>/<world>-after<N>``), with a table row and summary lines of its
+own; ``--reanalysis-variants`` also the variants ``docs/models.md`` compares (a model per day,
+the day itself left out, the record ending with the scored days).
 
 Without ``--suite``: writes (or reuses) a synthetic archive in DIR (or reads another world's
 archive, ``--archive``, with its truth under ``truth/`` as the archive contract says; give its
@@ -218,9 +225,12 @@ def run_suite(args: argparse.Namespace) -> None:
     stack.up_postgres()
     url = stack.database_url("smprod")
     methods = [suite.Method("product")]
+    if args.reanalysis or args.reanalysis_variants:
+        methods += reanalysis_methods(args.reanalysis_variants)
     results = {}
     for world in worlds:
-        run = suite.prepare(world, args.work, url)
+        after = suite.after_days(world) if len(methods) > 1 else 0
+        run = suite.prepare(world, args.work, url, after)
         if args.prepare_only:
             continue
         results[world.name] = suite.score(run, methods, ceiling=args.ceiling)
@@ -231,11 +241,37 @@ def run_suite(args: argparse.Namespace) -> None:
         print(suite.format_world(title, results[world.name]), flush=True)
     if args.prepare_only:
         return
+    for method in methods[1:]:  # the line scripts read stays last
+        _summaries(worlds, results, method.name, f"{method.name} ")
+    _summaries(worlds, results, "product", "")
+
+
+def _summaries(worlds: list, results: dict, method: str, prefix: str) -> None:
+    """The tuning and held-out summaries of ``method``, then its ``suite:`` line."""
+    from benchmarks import suite
+
     for label, tuning in (("tuning worlds", True), ("held-out worlds", False)):
         part = {w.name: results[w.name] for w in worlds if w.tuning == tuning}
         if part:
-            print(f"{label}: " + suite.summary_line(part, "product").removeprefix("suite: "))
-    print(suite.summary_line(results, "product"))
+            print(f"{prefix}{label}: " + suite.summary_line(part, method).removeprefix("suite: "))
+    print(prefix + suite.summary_line(results, method))
+
+
+def reanalysis_methods(variants: bool) -> list:
+    """The reanalysis method as production makes it (blocks of ``reanalysis_block_days``), and
+    with ``variants`` the ones it was chosen against."""
+    from benchmarks import suite
+    from smprod.config import Settings
+
+    block = Settings.model_fields["reanalysis_block_days"].default
+    methods = [suite.Method("reanalysis", training="reanalysis", block_days=block)]
+    if variants:
+        methods += [
+            suite.Method("reanalysis-day", training="reanalysis", block_days=1),
+            suite.Method("reanalysis-day-out", training="reanalysis", block_days=1, include_block=False),
+            suite.Method("reanalysis-end", training="reanalysis", block_days=block, at_record_end=True),
+        ]
+    return methods
 
 
 def main() -> None:
@@ -245,6 +281,12 @@ def main() -> None:
     parser.add_argument("--ceiling", action="store_true", help="with --suite: add the learnable ceiling")
     parser.add_argument("--small", action="store_true", help="with --suite: two small worlds (CI)")
     parser.add_argument("--prepare-only", action="store_true", help="with --suite: write and ingest only")
+    parser.add_argument(
+        "--reanalysis", action="store_true", help="with --suite: the reanalysis mode next to the product"
+    )
+    parser.add_argument(
+        "--reanalysis-variants", action="store_true", help="with --suite: and the reanalysis variants"
+    )
     parser.add_argument("--stack", type=Path, help="embedded PostgreSQL directory (default WORK/stack)")
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--test-days", type=int, default=4)

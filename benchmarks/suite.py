@@ -44,6 +44,7 @@ from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.readers.ismn import read_stm
 from smprod.inputs.sources import ArchiveSource
+from smprod.inputs.window import reanalysis_blocks, reanalysis_days
 from smprod.layout import WorkLayout
 from smprod.mlops.lifecycle import fit_calibrated, split_holdout
 from smprod.science.correction import (
@@ -82,6 +83,15 @@ class Method:
     #: Smooth the training predictors over the coarse product's footprint (production: True).
     footprint: bool = True
     correct: Callable[..., NDArray[np.float64]] | None = None
+    #: ``near-real-time``: trained on the history before the scored days (the daily run);
+    #: ``reanalysis``: a model per block of scored days, trained on ``history`` days around it.
+    training: str = "near-real-time"
+    #: Reanalysis: days per block (0: the scored days are one block).
+    block_days: int = 0
+    #: Reanalysis: the block's own days (their SMAP) in its training window.
+    include_block: bool = True
+    #: Reanalysis: the record ends with the scored days (no day after them to train on).
+    at_record_end: bool = False
 
 
 @dataclass
@@ -106,35 +116,75 @@ class WorldRun:
     archive: Path
     train_days: list[date]
     test_days: list[date]
+    #: Every day with a full set of lags (history, scored days and any days after them).
+    days: list[date] = field(default_factory=list)
 
     def truth(self, day: date) -> NDArray[np.float64]:
         with rasterio.open(self.archive / "truth" / f"truth_{day:%Y%m%d}.tif") as ds:
             return ds.read(1).astype(np.float64)
 
 
-def prepare(world: SuiteWorld, root: Path, database_url: str) -> WorldRun:
-    """Write (once) and ingest (once) ``world`` below ``root / world.name``."""
-    base = root / world.name
+def after_days(world: SuiteWorld) -> int:
+    """Days a reanalysis world has after its scored days: enough for a window centred on any
+    scored day (:func:`smprod.inputs.window.reanalysis_days`)."""
+    return world.history // 2
+
+
+def prepare(world: SuiteWorld, root: Path, database_url: str, after: int = 0) -> WorldRun:
+    """Write (once) and ingest (once) ``world`` below ``root / world.name``; with ``after`` days
+    after the scored days, below ``root / f"{world.name}-after{after}"`` (a longer simulation
+    of the same world: its truth is the same day for day, the inputs of its last scored days
+    differ a little, e.g. IMERG Final instead of Early)."""
+    base = root / (f"{world.name}-after{after}" if after else world.name)
     archive, layout = base / "archive", WorkLayout(base / "work")
     region = region_from_bbox(world.bbox, world.coarse_km)
+    ndays = world.days + after
     if not (archive / "truth").exists():
-        write_archive(archive, world.start, world.days, world.bbox, world.coarse_km, world.seed, world.spec)
+        write_archive(archive, world.start, ndays, world.bbox, world.coarse_km, world.seed, world.spec)
     store, source = InputStore(layout), ArchiveSource(archive)
     engine = db.make_engine(database_url)
-    days = [world.start + timedelta(days=k) for k in range(world.days)]
+    days = [world.start + timedelta(days=k) for k in range(ndays)]
     for day in days:
         if not store.has(day):
             ingest_day(day, region, world.coarse_product, source, layout, engine)
     engine.dispose()
     history = days[8 : 8 + world.history]
-    return WorldRun(world, region, store, archive, history, days[8 + world.history :])
+    scored = days[8 + world.history : 8 + world.history + world.test]
+    return WorldRun(world, region, store, archive, history, scored, days[8:])
 
 
-def train(run: WorldRun, method: Method) -> Downscaler:
-    """The model production would train on the world's history window."""
+#: A model's training: (window days, days never held out of fitting: the reanalysis block).
+Training = tuple[tuple[date, ...], tuple[date, ...]]
+
+
+def windows(run: WorldRun, method: Method) -> dict[date, Training]:
+    """Scored day -> the training of the model that makes it.
+
+    Near-real-time: the history before the scored days, for all of them. Reanalysis: per block
+    of scored days, ``history`` days around it, as production's reanalysis backfill chooses them
+    (:func:`smprod.inputs.window.reanalysis_days`), never past the world's last day (or, with
+    ``at_record_end``, past the last scored day); the block's days are fitted on, never held out
+    for the sigma calibration (:func:`smprod.mlops.lifecycle.split_holdout` ``keep``).
+    """
+    if method.training == "near-real-time":
+        return {day: (tuple(run.train_days), ()) for day in run.test_days}
+    latest = run.test_days[-1] if method.at_record_end else run.days[-1]
+    out = {}
+    for block in reanalysis_blocks(run.test_days, method.block_days or len(run.test_days)):
+        window = reanalysis_days(block[0], block[-1], run.world.history, latest, not method.include_block)
+        missing = sorted(set(window) - set(run.days))
+        if missing:
+            raise ValueError(f"{run.world.name}: the window of {block[0]} needs {missing[0]}..{missing[-1]}")
+        out.update({day: (tuple(window), tuple(block)) for day in block})
+    return out
+
+
+def train(run: WorldRun, method: Method, training: Training | None = None) -> Downscaler:
+    """The model production would train (default: on the world's history window)."""
+    days, keep = training or (tuple(run.train_days), ())
     footprint = COARSE_FOOTPRINT_KM[run.world.coarse_product] if method.footprint else 0.0
-    table = training_table(run.train_days, run.region, run.store, footprint)
-    model, _ = fit_calibrated(method.kind, *split_holdout(table))
+    table = training_table(list(days), run.region, run.store, footprint)
+    model, _ = fit_calibrated(method.kind, *split_holdout(table, keep))
     return model
 
 
@@ -273,13 +323,25 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
     factor = run.region.factor
     block, offset = conservation_blocks(run.region.coarse, methods[0].conservation_km if methods else None)
     scale = (factor, block, offset)
-    models = {m.name: train(run, m) for m in methods}
+    by_name = {m.name: m for m in methods}
+    plans = {m.name: windows(run, m) for m in methods}
+    trained: dict[str, tuple[Training, Downscaler]] = {}  # each method's current model
+
+    def model_of(name: str, day: date) -> Downscaler:
+        training = plans[name][day]
+        if name not in trained or trained[name][0] != training:
+            trained[name] = (training, train(run, by_name[name], training))
+        return trained[name][1]
+
+    names = [m.name for m in methods]
     if ceiling:
-        models["ceiling"] = _ceiling_model(run)
-    pooled = {name: _Pooled() for name in ("bilinear", "oracle", *models)}
+        names.append("ceiling")
+        plans["ceiling"] = {day: ((), ()) for day in run.test_days}
+        trained["ceiling"] = (((), ()), _ceiling_model(run))
+    pooled = {name: _Pooled() for name in ("bilinear", "oracle", *names)}
     stations = _stations(run)
     station_pairs: dict[str, list[tuple[list[float], list[float]]]] = {
-        v: [([], []) for _ in stations] for v in ("smap", "bilinear", *models)
+        v: [([], []) for _ in stations] for v in ("smap", "bilinear", *names)
     }
     for day in run.test_days:
         truth = run.truth(day)
@@ -294,10 +356,9 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
             "bilinear": (bilinear, None),
             "oracle": (oracle.values, None),
         }
-        for name, model in models.items():
-            prediction = predict_region(model, day, run.region, run.store)
-            method = next((m for m in methods if m.name == name), Method(name))
-            fields[name] = (product(run, method, prediction, day), prediction.sigma)
+        for name in names:
+            prediction = predict_region(model_of(name, day), day, run.region, run.store)
+            fields[name] = (product(run, by_name.get(name, Method(name)), prediction, day), prediction.sigma)
         for name, (values, sigma) in fields.items():
             pooled[name].add(values, truth, bilinear, smap, porosity, scale, sigma)
         nearest = upsample_nearest(smap, factor)

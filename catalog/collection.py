@@ -6,8 +6,9 @@ collection is repaired by the next publish of any day. Static text (title, descr
 keywords, providers) and ``item_assets`` come from ``catalog/fragments/collection.json``.
 
 Summaries (what a person filtering the catalog wants to know without opening items): model
-versions, IMERG runs, SMAP releases and coarse products seen, ``gsd`` and ``proj:code``; the
-temporal extent runs from the first day's start to the last day's end.
+versions, training modes (``near-real-time``, ``reanalysis``), IMERG runs, SMAP releases and
+coarse products seen, ``gsd`` and ``proj:code``; the temporal extent runs from the first day's
+start to the last day's end.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ COLLECTION_EXTENSIONS = [
 #: Item properties summarised as the sorted set of values seen.
 SUMMARISED = (
     "smprod:model_version",
+    "smprod:training_mode",
     "smprod:precip_run",
     "smprod:smap_release",
     "smprod:coarse_product",

@@ -18,6 +18,10 @@ Decisions that live here:
 * **Timestamps without a clock.** ``updated`` is the modification time of the provenance record
   (when the day's files were written), ``created`` the ``updated`` of the first revision; the
   library never reads "now", so a republish of unchanged files changes nothing.
+* **Training mode.** ``smprod:training_mode`` tells a reanalysis day (its model was trained on
+  a window around the day, days after it included) from a near-real-time one (trained on past
+  days only); ``smprod:training_window`` gives the window. Provenance written before the mode
+  existed is near-real-time.
 * **Model link.** ``via`` -> ``models:/<name>/<version>`` (the MLflow model-version URI, usable
   with ``mlflow.pyfunc.load_model``) and, when the tracking URI is an MLflow server
   (``http(s)://``), a second ``via`` link to the version's page in the MLflow UI.
@@ -36,6 +40,7 @@ from typing import Any
 from smprod.errors import CatalogError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.product.provenance import training_of
 from smprod.product.read import BandHeader, BandStatistics, band_headers
 from smprod.secrets import public_url
 
@@ -148,7 +153,8 @@ def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> 
         "processing:level": PROCESSING_LEVEL,
         "processing:lineage": (
             f"SMAP {record['coarse_product']} ({record['smap_release']}) downscaled to 1 km by "
-            f"{model['name']} v{model['version']} ({model.get('kind', '')}), mass-corrected"
+            f"{model['name']} v{model['version']} ({model.get('kind', '')}, "
+            f"{training_of(record)[0]}), mass-corrected"
         ),
         "processing:software": software,
         "processing:version": software.get("smprod", ""),
@@ -161,7 +167,19 @@ def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> 
         "smprod:precip_run": record["precip_run"],
         "smprod:input_key": input_key(record),
         "smprod:qa_fractions": record.get("qa_fractions", {}),
+        **training_properties(record),
     }
+
+
+def training_properties(record: dict[str, Any]) -> dict[str, Any]:
+    """``smprod:training_mode`` (``near-real-time``: the model was trained on days before the
+    product day only; ``reanalysis``: on a window around it, days after it included) and, when
+    the provenance has it, ``smprod:training_window`` ``[first day, last day]``."""
+    mode, window = training_of(record)
+    properties: dict[str, Any] = {"smprod:training_mode": mode}
+    if window is not None:
+        properties["smprod:training_window"] = list(window)
+    return properties
 
 
 def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
@@ -271,6 +289,7 @@ def reprocessing_reasons(before: dict[str, Any], after: dict[str, Any]) -> list[
     """Why a day was made again, e.g. ``["model 3 -> 4", "IMERG Late -> Final"]``."""
     labels = {
         "smprod:model_version": "model",
+        "smprod:training_mode": "training",
         "smprod:precip_run": "IMERG",
         "smprod:smap_release": "SMAP release",
         "smprod:coarse_product": "coarse product",

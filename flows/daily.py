@@ -33,6 +33,11 @@ runs end Cancelled.
 Secrets: the settings reach the flows with their URLs as ``SecretStr`` (masked in the stored
 flow-run parameters) or, from a deployment, without them; the plain URLs are taken out only in
 :func:`make_ctx`, where the connections are made.
+
+Training modes: the daily run is always near-real-time (the champion, trained on past days);
+backfill and reprocess follow the ``training_mode`` setting, and in ``reanalysis`` mode make
+their days in blocks with a model per block trained on the window around it, days after it
+included (:func:`_reanalysis`; registered without an alias, so never the champion).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from pydantic import SecretStr
 
 from flows.logs import hide_expected_tracebacks
 from flows.supervise import STOP
-from smprod.config import Settings
+from smprod.config import REANALYSIS, Settings
 from smprod.errors import DatabaseError, StoppedError
 
 if TYPE_CHECKING:
@@ -69,7 +74,7 @@ if TYPE_CHECKING:
     from smprod.inputs.sources.base import GranuleSource
     from smprod.inputs.window import WindowReport
     from smprod.layout import WorkLayout
-    from smprod.mlops.lifecycle import TrainingResult
+    from smprod.mlops.lifecycle import TrainingResult, TrainingSpec
     from smprod.ops.reprocess import Update
     from smprod.product.produce import DayProduct, InputKey
     from smprod.product.provenance import ModelInfo
@@ -268,6 +273,14 @@ def model_task(ctx: Ctx, day: date) -> tuple[Downscaler, ModelInfo]:
     return model, info
 
 
+@task(name="model", cache_policy=NO_CACHE)
+def reanalysis_model_task(ctx: Ctx, version: str) -> tuple[Downscaler, ModelInfo]:
+    """Reanalysis: the version trained for the day's block (never the champion)."""
+    from smprod.mlops.lifecycle import load_version
+
+    return load_version(ctx.tracking_uri, ctx.settings.model_name, version)
+
+
 @task(name="ingest-window", **NETWORK_TASK)
 def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
     """Cold start: ingest the days of the training window ending ``end`` that have no inputs yet."""
@@ -283,13 +296,11 @@ def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
     return report
 
 
-def train_task(ctx: Ctx, end: date) -> TrainingResult:
-    """Ingest what the window lacks, then train, register and apply the promotion rule."""
+def _training_spec(ctx: Ctx, end: date) -> TrainingSpec:
     from smprod import __version__
-    from smprod.inputs.dayfiles import InputStore
-    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
+    from smprod.mlops.lifecycle import TrainingSpec
 
-    spec = TrainingSpec(
+    return TrainingSpec(
         end=end,
         window_days=ctx.settings.training_window_days,
         region=ctx.region,
@@ -300,6 +311,14 @@ def train_task(ctx: Ctx, end: date) -> TrainingResult:
         promotion_metric=ctx.settings.promotion_metric,
         code_version=__version__,
     )
+
+
+def train_task(ctx: Ctx, end: date) -> TrainingResult:
+    """Ingest what the window lacks, then train, register and apply the promotion rule."""
+    from smprod.inputs.dayfiles import InputStore
+    from smprod.mlops.lifecycle import train_and_register
+
+    spec = _training_spec(ctx, end)
     ingest_window_task(ctx, end)
     result = train_and_register(spec, InputStore(ctx.layout), ctx.tracking_uri, ctx.artifact_root, ctx.engine)
     logger = get_run_logger()
@@ -307,6 +326,59 @@ def train_task(ctx: Ctx, end: date) -> TrainingResult:
         logger.warning("review plot %s", note)
     logger.info("trained %s v%s: %s", ctx.settings.model_name, result.version, result.decision.reason)
     return result
+
+
+@task(name="reanalysis-window", **NETWORK_TASK)
+def reanalysis_window_task(ctx: Ctx, first: date, last: date) -> list[date]:
+    """The training window of the reanalysis block ``first``..``last``: ``training_window_days``
+    around it, days after it included as far as the source has SMAP (:func:`reanalysis_days`);
+    its days without inputs are ingested first (cold start, as for the champion's window)."""
+    from smprod.inputs.window import ingest_window, reanalysis_days, smap_days
+
+    logger = get_run_logger()
+    size, source = ctx.settings.training_window_days, ctx.source()
+    offered = smap_days(source, reanalysis_days(first, last, size), ctx.region, ctx.settings.coarse_product)
+    days = reanalysis_days(first, last, size, latest=max(offered, default=None))
+    report = ingest_window(
+        days, ctx.region, ctx.settings.coarse_product, source, ctx.layout, ctx.engine, logger.info
+    )
+    for line in report.lines():
+        logger.info("reanalysis %s..%s: %s", first, last, line)
+    return days
+
+
+@task(name="reanalysis-train", cache_policy=NO_CACHE)
+def reanalysis_train_task(ctx: Ctx, first: date, last: date, days: list[date]) -> str:
+    """Train and register the block's model (no alias: never champion); returns its version."""
+    from smprod.inputs.dayfiles import InputStore
+    from smprod.mlops.lifecycle import train_reanalysis
+
+    spec = _training_spec(ctx, days[-1])
+    result = train_reanalysis(
+        spec, (first, last), days, InputStore(ctx.layout), ctx.tracking_uri, ctx.artifact_root
+    )
+    logger = get_run_logger()
+    for note in result.notes:
+        logger.warning("review plot %s", note)
+    model, window = f"{spec.model_name} v{result.info.version}", f"{days[0]}..{days[-1]}"
+    logger.info("trained %s (reanalysis) for %s..%s on %s", model, first, last, window)
+    return result.info.version
+
+
+def _block_version(ctx: Ctx, block: list[date]) -> str:
+    """The reanalysis model of ``block``: the version its published days were already made with
+    from the same window (a rerun, or a backfill resumed), else a newly trained one."""
+    from smprod.mlops.lifecycle import reusable_reanalysis_version
+
+    days = reanalysis_window_task(ctx, block[0], block[-1])
+    reused = reusable_reanalysis_version(ctx.layout, block, (days[0], days[-1]))
+    if reused is not None:
+        window = f"{days[0]}..{days[-1]}"
+        get_run_logger().info(
+            "reanalysis %s..%s: v%s, trained on %s, reused", block[0], block[-1], reused, window
+        )
+        return reused
+    return reanalysis_train_task(ctx, block[0], block[-1], days)
 
 
 @task(name="produce", cache_policy=NO_CACHE)
@@ -375,17 +447,19 @@ def validate_task(ctx: Ctx, product: DayProduct, info: ModelInfo) -> int:
 # Dask worker failed with pydantic's "not fully defined" error for the unpickled class.
 @flow(name="smprod-day", validate_parameters=False)
 @_cancel_on_stop
-def produce_one_day(settings: Settings, day: date) -> str:
+def produce_one_day(settings: Settings, day: date, reanalysis_version: str | None = None) -> str:
     """Every stage of one day under its lock, recorded in the run ledger; returns the status.
 
     A stop is honoured before a stage (the run is closed ``cancelled``); a run that the
     database cannot close now is journalled and closed by the next run (:mod:`smprod.ops.runs`).
+    ``reanalysis_version``: the registered version trained for the day's reanalysis block
+    (:func:`reanalysis_days`); None (the daily run) = the champion.
     """
     with make_ctx(settings) as ctx:
-        return _locked_day(ctx, day)
+        return _locked_day(ctx, day, reanalysis_version)
 
 
-def _locked_day(ctx: Ctx, day: date) -> str:
+def _locked_day(ctx: Ctx, day: date, reanalysis_version: str | None = None) -> str:
     from smprod.ops import runs
 
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
@@ -394,7 +468,7 @@ def _locked_day(ctx: Ctx, day: date) -> str:
         runs.close_abandoned(ctx.engine, day)
         run_id = runs.start_run(ctx.engine, day, str(flow_run.id) if flow_run else None)
         try:
-            status = _stages(ctx, day, run_id)
+            status = _stages(ctx, day, run_id, reanalysis_version)
         except StoppedError as stop:
             _close_run(ctx, run_id, "cancelled", str(stop))
             raise
@@ -413,7 +487,7 @@ def _close_run(ctx: Ctx, run_id: int, status: str, error: str | None) -> Databas
     return runs.finish_or_defer(ctx.engine, run_id, status, error, ctx.pending, datetime.now(UTC))
 
 
-def _stages(ctx: Ctx, day: date, run_id: int) -> str:
+def _stages(ctx: Ctx, day: date, run_id: int, reanalysis_version: str | None = None) -> str:
     from smprod.ops import runs
     from smprod.product.produce import is_current, key_changes
 
@@ -428,7 +502,10 @@ def _stages(ctx: Ctx, day: date, run_id: int) -> str:
     report = timed("ingest", ingest_task, ctx, day)
     key = _checked_key(ctx, day)
     runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key.value)
-    model, info = timed("model", model_task, ctx, day)
+    if reanalysis_version is None:
+        model, info = timed("model", model_task, ctx, day)
+    else:
+        model, info = timed("model", reanalysis_model_task, ctx, reanalysis_version)
     runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
     files = ctx.layout.product_files(day)
     if is_current(files, key.value, info) and runs.finished_with(ctx.engine, day, key.value, info.version):
@@ -489,18 +566,22 @@ def backfill(start: date, end: date, settings: Settings | None = None) -> dict[s
     core). With ``dask_address`` set, the first day runs here (it may train the champion the
     others need) and the rest run on the cluster, as many at once as it has worker threads;
     the validation windows are then recomputed in day order, so the metrics equal a serial run.
+    In reanalysis mode (setting ``training_mode``) the days are made by :func:`_reanalysis`.
     """
     from smprod.config import load_settings
 
     settings = settings or load_settings()
     days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
-    if len(days) <= 1:  # nothing to ingest ahead or to spread over a cluster
+    reanalysis = settings.training_mode == REANALYSIS
+    if len(days) <= 1 and not reanalysis:  # nothing to ingest ahead or to spread over a cluster
         return {str(day): _outcome(settings, day) for day in days}
     with make_ctx(settings) as ctx:
         for day in days:
             STOP.check(f"before ingesting {day} ahead")
             _ingest_ahead(ctx, day)
         ctx.close()  # each day has a context of its own: keep no idle connections meanwhile
+        if reanalysis:
+            return _reanalysis(ctx, days)
         if settings.dask_address:
             from prefect_dask import DaskTaskRunner
 
@@ -523,10 +604,10 @@ def _ingest_ahead(ctx: Ctx, day: date) -> None:
         get_run_logger().warning("%s could not be ingested ahead: %s", day, err)
 
 
-def _outcome(settings: Settings, day: date) -> str:
+def _outcome(settings: Settings, day: date, reanalysis_version: str | None = None) -> str:
     STOP.check(f"before {day}")
     try:
-        return produce_one_day(settings, day)
+        return produce_one_day(settings, day, reanalysis_version)
     except (*STOPPED, DatabaseError):
         raise  # a stop, or an outage every later day would meet too
     except Exception as err:  # one bad day must not stop the backfill
@@ -535,15 +616,49 @@ def _outcome(settings: Settings, day: date) -> str:
 
 
 @task(name="day", cache_policy=NO_CACHE)
-def day_task(settings: Settings, day: date) -> str:
+def day_task(settings: Settings, day: date, reanalysis_version: str | None = None) -> str:
     """One backfill day on a Dask worker (its own smprod-day flow run, lock and ledger row)."""
-    return _outcome(settings, day)
+    return _outcome(settings, day, reanalysis_version)
 
 
 @flow(name="smprod-backfill-cluster", validate_parameters=False)
-def _backfill_on_cluster(settings: Settings, days: list[date]) -> dict[str, str]:
-    futures = [day_task.submit(settings, day) for day in days]
+def _backfill_on_cluster(
+    settings: Settings, days: list[date], reanalysis_version: str | None = None
+) -> dict[str, str]:
+    futures = [day_task.submit(settings, day, reanalysis_version) for day in days]
     return {str(day): future.result() for day, future in zip(days, futures, strict=True)}
+
+
+def _reanalysis(ctx: Ctx, days: list[date]) -> dict[str, str]:
+    """Reanalysis mode (backfill and reprocess): ``days`` in blocks of ``reanalysis_block_days``,
+    each made with a model trained on the window around the block (:func:`_block_version`); a
+    block whose model cannot be trained fails its days and the others go on. With a Dask
+    scheduler a block's days run on the cluster and the validation windows are then recomputed
+    in day order, as a backfill does."""
+    from smprod.inputs.window import reanalysis_blocks
+
+    settings, outcome = ctx.settings, {}
+    for block in reanalysis_blocks(days, settings.reanalysis_block_days):
+        STOP.check(f"before the reanalysis block {block[0]}..{block[-1]}")
+        try:
+            version = _block_version(ctx, block)
+        except (*STOPPED, DatabaseError):
+            raise
+        except Exception as err:  # one block without a model must not stop the others
+            get_run_logger().error("reanalysis %s..%s failed: %s", block[0], block[-1], err)
+            outcome.update({str(day): f"failed: {err}" for day in block})
+            continue
+        ctx.close()
+        if settings.dask_address:
+            from prefect_dask import DaskTaskRunner
+
+            runner = cast(Any, DaskTaskRunner(address=settings.dask_address))
+            outcome.update(_backfill_on_cluster.with_options(task_runner=runner)(settings, block, version))
+        else:
+            outcome.update({str(day): _outcome(settings, day, version) for day in block})
+    if settings.dask_address:
+        rescore_task(ctx, [day for day in days if outcome.get(str(day)) == "succeeded"])
+    return outcome
 
 
 @task(name="rescore", cache_policy=NO_CACHE)
@@ -590,6 +705,9 @@ def find_updates_task(ctx: Ctx, since: date | None) -> list[Update]:
 def reprocess_updates(settings: Settings | None = None, since: date | None = None) -> dict[str, str]:
     """Produce again the published days (on or after ``since``) whose inputs improved.
 
+    In reanalysis mode (setting ``training_mode``) those days are made as a reanalysis backfill
+    makes them (:func:`_reanalysis`), otherwise with the champion.
+
     Returns:
         day -> ``"<status>: <why>"`` for every day it reprocessed (status as for a daily run,
         or ``failed: <error>``); days without better inputs are left alone and not listed.
@@ -600,6 +718,9 @@ def reprocess_updates(settings: Settings | None = None, since: date | None = Non
     logger = get_run_logger()
     with make_ctx(settings) as ctx:
         updates = find_updates_task(ctx, since)
+        if updates and settings.training_mode == REANALYSIS:
+            made = _reanalysis(ctx, [update.day for update in updates])
+            return {str(u.day): f"{made[str(u.day)]}: {u.reason}" for u in updates}
     if not updates:
         logger.info("no published day%s has better inputs now", f" since {since}" if since else "")
     outcome: dict[str, str] = {}

@@ -30,6 +30,10 @@ CONFIG_ENV = "SMPROD_CONFIG"
 
 CoarseProduct = Literal["SPL3SMP", "SPL3SMP_E"]
 ModelKind = Literal["rf", "xgb", "stack"]
+#: How a model is trained for the days it makes (the ``training_mode`` setting).
+TrainingMode = Literal["near-real-time", "reanalysis"]
+NEAR_REAL_TIME: TrainingMode = "near-real-time"
+REANALYSIS: TrainingMode = "reanalysis"
 
 #: Cell size (km) of each coarse SMAP L3 product: the one place the two are tied together.
 COARSE_KM: dict[CoarseProduct, int] = {"SPL3SMP": 36, "SPL3SMP_E": 9}
@@ -244,6 +248,27 @@ class Settings(BaseSettings):
         if settings_cls.model_config.get("toml_file") is not None:
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
+
+    # --- Reanalysis mode (issue 17, item 3; docs/models.md) -----------------------------------
+    training_mode: TrainingMode = Field(
+        "near-real-time",
+        description="How backfill and reprocess train: near-real-time (the champion, trained on past "
+        "days) or reanalysis (a model per block of days, trained on the window around it, days after "
+        "included). The daily run is always near-real-time.",
+    )
+    reanalysis_block_days: int = Field(
+        7, ge=1, le=366, description="Reanalysis: days produced with one model (one window)."
+    )
+
+    @model_validator(mode="after")
+    def _block_inside_window(self) -> Settings:
+        if self.reanalysis_block_days > self.training_window_days:
+            raise ValueError(
+                f"reanalysis_block_days = {self.reanalysis_block_days} is longer than the training "
+                f"window (training_window_days = {self.training_window_days}): a block's window "
+                "holds the block"
+            )
+        return self
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

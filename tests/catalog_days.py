@@ -42,8 +42,11 @@ def write_day(
     model_version: str = "1",
     precip_run: str = "Late",
     smap_release: str = "R19240_001",
+    training_mode: str = "near-real-time",
+    window: tuple[date, date] | None = None,
 ) -> ProductFiles:
-    """Write one product day under ``workdir`` from seeded random fields (seed = the day)."""
+    """Write one product day under ``workdir`` from seeded random fields (seed = the day);
+    ``training_mode`` and ``window``: the model's (:class:`ModelInfo`)."""
     rng = np.random.default_rng(day.toordinal())
     smap = rng.uniform(0.1, 0.4, region.coarse.shape)
     model = np.repeat(np.repeat(smap, 36, 0), 36, 1) + rng.normal(0, 0.04, region.fine.shape)
@@ -53,7 +56,9 @@ def write_day(
     info = ProductInfo(
         day=day,
         region=region,
-        model=ModelInfo(MODEL_NAME, model_version, f"run{model_version:0>6}", "random_forest"),
+        model=ModelInfo(
+            MODEL_NAME, model_version, f"run{model_version:0>6}", "random_forest", training_mode, window
+        ),
         inputs={"SPL3SMP": [f"SMAP_L3_SM_P_{day:%Y%m%d}_{smap_release}.h5"]},
         coarse_product="SPL3SMP",
         smap_release=smap_release,

@@ -41,6 +41,7 @@ function itemCard(item, itemUrl) {
   }
   const rows = [
     ["model", `${p["smprod:model_name"]} v${p["smprod:model_version"]}`],
+    ["training", (p["smprod:training_mode"] || "near-real-time") + (p["smprod:training_window"] ? ` (${p["smprod:training_window"].join("..")})` : "")],
     ["IMERG run", p["smprod:precip_run"]],
     ["SMAP", `${p["smprod:coarse_product"]} ${p["smprod:smap_release"]}`],
     ["revision", `${p["smprod:revision"] ?? 1}` + (p["smprod:reprocessed"] ? ` (reprocessed: ${(p["smprod:reprocessing"] || []).join(", ")})` : "")],

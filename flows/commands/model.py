@@ -45,7 +45,13 @@ def list_versions(config: ConfigOpt = None, workdir: WorkdirOpt = None) -> None:
         by_version.setdefault(str(number), []).append(alias)
     for version in sorted(versions, key=lambda v: int(v.version)):
         aliases = ", ".join(sorted(by_version.get(str(version.version), []))) or "-"
-        typer.echo(f"v{version.version}  aliases: {aliases}  run: {version.run_id}")
+        tags = version.tags or {}
+        mode = (
+            f"  reanalysis ({tags.get('window_start')}..{tags.get('window_end')})"
+            if tags.get("training_mode") == "reanalysis"
+            else ""
+        )
+        typer.echo(f"v{version.version}  aliases: {aliases}  run: {version.run_id}{mode}")
     for row in promotion_history(engine, settings.model_name):
         typer.echo(f"{row.decided_at:%Y-%m-%d %H:%M} v{row.version} {row.action}: {row.reason}")
 

@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     from smprod.config import Settings
 
 DayOpt = Annotated[str, typer.Option("--day", help="Product day YYYY-MM-DD.")]
+#: ``--reanalysis`` / ``--near-real-time``: the ``training_mode`` setting for this run only.
+TrainingModeOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--reanalysis/--near-real-time",
+        help="Train a model per block of days on the window around it, days after them included "
+        "(reanalysis), or use the champion (near-real-time); default: the training_mode setting.",
+    ),
+]
+
+
+def _training_mode(reanalysis: bool | None) -> str | None:
+    from smprod.config import NEAR_REAL_TIME, REANALYSIS
+
+    return None if reanalysis is None else REANALYSIS if reanalysis else NEAR_REAL_TIME
 
 
 def _prepare(settings: Settings) -> Endpoints:
@@ -73,11 +88,18 @@ def backfill_command(
     workdir: WorkdirOpt = None,
     archive: ArchiveOpt = None,
     bbox: BBoxOpt = None,
+    reanalysis: TrainingModeOpt = None,
 ) -> None:
-    """Produce every day from --start to --end in order; failed days are listed (exit 1)."""
+    """Produce every day from --start to --end in order; failed days are listed (exit 1).
+
+    With --reanalysis (or the setting training_mode = "reanalysis") the days are made in blocks
+    of reanalysis_block_days, each with a model trained on the window around the block.
+    """
     first, last = parse_day(start, "--start"), parse_day(end, "--end")
     check_order(first, last)
-    settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+    settings = settings_from_cli(
+        config, workdir=workdir, archive=archive, bbox=bbox, training_mode=_training_mode(reanalysis)
+    )
     endpoints = _prepare(settings)
     from flows.daily import backfill
     from flows.supervise import run_flow
@@ -97,13 +119,17 @@ def reprocess(
     workdir: WorkdirOpt = None,
     archive: ArchiveOpt = None,
     bbox: BBoxOpt = None,
+    reanalysis: TrainingModeOpt = None,
 ) -> None:
     """Produce again the published days whose inputs improved (IMERG Final, newer SMAP release).
 
-    Prints each reprocessed day with its status and why; exit 1 if any of them failed.
+    Prints each reprocessed day with its status and why; exit 1 if any of them failed. With
+    --reanalysis (or the setting) they are made as a reanalysis backfill makes them.
     """
     first = parse_day(since, "--since") if since else None
-    settings = settings_from_cli(config, workdir=workdir, archive=archive, bbox=bbox)
+    settings = settings_from_cli(
+        config, workdir=workdir, archive=archive, bbox=bbox, training_mode=_training_mode(reanalysis)
+    )
     endpoints = _prepare(settings)
     from flows.daily import reprocess_updates
     from flows.supervise import run_flow

@@ -32,6 +32,62 @@ def training_days(end: date, window_days: int) -> list[date]:
     return [end - timedelta(days=back) for back in range(window_days - 1, -1, -1)]
 
 
+def reanalysis_blocks(days: Iterable[date], block_days: int) -> list[list[date]]:
+    """``days`` (any order; repeats count once) in blocks, oldest first: a block starts at the
+    oldest day not yet in one and holds the days up to ``block_days - 1`` days after it. A range
+    of days gives blocks of ``block_days`` from its first day (the last one may be shorter); the
+    scattered days of a reprocess give a block per cluster. In reanalysis mode each block is
+    made with a model of its own, trained on the window around it (:func:`reanalysis_days`).
+
+    Raises:
+        ValueError: ``block_days`` below 1.
+    """
+    if block_days < 1:
+        raise ValueError(f"block_days must be at least 1, not {block_days}")
+    blocks: list[list[date]] = []
+    for day in sorted(set(days)):
+        if blocks and (day - blocks[-1][0]).days < block_days:
+            blocks[-1].append(day)
+        else:
+            blocks.append([day])
+    return blocks
+
+
+def reanalysis_days(
+    first: date, last: date, window_days: int, latest: date | None = None, exclude_block: bool = False
+) -> list[date]:
+    """The reanalysis training window of the block ``first``..``last``, oldest first.
+
+    ``window_days`` days centred on the block, the block's own days included (what is left over
+    goes half after the block and the rest, the odd day, before it). The window never reaches
+    past ``latest`` (the newest day with data, when known): near the present it slides back so
+    it keeps ``window_days`` days, and at the end of the record it is the ``window_days`` days
+    ending on the block's last day. ``exclude_block``: ``window_days`` days around the block
+    without the block's own days (a variant the accuracy suite measures; production includes
+    them, ``docs/models.md``).
+
+    Raises:
+        ValueError: a block longer than the window (without ``exclude_block``), or ``last``
+            before ``first``.
+    """
+    length = (last - first).days + 1
+    if length < 1:
+        raise ValueError(f"a block ends ({last}) before it starts ({first})")
+    room = None if latest is None else max((latest - last).days, 0)
+    if exclude_block:
+        after = window_days // 2 if room is None else min(window_days // 2, room)
+        before = window_days - after
+        return [first - timedelta(days=k) for k in range(before, 0, -1)] + [
+            last + timedelta(days=k) for k in range(1, after + 1)
+        ]
+    if length > window_days:
+        raise ValueError(f"a block of {length} days is longer than the {window_days}-day window")
+    after = (window_days - length) // 2
+    if room is not None:
+        after = min(after, room)
+    return training_days(last + timedelta(days=after), window_days)
+
+
 def format_days(days: Iterable[date]) -> str:
     """Days as short ranges: ``2024-04-01..2024-04-30, 2024-05-03`` (``none`` when empty)."""
     runs: list[list[date]] = []

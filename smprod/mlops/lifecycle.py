@@ -11,30 +11,35 @@ held-out days (:mod:`smprod.mlops.registry`).
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from smprod.config import NEAR_REAL_TIME, REANALYSIS
 from smprod.errors import ModelError
 from smprod.grids.ease import Region
 from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.window import format_days, training_days
+from smprod.layout import WorkLayout
 from smprod.mlops import registry
 from smprod.mlops.pickles import moved_modules_importable
 from smprod.mlops.registry import CHAMPION
 from smprod.mlops.tracking import TRAINING_EXPERIMENT, ensure_experiment
-from smprod.product.provenance import ModelInfo
+from smprod.product.provenance import ModelInfo, training_of
 from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, load_model, make_model
 from smprod.science.training import (
     COARSE_FOOTPRINT_KM,
+    SplitMetrics,
     WindowSamples,
     cell_mean_predictors,
     spatial_split,
@@ -42,6 +47,9 @@ from smprod.science.training import (
     temporal_split,
     window_samples,
 )
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 #: Most recent days kept out of fitting, on which challenger and champion are compared.
 HOLDOUT_DAYS = 5
@@ -88,8 +96,9 @@ class TrainingSpec:
     terrain_bands: int = 1
 
 
-def _holdout_split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    recent = sorted(table["day"].unique())[-HOLDOUT_DAYS:]
+def _holdout_split(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    kept = set(keep)
+    recent = [day for day in sorted(table["day"].unique()) if day not in kept][-HOLDOUT_DAYS:]
     holdout = table[table["day"].isin(recent)]
     return table[~table["day"].isin(recent)].reset_index(drop=True), holdout
 
@@ -98,14 +107,16 @@ def _enough(fit_table: pd.DataFrame, holdout: pd.DataFrame) -> bool:
     return len(fit_table) >= MIN_FIT_SAMPLES and len(holdout) >= MIN_HOLDOUT_SAMPLES
 
 
-def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_holdout(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows to fit, rows of the last ``HOLDOUT_DAYS`` days): the holdout calibrates the sigma
     and decides promotion, so it is the most recent, like the days the model will be applied to.
+    Days in ``keep`` are never held out (a reanalysis model is fitted on its block's own days;
+    its holdout is the window's last days after the block).
 
     Raises:
         ModelError: fewer than ``MIN_FIT_SAMPLES`` rows to fit or ``MIN_HOLDOUT_SAMPLES`` held out.
     """
-    fit_table, holdout = _holdout_split(table)
+    fit_table, holdout = _holdout_split(table, keep)
     if not _enough(fit_table, holdout):
         raise ModelError(
             f"too few samples to train ({len(fit_table)} fit, {len(holdout)} held out; at least "
@@ -114,14 +125,14 @@ def split_holdout(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return fit_table, holdout
 
 
-def split_window(samples: WindowSamples) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_window(samples: WindowSamples, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`split_holdout` of a training window's samples, refused in one message when too few.
 
     Raises:
         ModelError: too few samples; the message gives the window, how many days and samples
             were found, which days are missing and what to do.
     """
-    fit_table, holdout = _holdout_split(samples.table)
+    fit_table, holdout = _holdout_split(samples.table, keep)
     if not _enough(fit_table, holdout):
         raise ModelError(_too_few(samples, len(fit_table), len(holdout)))
     return fit_table, holdout
@@ -160,26 +171,45 @@ def fit_calibrated(
     return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
 
 
-def train_and_register(
-    spec: TrainingSpec, store: InputStore, tracking_uri: str, artifact_root: str | None, engine: Engine
-) -> TrainingResult:
-    """Train, log, register as challenger, compare with the champion and record the decision."""
-    days = training_days(spec.end, spec.window_days)
+@dataclass(frozen=True)
+class _Logged:
+    """A fitted model logged to MLflow: its run, its URI and what promotion compares."""
+
+    model: Downscaler
+    run_id: str
+    model_uri: str
+    holdout: pd.DataFrame
+    holdout_score: SplitMetrics
+    metrics: dict[str, float]
+    notes: tuple[str, ...]
+
+
+def _fit_and_log(
+    spec: TrainingSpec,
+    days: Sequence[date],
+    store: InputStore,
+    tracking_uri: str,
+    artifact_root: str | None,
+    tags: Mapping[str, str],
+    keep: Collection[date] = (),
+) -> _Logged:
+    """Fit on the samples of ``days`` (``keep``: days never held out), log the run with ``tags``
+    and the model to MLflow's training experiment."""
     samples = window_samples(days, spec.region, store, COARSE_FOOTPRINT_KM[spec.coarse_product])
-    table = samples.table
-    fit_table, holdout = split_window(samples)
+    fit_table, holdout = split_window(samples, keep)
     experiment = ensure_experiment(tracking_uri, TRAINING_EXPERIMENT, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
+    run_name = f"{spec.kind}-{tags.get('training_mode', NEAR_REAL_TIME)}-{spec.end}"
     with (
-        mlflow.start_run(experiment_id=experiment, run_name=f"{spec.kind}-{spec.end}") as run,
+        mlflow.start_run(experiment_id=experiment, run_name=run_name) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
         metrics, split_results = _split_metrics(spec, fit_table)
         model, coverage = fit_calibrated(spec.kind, fit_table, holdout, spec.seed, spec.terrain_bands)
-        challenger_score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
-        metrics.update(challenger_score.as_dict("holdout"))
+        score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
+        metrics.update(score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
-        notes = _log_run(spec, table, metrics, model, holdout, split_results, Path(tmp))
+        notes = _log_run(spec, samples.table, metrics, model, holdout, split_results, Path(tmp), tags)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=DownscalerPyfunc(),
@@ -190,13 +220,73 @@ def train_and_register(
             input_example=holdout[list(PREDICTORS)].head(5),
         )
         run_id = run.info.run_id
+    return _Logged(model, run_id, info.model_uri, holdout, score, metrics, tuple(notes))
+
+
+def train_and_register(
+    spec: TrainingSpec, store: InputStore, tracking_uri: str, artifact_root: str | None, engine: Engine
+) -> TrainingResult:
+    """Train, log, register as challenger, compare with the champion and record the decision."""
+    days = training_days(spec.end, spec.window_days)
+    tags = {"training_mode": NEAR_REAL_TIME, "window_end": str(spec.end)}
+    logged = _fit_and_log(spec, days, store, tracking_uri, artifact_root, tags)
     client = registry.client_for(tracking_uri)
-    version = str(registry.register_challenger(client, spec.model_name, info.model_uri, run_id).version)
+    version = str(
+        registry.register_challenger(client, spec.model_name, logged.model_uri, logged.run_id).version
+    )
     decision = _compare_with_champion(
-        spec, client, tracking_uri, holdout, getattr(challenger_score, spec.promotion_metric)
+        spec, client, tracking_uri, logged.holdout, getattr(logged.holdout_score, spec.promotion_metric)
     )
     registry.apply_decision(client, engine, spec.model_name, version, decision, spec.end)
-    return TrainingResult(version, run_id, decision, metrics, tuple(notes))
+    return TrainingResult(version, logged.run_id, decision, logged.metrics, logged.notes)
+
+
+@dataclass(frozen=True)
+class ReanalysisModel:
+    """A reanalysis model (trained for one block of days) and its identity for provenance."""
+
+    model: Downscaler
+    info: ModelInfo
+    block: tuple[date, date]
+    notes: tuple[str, ...] = ()
+
+
+def train_reanalysis(
+    spec: TrainingSpec,
+    block: tuple[date, date],
+    days: Sequence[date],
+    store: InputStore,
+    tracking_uri: str,
+    artifact_root: str | None,
+) -> ReanalysisModel:
+    """Train the model of the reanalysis block ``block`` (first, last day) on ``days`` (its window,
+    :func:`smprod.inputs.window.reanalysis_days`: days after the block included), log it to the
+    training experiment (tags ``training_mode=reanalysis``, window and block) and register it as
+    a new version of ``spec.model_name`` without any alias: it is never challenger or champion
+    (:func:`smprod.mlops.registry.register_version`), and the daily run never loads it.
+
+    The block's own days are fitted on, never held out: the holdout that calibrates the sigma
+    is the last :data:`HOLDOUT_DAYS` days of the window outside the block (``docs/models.md``).
+
+    Raises:
+        ModelError: too few samples in the window (:func:`split_window`).
+    """
+    window = (min(days), max(days))
+    tags = {
+        "training_mode": REANALYSIS,
+        "window_start": str(window[0]),
+        "window_end": str(window[1]),
+        "block_start": str(block[0]),
+        "block_end": str(block[1]),
+    }
+    block_days = [day for day in days if block[0] <= day <= block[1]]
+    logged = _fit_and_log(spec, days, store, tracking_uri, artifact_root, tags, keep=block_days)
+    client = registry.client_for(tracking_uri)
+    version = registry.register_version(client, spec.model_name, logged.model_uri, logged.run_id, tags)
+    info = ModelInfo(
+        spec.model_name, str(version.version), logged.run_id, logged.model.kind, REANALYSIS, window
+    )
+    return ReanalysisModel(logged.model, info, block, logged.notes)
 
 
 def _split_metrics(spec: TrainingSpec, table: pd.DataFrame) -> tuple[dict[str, float], dict[str, tuple]]:
@@ -233,6 +323,27 @@ def _compare_with_champion(
     )
 
 
+def reusable_reanalysis_version(
+    layout: WorkLayout, block: Sequence[date], window: tuple[date, date]
+) -> str | None:
+    """The reanalysis version the published days of ``block`` were made with, when it was
+    trained on ``window`` (first, last day) and every such day agrees on it; else None.
+
+    A rerun of a reanalysis backfill (or one resumed after a stop) then makes the block with the
+    same model, so the days already current are skipped instead of retrained and made again.
+    """
+    versions = set()
+    for day in block:
+        path = layout.product_files(day).provenance
+        if not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        mode, trained_on = training_of(record)
+        if mode == REANALYSIS and trained_on == (str(window[0]), str(window[1])):
+            versions.add(str(record["model"]["version"]))
+    return versions.pop() if len(versions) == 1 else None
+
+
 def load_champion(tracking_uri: str, name: str) -> tuple[Downscaler, ModelInfo, date | None]:
     """The champion's Downscaler, its identity for provenance, and the last day it was trained on.
 
@@ -243,19 +354,42 @@ def load_champion(tracking_uri: str, name: str) -> tuple[Downscaler, ModelInfo, 
     version = registry.version_by_alias(client, name, CHAMPION)
     if version is None:
         raise ModelError(f"model {name!r} has no champion: run smprod train (or the retrain flow)")
+    model, info = _load(client, tracking_uri, name, str(version.version), str(version.run_id), f"@{CHAMPION}")
+    return model, info, info.window[1] if info.window else None
+
+
+def load_version(tracking_uri: str, name: str, version: str) -> tuple[Downscaler, ModelInfo]:
+    """Version ``version`` of ``name`` (a reanalysis model) and its identity for provenance.
+
+    Raises:
+        ModelError: when there is no such version.
+    """
+    client = registry.client_for(tracking_uri)
+    try:
+        found = client.get_model_version(name, version)
+    except mlflow.exceptions.MlflowException as err:
+        raise ModelError(f"model {name!r} has no version {version}") from err
+    return _load(client, tracking_uri, name, version, str(found.run_id), f"/{version}")
+
+
+def _load(
+    client: MlflowClient, tracking_uri: str, name: str, version: str, run_id: str, ref: str
+) -> tuple[Downscaler, ModelInfo]:
+    """Load ``models:/<name><ref>``; its training mode and window come from its run's tags."""
     mlflow.set_tracking_uri(tracking_uri)
-    with moved_modules_importable():  # a champion registered by an earlier smprod
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    with moved_modules_importable():  # a model registered by an earlier smprod
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}{ref}")
     model: Downscaler = loaded.unwrap_python_model().model
-    run = client.get_run(str(version.run_id))
-    end = run.data.tags.get("window_end")
-    info = ModelInfo(name=name, version=str(version.version), run_id=str(version.run_id), kind=model.kind)
-    return model, info, date.fromisoformat(end) if end else None
+    tags = client.get_run(run_id).data.tags
+    start, end = tags.get("window_start"), tags.get("window_end")
+    window = (date.fromisoformat(start), date.fromisoformat(end)) if start and end else None
+    mode = tags.get("training_mode") or NEAR_REAL_TIME
+    return model, ModelInfo(name, version, run_id, model.kind, mode, window)
 
 
-def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    """Log parameters, tags, metrics, the training table and the review plots; returns the notes
-    of plots that were skipped."""
+def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path, tags) -> list[str]:  # type: ignore[no-untyped-def]
+    """Log parameters, tags (``tags`` over the defaults), metrics, the training table and the
+    review plots; returns the notes of plots that were skipped."""
     from smprod.mlops import review_plots
 
     days = sorted(table["day"].unique())
@@ -278,6 +412,7 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path) -> 
             "coarse_product": spec.coarse_product,
             "predictors": ",".join(PREDICTORS),
             "code_version": spec.code_version,
+            **tags,
         }
     )
     mlflow.log_metrics(metrics)

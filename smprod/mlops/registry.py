@@ -4,8 +4,11 @@ MLflow keeps no history of alias moves, so every decision (automatic promotion, 
 manual promotion, rollback) is also written to the PostgreSQL table ``model_promotions`` and as
 tags on the model versions involved, which the MLflow UI shows.
 
-A new version always gets the alias ``challenger``. It becomes ``champion`` when there is no
-champion or when it beats the champion on the same held-out days by the configured metric.
+A new near-real-time version always gets the alias ``challenger``. It becomes ``champion`` when
+there is no champion or when it beats the champion on the same held-out days by the configured
+metric. A reanalysis version (tag ``training_mode=reanalysis``: trained on a window around the
+days it made, days after them included) gets no alias and cannot be promoted: only the product
+files it made point to it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from smprod.errors import DatabaseError, ModelError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: Version (and run) tag saying how the model was trained: ``near-real-time`` or ``reanalysis``.
+TRAINING_MODE_TAG = "training_mode"
 
 #: MLflow error codes of a lookup that found nothing (no such model; no such alias), as opposed
 #: to a registry that could not be read.
@@ -118,15 +123,23 @@ def _unavailable(name: str, alias: str, reason: str) -> DatabaseError:
     )
 
 
-def register_challenger(client: MlflowClient, name: str, model_uri: str, run_id: str) -> ModelVersion:
-    """Register ``model_uri`` as a new version of ``name`` and give it the alias challenger."""
+def register_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str] | None = None
+) -> ModelVersion:
+    """Register ``model_uri`` as a new version of ``name`` (created if new), with ``tags``, and no
+    alias: a reanalysis model is registered this way, so it is never challenger or champion."""
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(
             name, description="smprod 1 km soil-moisture downscaling model (coarse-scale regression)."
         )
-    version = client.create_model_version(name, model_uri, run_id=run_id)
+    return client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+
+
+def register_challenger(client: MlflowClient, name: str, model_uri: str, run_id: str) -> ModelVersion:
+    """Register ``model_uri`` as a new version of ``name`` and give it the alias challenger."""
+    version = register_version(client, name, model_uri, run_id, {TRAINING_MODE_TAG: "near-real-time"})
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version
 
@@ -160,9 +173,14 @@ def apply_decision(
 def promote_manual(client: MlflowClient, engine: Engine, name: str, version: str, reason: str) -> None:
     """Operator promotion of an existing version (``smprod model promote``)."""
     try:
-        client.get_model_version(name, version)
+        found = client.get_model_version(name, version)
     except MlflowException as err:
         raise ModelError(f"model {name!r} has no version {version}") from err
+    if (found.tags or {}).get(TRAINING_MODE_TAG) == "reanalysis":
+        raise ModelError(
+            f"{name} v{version} is a reanalysis model (trained on days after the days it made, for "
+            "one block of a backfill): it cannot be champion of the daily near-real-time run"
+        )
     current = version_by_alias(client, name, CHAMPION)
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "promotion.decision", "manual_promote")

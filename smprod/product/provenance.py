@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from smprod.config import NEAR_REAL_TIME
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID
 from smprod.product.thumbnail import colour_scale
@@ -34,12 +35,19 @@ DECIMALS = 6
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The model that produced the day (from the MLflow registry)."""
+    """The model that produced the day (from the MLflow registry).
+
+    ``training_mode``: ``near-real-time`` (the champion, trained on days before the ones it
+    makes) or ``reanalysis`` (trained on a window around its block of days, days after them
+    included); ``window``: the first and last day of its training window (None when unknown).
+    """
 
     name: str
     version: str
     run_id: str
     kind: str
+    training_mode: str = NEAR_REAL_TIME
+    window: tuple[date, date] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,17 +165,15 @@ def provenance_record(
         soil_moisture: the written soil moisture (for statistics and QA fractions).
         qa: the written QA band.
         assets: asset key -> :func:`file_record` of each file already written.
+
+    The training mode is the model's (``model.training_mode``) and a setting that shaped the
+    product (``parameters.training_mode``); ``model.window`` is its training window.
     """
     return {
         "day": info.day.isoformat(),
         "product_id": PRODUCT_ID,
         "region": region_record(info.region),
-        "model": {
-            "name": info.model.name,
-            "version": info.model.version,
-            "run_id": info.model.run_id,
-            "kind": info.model.kind,
-        },
+        "model": model_record(info.model),
         "inputs": {key: sorted(ids) for key, ids in info.inputs.items()},
         "coarse_product": info.coarse_product,
         "smap_release": info.smap_release,
@@ -178,8 +184,31 @@ def provenance_record(
         "thumbnail": {"colour_scale": colour_scale()},
         "assets": {key: dict(record) for key, record in assets.items()},
         "software": dict(info.software),
-        "parameters": dict(info.parameters),
+        "parameters": {"training_mode": info.model.training_mode, **info.parameters},
     }
+
+
+def model_record(model: ModelInfo) -> dict[str, Any]:
+    """The ``model`` block: name, version, run, kind, training mode and window (when known)."""
+    record: dict[str, Any] = {
+        "name": model.name,
+        "version": model.version,
+        "run_id": model.run_id,
+        "kind": model.kind,
+        "training_mode": model.training_mode,
+    }
+    if model.window is not None:
+        record["window"] = {"start": model.window[0].isoformat(), "end": model.window[1].isoformat()}
+    return record
+
+
+def training_of(record: Mapping[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """(training mode, (window start, end) or None) of a provenance record; a record written
+    before the mode existed is near-real-time (the only mode there was)."""
+    model = record.get("model", {}) or {}
+    mode = record.get("parameters", {}).get("training_mode") or model.get("training_mode")
+    window = model.get("window")
+    return str(mode or NEAR_REAL_TIME), (str(window["start"]), str(window["end"])) if window else None
 
 
 def provenance_bytes(record: Mapping[str, Any]) -> bytes:
