@@ -9,7 +9,8 @@ window of days, applied to the region). Each size runs in a fresh child process,
 memory (``VmHWM`` of ``/proc/self/status``, which is per process; ``ru_maxrss`` of a child inherits
 the parent's high-water mark) is its own. The child times :func:`smprod.product.produce.produce_day`
 ``--repeats`` times and prints the median. Prints a table: cells, median seconds, million cells
-per minute, peak memory, and memory at start (imports, model) for reference.
+per minute, peak memory, and memory at start (imports, model) for reference; the last line is
+``throughput: cells_per_min=X peak_mib=M`` for the default model kind at the largest size.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from smprod.config import Settings
 from smprod.grids.ease import Region, RegionGrid, region_from_bbox
 from smprod.inputs.dayfiles import InputStore
 from smprod.layout import WorkLayout
@@ -35,6 +37,8 @@ from smprod.science.training import training_table
 from smprod.synthetic.gridded import write_gridded_inputs
 from smprod.synthetic.world import simulate
 
+#: The model kind production uses by default (the ``throughput:`` line is for it).
+DEFAULT_KIND = Settings().model_kind
 #: Upper-left corner of every benchmark region (central United States).
 CORNER = (-101.0, 38.0)
 START = date(2024, 6, 1)
@@ -52,7 +56,8 @@ def region_of_size(million_cells: float) -> Region:
     return Region(bbox=fine.lonlat_bounds(), coarse=coarse, fine=fine)
 
 
-def _memory_mib(field: str) -> float:
+def memory_mib(field: str) -> float:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``), MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
@@ -90,7 +95,7 @@ def child(work: Path, size: float, model_dir: Path, repeats: int) -> dict[str, f
     model = load_model(model_dir)
     info = ModelInfo("benchmark", "1", "none", model.kind)
     day = DAYS[-1]
-    start_mib = _memory_mib("VmRSS")
+    start_mib = memory_mib("VmRSS")
     seconds = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -100,7 +105,7 @@ def child(work: Path, size: float, model_dir: Path, repeats: int) -> dict[str, f
         "cells": region.fine.nrows * region.fine.ncols,
         "seconds": statistics.median(seconds),
         "all_seconds": seconds,
-        "peak_mib": _memory_mib("VmHWM"),
+        "peak_mib": memory_mib("VmHWM"),
         "start_mib": start_mib,
     }
 
@@ -122,9 +127,10 @@ def main() -> None:
         prepare(args.work, size)
     header = f"{'cells':>10s} {'median s':>9s} {'M cells/min':>12s} {'peak MiB':>9s} {'at start':>9s}  runs"
     print(f"{'model':6s} {header}")
+    default = {}
     for kind in args.kinds.split(","):
         model_dir = train(args.work, kind, min(sizes))
-        for size in sizes:
+        for size in sorted(sizes):
             command = [sys.executable, __file__, "--work", str(args.work), "--repeats", str(args.repeats)]
             out = subprocess.run(
                 [*command, "--child", str(size), str(model_dir)], check=True, capture_output=True, text=True
@@ -137,6 +143,11 @@ def main() -> None:
                 f"{f['start_mib']:9.0f}  {runs}",
                 flush=True,
             )
+            if kind == DEFAULT_KIND:
+                default = f
+    if default:  # read by scripts: the default model at the largest size
+        rate = default["cells"] / default["seconds"] * 60
+        print(f"throughput: cells_per_min={rate:.0f} peak_mib={default['peak_mib']:.0f}")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,19 @@ files of a killed publish are removed by the next publish. Collection rebuilds a
 an exclusive lock on ``<catalog>/.collection.lock`` so concurrent publishers cannot drop each
 other's item links. Item content is in :mod:`catalog.items`, the collection in
 :mod:`catalog.collection`.
+
+The item is built from one version of the day's files (a day switched while they are read is read
+again, :mod:`smprod.product.dayswitch`). Every publish first settles ``<workdir>/products``: what
+killed product writers left (hidden staging directories, ``.part`` files; a live writer's are left
+alone) is removed and a switch they left half done is finished. That is the cleanup the next run
+performs; the file server never serves those leftovers meanwhile (hidden names).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,8 +40,11 @@ from catalog.items import EXTENSIONS, build_item, item_id, revise
 from smprod.errors import CatalogError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles, WorkLayout
+from smprod.product.dayswitch import one_version, settle_products
 
 __all__ = ["EXTENSIONS", "item_for_day", "publish_day", "write_collection"]
+
+log = logging.getLogger(__name__)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -78,7 +88,9 @@ def publish_day(layout: WorkLayout, region: Region, day: date, tracking_uri: str
     root = layout.catalog
     item_dir = root / PRODUCT_ID / item_id(day)
     item_path = item_dir / f"{item_id(day)}.json"
-    item = build_item(layout.product_files(day), region, item_dir, tracking_uri)
+    files = layout.product_files(day)
+    _settle_products(layout)
+    item = one_version(files.directory, lambda: build_item(files, region, item_dir, tracking_uri))
     item = revise(item, _read(item_path) if item_path.exists() else None)
     try:
         _remove_stale_temporaries(item_dir)
@@ -87,6 +99,16 @@ def publish_day(layout: WorkLayout, region: Region, day: date, tracking_uri: str
     except OSError as err:
         raise CatalogError(f"cannot write the catalog under {root}: {err}") from err
     return item_path
+
+
+def _settle_products(layout: WorkLayout) -> None:
+    """Leftovers of killed product writers removed, half-done switches finished (logged); one that
+    cannot be removed is logged, not fatal: it is hidden, never served, and the next publish tries again."""
+    try:
+        for line in settle_products(layout.products):
+            log.info("products: %s", line)
+    except OSError as err:
+        log.warning("products: leftovers of a killed write not removed: %s", err)
 
 
 @contextmanager

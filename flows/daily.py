@@ -4,14 +4,23 @@ Stages of a day (each a task with a clear name): ``ingest`` (discover, fetch, re
 ``model`` (load the champion or retrain per policy), ``produce`` (predict + correct + write),
 ``publish`` (STAC), ``validate`` (matchups and metrics). Network-facing tasks retry with
 exponential backoff. A day is produced under a PostgreSQL advisory lock (never by two runs at
-once) and recorded in the run ledger; a day already published from the same inputs with the
-same model version is skipped (the cache key is input hash + model version, kept in the
-product's provenance, so it survives restarts and does not depend on Prefect's result store),
-but only when the ledger's last succeeded run of the day has that key too: a run killed after
-writing the files but before publishing or validating must not make the day look done.
+once) and recorded in the run ledger; a day already published under the same input key with the
+same model is skipped (the key, :func:`smprod.product.produce.input_key`, covers everything the
+product's bytes depend on: the day's inputs, the days gap filling reads, the region, the product
+settings, the code and package versions; it is kept in the product's provenance, so it survives
+restarts and does not depend on Prefect's result store), but only when the ledger's last
+succeeded run of the day has that key too: a run killed after writing the files but before
+publishing or validating must not make the day look done. A day produced again logs why (which
+key components changed).
+
 ``smprod-reprocess`` produces again the published days whose inputs improved since
 (:mod:`smprod.ops.reprocess`: IMERG Final after Early/Late, a newer SMAP release); their cache key
 changes, so :func:`produce_one_day` does not skip them.
+
+Degraded inputs degrade the product, not the schedule: a day whose SMAP covers less than
+``min_smap_coverage`` of the region fails right after ingest with a message naming the day, the
+coverage and the setting (before a model is loaded or trained), or with ``low_smap_coverage =
+"publish"`` goes on with a warning; missing precipitation is filled by ingest and flagged.
 
 Database outages: a :class:`~smprod.errors.DatabaseError` is not retried and ends a backfill or
 reprocess at once, as every later day would meet it too; a run the database could not close is
@@ -67,7 +76,7 @@ if TYPE_CHECKING:
     from smprod.layout import WorkLayout
     from smprod.mlops.lifecycle import TrainingResult, TrainingSpec
     from smprod.ops.reprocess import Update
-    from smprod.product.produce import DayProduct
+    from smprod.product.produce import DayProduct, InputKey
     from smprod.product.provenance import ModelInfo
     from smprod.science.models import Downscaler
 
@@ -388,6 +397,8 @@ def produce_task(ctx: Ctx, day: date, model: Downscaler, info: ModelInfo) -> Day
             client,
             ctx.settings.gap_correction_km,
             ctx.settings.conservation_km,
+            ctx.settings.min_smap_coverage,
+            ctx.settings.low_smap_coverage,
         )
 
 
@@ -478,7 +489,7 @@ def _close_run(ctx: Ctx, run_id: int, status: str, error: str | None) -> Databas
 
 def _stages(ctx: Ctx, day: date, run_id: int, reanalysis_version: str | None = None) -> str:
     from smprod.ops import runs
-    from smprod.product.produce import input_key, is_current
+    from smprod.product.produce import is_current, key_changes
 
     def timed(stage: str, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         STOP.check(f"before stage {stage!r} of {day}")  # a safe point: no stage is cut short
@@ -487,27 +498,42 @@ def _stages(ctx: Ctx, day: date, run_id: int, reanalysis_version: str | None = N
         runs.record_stage(ctx.engine, run_id, stage, time.monotonic() - start)
         return result
 
+    logger = get_run_logger()
     report = timed("ingest", ingest_task, ctx, day)
-    key = input_key(report.inputs)
-    runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key)
+    key = _checked_key(ctx, day)
+    runs.update_run(ctx.engine, run_id, inputs=report.inputs, input_key=key.value)
     if reanalysis_version is None:
         model, info = timed("model", model_task, ctx, day)
     else:
         model, info = timed("model", reanalysis_model_task, ctx, reanalysis_version)
     runs.update_run(ctx.engine, run_id, model_name=info.name, model_version=info.version)
     files = ctx.layout.product_files(day)
-    correction = (ctx.settings.gap_correction_km, ctx.settings.conservation_km)
-    if is_current(files, key, info.version, *correction) and runs.finished_with(
-        ctx.engine, day, key, info.version
-    ):
-        get_run_logger().info(
-            "%s is already published from the same inputs with v%s: skipped", day, info.version
+    if is_current(files, key.value, info) and runs.finished_with(ctx.engine, day, key.value, info.version):
+        logger.info(
+            "%s is already published under input key %s with v%s: skipped", day, key.value, info.version
         )
         return "skipped"
+    why = "; ".join(key_changes(files, key, info))
+    logger.info("%s: producing under input key %s; changed: %s", day, key.value, why)
     product = timed("produce", produce_task, ctx, day, model, info)
+    if product.input_key != key.value:  # not expected: produce checks its inputs did not change
+        runs.update_run(ctx.engine, run_id, input_key=product.input_key)
     timed("publish", publish_task, ctx, day)
     timed("validate", validate_task, ctx, product, info)
     return "succeeded"
+
+
+def _checked_key(ctx: Ctx, day: date) -> InputKey:
+    """The ingested day's input key, once its SMAP coverage passed: a day to fail fails here,
+    before a model is loaded or trained; a low day to publish anyway is logged as a warning."""
+    from smprod.inputs.dayfiles import InputStore
+    from smprod.product.produce import ProductSettings, check_smap_coverage, input_key
+
+    store, settings = InputStore(ctx.layout), ProductSettings.of(ctx.settings)
+    _, warning = check_smap_coverage(store, day, settings)
+    if warning:
+        get_run_logger().warning(warning)
+    return input_key(store, day, ctx.region, settings)
 
 
 @flow(name="smprod-daily")

@@ -63,6 +63,18 @@ DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 DEFAULT_GAP_CORRECTION_KM = 54.0
 #: Scale (km) whose cell means equal SMAP's, for both products (the ``conservation_km`` setting).
 DEFAULT_CONSERVATION_KM: Literal[9, 36] = 36
+#: Default least share of the region's coarse cells with a valid SMAP retrieval on the day (setting
+#: ``min_smap_coverage``, :func:`smprod.product.produce.smap_coverage`). A normal day is far above
+#: it: AM and PM together covered 77 % of the CONUS cells, 90 % of a 15 x 15 degree box and all of
+#: the default region on the real SPL3SMP day in ``../shared/realdata`` (2015-04-10), and the
+#: synthetic archives about 75 %; the correction of cells without SMAP (``gap_correction_km``) is
+#: built for such swath gaps. Below a tenth, SMAP is essentially absent (an all-fill granule, a
+#: region in the gap of both passes, frozen ground) and the day would be the model alone.
+DEFAULT_MIN_SMAP_COVERAGE = 0.1
+#: What a day below ``min_smap_coverage`` does (setting ``low_smap_coverage``): ``fail`` (default;
+#: the run fails naming the day, the coverage and the setting) or ``publish`` (with a warning in
+#: the log and the provenance, and QA ``coarse_missing`` on every pixel without SMAP).
+LowSmapCoverage = Literal["fail", "publish"]
 #: Latitude limit (degrees) of the EASE-Grid 2.0 global grid (EPSG:6933; NSIDC: 85.044 N to S).
 EASE_MAX_LAT = 85.0445
 
@@ -150,6 +162,16 @@ class Settings(BaseSettings):
         DEFAULT_CONSERVATION_KM,
         description="Scale (km) whose cell means equal SMAP's: 36 for both products (SPL3SMP_E is a "
         "true mean only over its ~33 km footprint; smprod.science.correction), 9 to force every 9 km cell.",
+    )
+    min_smap_coverage: float = Field(
+        DEFAULT_MIN_SMAP_COVERAGE,
+        ge=0,
+        le=1,
+        description="Least share (0-1) of the region's coarse cells with a valid SMAP retrieval on the "
+        "day; below it the day fails, or is published with a warning (low_smap_coverage).",
+    )
+    low_smap_coverage: LowSmapCoverage = Field(
+        "fail", description="A day below min_smap_coverage: 'fail' or 'publish' (warning + QA)."
     )
     retrain_max_age_days: int = Field(7, ge=1)
     promotion_metric: str = "ubrmse"

@@ -7,6 +7,7 @@
   quarantine/                   granules that failed to open or a check (with a .reason.txt)
   inputs/YYYY/MM/DD/            the day's gridded inputs: fine.nc (1 km), coarse.nc
   products/YYYY/MM/DD/          the day's product files (COGs, thumbnail, provenance)
+  products/YYYY/MM/.DD.*        hidden siblings of a day while it is replaced (DaySwitchPaths)
   catalog/                      the static STAC catalog (catalog.json, collection, items)
   validation/YYYYMMDD/          in situ validation plots computed for a day
   stack/postgres/               embedded PostgreSQL data directory
@@ -19,6 +20,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -66,8 +68,13 @@ class WorkLayout:
     def inputs_dir(self, day: date) -> Path:
         return self.root / "inputs" / f"{day:%Y/%m/%d}"
 
+    @property
+    def products(self) -> Path:
+        """The root of the product days (``products/YYYY/MM/DD``)."""
+        return self.root / "products"
+
     def products_dir(self, day: date) -> Path:
-        return self.root / "products" / f"{day:%Y/%m/%d}"
+        return self.products / f"{day:%Y/%m/%d}"
 
     def validation_dir(self, day: date) -> Path:
         """Plots of the in situ validation computed for ``day``."""
@@ -79,7 +86,7 @@ class WorkLayout:
     def product_days(self) -> list[date]:
         """Days with a published ``soil_moisture`` COG, sorted (folders not named YYYY/MM/DD ignored)."""
         days = []
-        for path in (self.root / "products").glob("[0-9]*/[0-9]*/[0-9]*"):
+        for path in self.products.glob("[0-9]*/[0-9]*/[0-9]*"):
             try:
                 day = date(int(path.parent.parent.name), int(path.parent.name), int(path.name))
             except ValueError:
@@ -112,6 +119,12 @@ class ProductFiles:
             provenance=directory / f"{stem}_provenance.json",
         )
 
+    @property
+    def directory(self) -> Path:
+        """The day's directory (``products/YYYY/MM/DD``): it holds the day's files and nothing else,
+        and is replaced as a whole (:mod:`smprod.product.dayswitch`)."""
+        return self.provenance.parent
+
     def cogs(self) -> dict[str, Path]:
         """COG asset key -> path."""
         return {key: getattr(self, key) for key in COG_ASSETS}
@@ -119,3 +132,57 @@ class ProductFiles:
     def assets(self) -> dict[str, Path]:
         """Asset key -> path, for every file of the day (:data:`PRODUCT_ASSETS`)."""
         return {key: getattr(self, key) for key in PRODUCT_ASSETS}
+
+
+#: Name suffix of the hidden directory a day is written into before it is switched in.
+STAGING_SUFFIX = ".staging"
+
+
+@dataclass(frozen=True)
+class DaySwitchPaths:
+    """The hidden siblings of a day's directory ``products/YYYY/MM/DD`` while a writer replaces it
+    (:mod:`smprod.product.dayswitch`). All start with ``.``: never a published path, never served.
+
+    * ``.DD.<random>.staging``: a new day being written (or, after an exchange, the old one
+      waiting to be removed);
+    * ``.DD.ready``: a complete new day waiting to be renamed in (the journal of the fallback
+      switch, on filesystems without ``RENAME_EXCHANGE``);
+    * ``.DD.old``: the previous day moved aside by that fallback switch.
+    """
+
+    directory: Path
+
+    @classmethod
+    def of(cls, files: ProductFiles) -> DaySwitchPaths:
+        return cls(files.directory)
+
+    @property
+    def parent(self) -> Path:
+        """The month directory ``products/YYYY/MM`` the siblings live in."""
+        return self.directory.parent
+
+    @property
+    def staging_prefix(self) -> str:
+        return f".{self.directory.name}."
+
+    @property
+    def ready(self) -> Path:
+        return self.parent / f".{self.directory.name}.ready"
+
+    @property
+    def old(self) -> Path:
+        return self.parent / f".{self.directory.name}.old"
+
+    def stagings(self) -> list[Path]:
+        """Staging directories of the day present now (a live writer's among them)."""
+        return sorted(self.parent.glob(f"{self.staging_prefix}*{STAGING_SUFFIX}"))
+
+    def legacy_parts(self) -> list[Path]:
+        """``.<name>.<random>.part`` temporaries that writers before the directory switch left
+        inside the day's directory when they were killed."""
+        return sorted(self.directory.glob(".*.part*"))
+
+    def leftovers(self) -> list[Path]:
+        """Every hidden sibling and temporary of the day present now."""
+        fixed = [path for path in (self.ready, self.old) if os.path.lexists(path)]
+        return [*self.stagings(), *fixed, *self.legacy_parts()]

@@ -31,6 +31,10 @@ class QA(IntFlag):
     #: a lagged SMAP predictor had no valid coarse cell around the pixel (several days of swath
     #: gaps at the region's edge) and was taken from the nearest cell with one
     SMAP_LAG_FILLED = 1 << 5
+    #: no IMERG run of a day of D-2..D had a value for the pixel (none in the source, or every
+    #: one unreadable): ``precip``/``precip_3d`` filled with the mean of the valid days of the
+    #: three, 0 mm where none is valid (:func:`smprod.inputs.dayfiles.fill_precip`)
+    PRECIP_FILLED = 1 << 6
     #: a required predictor is missing for the pixel: no value produced (nodata)
     NO_RETRIEVAL = 1 << 7
 

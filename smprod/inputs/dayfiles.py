@@ -13,21 +13,28 @@ they must agree on lives here:
 - **Combination rules.** Terra and Aqua, and SMAP AM and PM, combine by :func:`mean_valid`;
   ``sm_lag3``/``sm_lag7`` by :func:`lagged_smap` (per cell the nearest valid of the days in
   :data:`SMAP_LAGS`; :data:`LAG_DAYS` of SMAP history needed); ``precip_3d`` by
-  :func:`precip_total` over :data:`PRECIP_DAYS` days, NaN unless every day exists.
+  :func:`precip_total` over :data:`PRECIP_DAYS` days, NaN unless every day exists; ingest fills
+  what is missing by :func:`fill_precip` (a missing IMERG day takes the mean of the valid days of
+  D-2..D at the pixel, 0 mm where none is valid) and says where in :data:`PRECIP_FILLED`.
 - **Attributes.** :func:`day_attrs` (the same global attributes in both files: the granules used,
   SMAP release, worst IMERG run, coarse product, missing inputs) and the ingest fingerprint
-  :data:`FINGERPRINT_ATTR`, read back by :func:`read_record`.
+  :data:`FINGERPRINT_ATTR`, read back by :func:`read_record`; each file also records the SHA-256
+  of every variable it holds (:data:`DIGESTS_ATTR`, :func:`array_digest`), so a reader can tell
+  what a day's inputs contain without reading them (the product's input key,
+  :func:`smprod.product.produce.input_key`).
 - **Writing.** :func:`write_day_inputs`: each file netCDF-4 (zlib level 1) to a temporary sibling,
   then renamed; the fine variables chunked on the processing tiles.
-- **Reading.** :class:`InputStore`: coarse files loaded whole, 1 km files read window by window.
+- **Reading.** :class:`InputStore`: coarse files loaded whole, 1 km files read window by window;
+  a store may be limited to a fixed set of days (what a product day was keyed on).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -57,13 +64,22 @@ FINE_VARIABLES = (
 FINE_UNITS = {
     "lst_day": "K", "lst_night": "K", "ndvi": "1", "evi": "1", "albedo_bsa": "1", "albedo_wsa": "1",
     "precip": "mm/day", "precip_3d": "mm", "landcover": "IGBP class", "elevation": "m",
-    "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent",
+    "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent", "precip_filled": "1",
 }  # fmt: skip
+#: Optional 1 km variable written by ingest (uint8 bits, 0 = observed): which precipitation fields
+#: :func:`fill_precip` filled at the pixel. Not aggregated to the coarse file, whose ``precip`` and
+#: ``precip_3d`` are of the observed values only (NaN where filled), so training never learns
+#: from a filled value; files without it (older files, the synthetic benchmark writer) have no fill.
+PRECIP_FILLED = "precip_filled"
+#: :data:`PRECIP_FILLED` bits: ``precip`` of D was filled / ``precip_3d`` was (a day of D-2..D missing).
+PRECIP_FILLED_DAY, PRECIP_FILLED_3D = 1, 2
 #: Units of the variables not in FINE_UNITS (SMAP and its lags).
 SMAP_UNITS = "m3/m3"
 LANDCOVER_NODATA = -1
 #: Global attribute holding the ingest fingerprint (:mod:`smprod.inputs.ingest`, "Reuse").
 FINGERPRINT_ATTR = "ingest_fingerprint"
+#: Global attribute of each file: JSON variable name -> :func:`array_digest` of what it holds.
+DIGESTS_ATTR = "variable_digests"
 #: netCDF-C chunk cache (bytes per variable) for the 1 km inputs. The library default (64 MiB
 #: per variable in recent netCDF-C) would let a tiled reader keep most of a large region in
 #: memory; a tile reads whole chunks of its own (:meth:`Region.tile_pixels`), so 1 MiB is enough.
@@ -111,15 +127,67 @@ def precip_total(days: Sequence[NDArray | None], shape: tuple[int, int]) -> NDAr
     return np.sum(present, axis=0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class FilledPrecip:
+    """``precip`` and ``precip_3d`` with what was missing filled (:func:`fill_precip`).
+
+    Attributes:
+        precip, precip_3d: the fields for the fine file (float32, finite everywhere).
+        filled: uint8 :data:`PRECIP_FILLED` bits per pixel (0 where both are observed).
+    """
+
+    precip: NDArray[np.float32]
+    precip_3d: NDArray[np.float32]
+    filled: NDArray[np.uint8]
+
+
+def fill_precip(days: Sequence[NDArray | None], shape: tuple[int, int]) -> FilledPrecip:
+    """The precipitation predictors of D from the daily fields D, D-1, D-2 (None: no valid run).
+
+    Where every day is valid, ``precip`` is D's field and ``precip_3d`` :func:`precip_total`'s sum,
+    bit for bit. Elsewhere (a day without any readable IMERG run, or a fill pixel) each missing
+    day takes, per pixel, the mean of the valid days of the three, and 0 mm (no rain, the most
+    frequent daily amount) where none is valid; ``precip_3d`` is then the sum of the completed
+    days (3 x the mean of the valid ones). The mean keeps the 3-day sum unbiased when one or two
+    days are missing; the product's coarse means still come from SMAP (mass correction), so a
+    filled value shapes only the 1 km pattern. Such pixels are flagged (QA ``precip_filled``).
+    """
+    stack = np.full((PRECIP_DAYS, *shape), np.nan, dtype=np.float32)
+    for k, values in enumerate(days[:PRECIP_DAYS]):
+        if values is not None:
+            stack[k] = values
+    valid = np.isfinite(stack)
+    observed_3d = precip_total([stack[k] if valid[k].any() else None for k in range(PRECIP_DAYS)], shape)
+    count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, np.where(valid, stack, 0.0).sum(axis=0) / np.maximum(count, 1), 0.0)
+    completed = np.where(valid, stack, mean.astype(np.float32)).astype(np.float32)
+    day_missing, any_missing = ~valid[0], ~valid.all(axis=0)
+    precip = np.where(day_missing, completed[0], stack[0]).astype(np.float32)
+    total = np.where(any_missing, np.sum(list(completed), axis=0), observed_3d).astype(np.float32)
+    filled = np.where(day_missing, PRECIP_FILLED_DAY, 0) | np.where(any_missing, PRECIP_FILLED_3D, 0)
+    return FilledPrecip(precip, total, filled.astype(np.uint8))
+
+
 def coarse_values(
     fine: Mapping[str, NDArray], smap: xr.Dataset, lags: Mapping[str, NDArray], factor: int
 ) -> dict[str, NDArray]:
-    """Coarse variables: SMAP of D, its lags, and every fine field aggregated (50% rule; mode)."""
+    """Coarse variables: SMAP of D, its lags, and every fine field aggregated (50% rule; mode).
+
+    Filled precipitation (:data:`PRECIP_FILLED`) is left out of the aggregates: the coarse file
+    holds what was observed, as before filling existed.
+    """
     from smprod.grids.reproject import SMAP_VARIABLES
 
     out: dict[str, NDArray] = {name: smap[name].values.astype(np.float32) for name in SMAP_VARIABLES}
     out.update(lags)
+    filled = fine.get(PRECIP_FILLED)
     for name, values in fine.items():
+        if name == PRECIP_FILLED:
+            continue
+        if filled is not None and name in ("precip", "precip_3d"):
+            bit = PRECIP_FILLED_DAY if name == "precip" else PRECIP_FILLED_3D
+            values = np.where(filled & bit, np.nan, values)
         if name == "landcover":
             out[name] = block_mode(values, factor, nodata=LANDCOVER_NODATA).astype(np.int16)
         else:
@@ -163,6 +231,17 @@ class DayRecord:
     smap_release: str
     precip_run: str
     fingerprint: str | None
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def array_digest(values: NDArray) -> str:
+    """SHA-256 (hex, 16 digits) of an array as stored: dtype, shape and values (every NaN alike)."""
+    array = np.ascontiguousarray(values)
+    if array.dtype.kind == "f":
+        array = np.where(np.isnan(array), np.nan, array).astype(array.dtype)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def file_attrs(path: Path) -> dict[str, Any]:
@@ -187,6 +266,7 @@ def read_record(path: Path) -> DayRecord:
         smap_release=str(attrs.get("smap_release", "")),
         precip_run=str(attrs.get("precip_run", "")),
         fingerprint=None if fingerprint is None else str(fingerprint),
+        digests=json.loads(attrs.get(DIGESTS_ATTR, "{}")),
     )
 
 
@@ -211,10 +291,11 @@ def write_day_inputs(
     """Write the day's gridded inputs (``fine.nc``, ``coarse.nc``), each atomically.
 
     Args:
-        fine: every ``FINE_VARIABLES`` field on ``region.fine``.
+        fine: every ``FINE_VARIABLES`` field on ``region.fine`` (and optionally
+            :data:`PRECIP_FILLED`).
         smap: the day's SMAP on ``region.coarse`` (``sm``, ``sm_am``, ``sm_pm``).
         lags: ``sm_lag3`` and ``sm_lag7`` on ``region.coarse``.
-        attrs: global attributes (:func:`day_attrs`).
+        attrs: global attributes (:func:`day_attrs`); each file adds its :data:`DIGESTS_ATTR`.
 
     The fine variables are chunked on the processing tiles (:attr:`Region.tile_pixels`), so
     prediction reads whole chunks of one tile and never decompresses the whole region.
@@ -232,11 +313,13 @@ def write_day_inputs(
 def _dataset(values: dict[str, NDArray], grid: RegionGrid, attrs: dict[str, str]) -> xr.Dataset:
     from smprod.grids.reproject import on_grid  # rasterio only when writing
 
+    arrays = {name: np.asarray(v) for name, v in values.items()}
     data = {
-        name: on_grid(np.asarray(v), grid, name=name, attrs={"units": FINE_UNITS.get(name, SMAP_UNITS)})
-        for name, v in values.items()
+        name: on_grid(v, grid, name=name, attrs={"units": FINE_UNITS.get(name, SMAP_UNITS)})
+        for name, v in arrays.items()
     }
-    ds = xr.Dataset(data, attrs=attrs)
+    digests = {name: array_digest(v) for name, v in arrays.items()}
+    ds = xr.Dataset(data, attrs={**attrs, DIGESTS_ATTR: json.dumps(digests, sort_keys=True)})
     if "landcover" in ds:
         ds["landcover"].attrs["_FillValue"] = LANDCOVER_NODATA
     return ds
@@ -283,16 +366,30 @@ class InputStore:
     window, so memory follows the tile being predicted, not the region. Open files are kept
     (at most :data:`MAX_OPEN_FILES`, oldest closed first) because gap filling revisits the
     neighbouring days for every tile.
+
+    ``days``: when given, the store holds only these days (the others are "not ingested"), so a
+    product day reads exactly the days its input key was made of, whatever is ingested meanwhile.
     """
 
     layout: WorkLayout
+    days: frozenset[date] | None = None
     _cache: dict[tuple[date, str], xr.Dataset] = field(default_factory=dict)
 
     def path(self, day: date, scale: str) -> Path:
         return self.layout.inputs_dir(day) / f"{scale}.nc"
 
     def has(self, day: date) -> bool:
+        if self.days is not None and day not in self.days:
+            return False
         return self.path(day, "fine").exists() and self.path(day, "coarse").exists()
+
+    def only(self, days: Collection[date]) -> InputStore:
+        """A store of the same work directory holding only ``days``."""
+        return InputStore(self.layout, frozenset(days))
+
+    def record(self, day: date, scale: str) -> DayRecord:
+        """The :class:`DayRecord` of the day's ``fine`` or ``coarse`` file (attributes only)."""
+        return read_record(self.path(day, scale))
 
     def open(self, day: date, scale: str) -> xr.Dataset:
         """The day's ``fine`` (lazy) or ``coarse`` (loaded) dataset.
@@ -303,6 +400,8 @@ class InputStore:
         key = (day, scale)
         if key not in self._cache:
             path = self.path(day, scale)
+            if self.days is not None and day not in self.days:
+                raise MissingInputError(f"{day} is not among the days this store was limited to")
             if not path.exists():
                 raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
             if scale == "fine":
@@ -322,4 +421,4 @@ class InputStore:
 
     def __getstate__(self) -> dict[str, object]:
         # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.
-        return {"layout": self.layout, "_cache": {}}
+        return {"layout": self.layout, "days": self.days, "_cache": {}}

@@ -9,15 +9,21 @@ For a day D (design, "Data flow" 1-3) the granules needed are:
   both are valid), the 16-day VI composite covering D (``MOD13A2``/``MYD13A2``), albedo of D
   (``MCD43A3``), land cover of D's year or the latest earlier year (``MCD12Q1``);
 - IMERG daily D-2..D (``precip`` of D, ``precip_3d`` the sum of the three; the worst run used is
-  recorded so a day made with Early/Late can be reprocessed when Final arrives);
+  recorded so a day made with Early/Late can be reprocessed when Final arrives). Every run of a
+  day is a candidate (Final, then Late, then Early): a run that cannot be read is quarantined and
+  one without any value over the region is passed over, and the next is tried. A day without any
+  usable run does not stop D, D+1 and D+2: its values are filled
+  (:func:`~smprod.inputs.dayfiles.fill_precip`: the mean of the valid days of D-2..D, 0 mm where
+  none) and the pixels marked in ``precip_filled`` (QA ``precip_filled`` in the product);
 - static layers ``elevation`` (and ``slope`` from it), ``sand``, ``silt``, ``clay``.
 
 For every slot the best candidate (:func:`smprod.inputs.granules.rank_candidates`) is fetched, read and
 gridded; a candidate that fails to download correctly, open, or pass a check is quarantined
 (:func:`smprod.inputs.ledger.quarantine`) and the next candidate is tried, so a day goes on with what is
-valid (another release, the other MODIS platform, the remaining tiles). Only a missing SMAP
-granule for D stops the day (:class:`~smprod.errors.MissingInputError`); other missing inputs
-are NaN and listed in the files' ``missing`` attribute.
+valid (another release, the other MODIS platform, the remaining tiles, another IMERG run). Only
+a missing SMAP granule for D stops the day (:class:`~smprod.errors.MissingInputError`); other
+missing inputs are NaN (precipitation: filled, see above) and listed in the files' ``missing``
+attribute.
 
 Outputs follow the day-input contract, :mod:`smprod.inputs.dayfiles` (variables, combination
 rules, attributes, the atomic write): ``<workdir>/inputs/YYYY/MM/DD/fine.nc`` and ``coarse.nc``.
@@ -60,12 +66,14 @@ from smprod.inputs.dayfiles import (
     LAG_DAYS,
     LANDCOVER_NODATA,
     PRECIP_DAYS,
+    PRECIP_FILLED,
+    PRECIP_FILLED_3D,
     SMAP_LAGS,
     day_attrs,
     day_files,
+    fill_precip,
     lagged_smap,
     mean_valid,
-    precip_total,
     read_record,
     write_day_inputs,
 )
@@ -272,15 +280,23 @@ def _modis(
     return out
 
 
+#: How a filled precipitation day is described in the day files' ``missing`` list.
+PRECIP_FILL_NOTE = "filled with the mean of the valid days of D-2..D (0 mm where none; QA precip_filled)"
+
+
 def _precip(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
-    """IMERG ``precip`` (D) and ``precip_3d`` (sum D-2..D, NaN unless all three days exist)."""
+    """IMERG ``precip`` (D) and ``precip_3d`` (sum D-2..D), missing days filled, with the
+    :data:`~smprod.inputs.dayfiles.PRECIP_FILLED` bits (module docstring)."""
     from smprod.grids.reproject import to_fine
     from smprod.inputs.readers.imerg import read_imerg
 
     def read(path: Path) -> xr.DataArray:
-        return to_fine(read_imerg(path, window=region.fine), region, "bilinear")
+        values = to_fine(read_imerg(path, window=region.fine), region, "bilinear")
+        if not np.isfinite(values.values).any():  # readable, but nothing here: try another run
+            raise MissingInputError(f"{path.name} has no valid precipitation over the region")
+        return values
 
     days: list[NDArray | None] = []
     runs: list[str] = []
@@ -288,14 +304,22 @@ def _precip(
         when = day - timedelta(days=back)
         got = loader.first_valid(_on_day(refs, when, family="IMERG"), read)
         if got is None:
-            report.missing.append(f"precip: no valid IMERG granule for {when}")
+            report.missing.append(f"precip: no valid IMERG granule for {when}: {PRECIP_FILL_NOTE}")
             days.append(None)
             continue
-        days.append(got[1].values.astype(np.float32))
+        values = got[1].values.astype(np.float32)
+        if (holes := int((~np.isfinite(values)).sum())) > 0:
+            report.missing.append(f"precip: {got[0].name} has no value at {holes} pixels: {PRECIP_FILL_NOTE}")
+        days.append(values)
         runs.append(got[0].granule.run or "Early")
     report.precip_run = min(runs, key=IMERG_RUN_RANK.__getitem__) if runs else ""
-    today = days[0] if days[0] is not None else _nan_field(region)
-    return {"precip": today, "precip_3d": precip_total(days, region.fine.shape)}
+    filled = fill_precip(days, region.fine.shape)
+    if filled.filled.any():
+        share = float(np.count_nonzero(filled.filled & PRECIP_FILLED_3D)) / filled.filled.size
+        log.warning(
+            "%s: precipitation filled at %.1f %% of the pixels (%s)", day, 100 * share, PRECIP_FILL_NOTE
+        )
+    return {"precip": filled.precip, "precip_3d": filled.precip_3d, PRECIP_FILLED: filled.filled}
 
 
 def _static(source: GranuleSource, region: Region, report: IngestReport) -> dict[str, NDArray]:
@@ -343,9 +367,16 @@ def _fingerprint(
 @lru_cache(maxsize=1)
 def ingest_code_digest() -> str:
     """SHA-256 of the source of ``INGEST_CODE`` (file names and contents, in a fixed order)."""
+    return code_digest(INGEST_CODE)
+
+
+@lru_cache(maxsize=8)
+def code_digest(entries: tuple[str, ...]) -> str:
+    """SHA-256 of the source of ``entries`` (modules or packages relative to ``smprod``: file
+    names and contents, in a fixed order); also the product's input key's code version."""
     package = Path(__file__).parents[1]
     digest = hashlib.sha256()
-    for entry in INGEST_CODE:
+    for entry in entries:
         path = package / entry
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
@@ -444,14 +475,15 @@ def _required_smap(
 def _fine_fields(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region
 ) -> dict[str, NDArray]:
-    """Every ``FINE_VARIABLES`` field: MODIS, IMERG, static; a missing one NaN (land cover -1)."""
+    """Every ``FINE_VARIABLES`` field (MODIS, IMERG, static; a missing one NaN, land cover -1) and
+    ``precip_filled``."""
     report = loader.report
     fine = {
         **_modis(loader, refs, day, region, report),
         **_precip(loader, refs, day, region, report),
         **_static(loader.source, region, report),
     }
-    fine = {name: fine.get(name, _nan_field(region)) for name in FINE_VARIABLES}
+    fine = {name: fine.get(name, _nan_field(region)) for name in (*FINE_VARIABLES, PRECIP_FILLED)}
     if fine["landcover"].dtype != np.int16:  # no land cover: the float NaN placeholder
         fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, dtype=np.int16)
     return fine

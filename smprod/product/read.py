@@ -7,6 +7,10 @@
   pixel size) and the statistics of its valid pixels, accumulated tile by tile so memory does not
   grow with the region (the catalog's ``raster:bands``).
 * :func:`product_problems`: everything wrong with a written day.
+
+Each of them reads one version of the day: a read during which the day's directory was switched
+(:mod:`smprod.product.dayswitch`) is repeated, and a switch whose writer was killed half-way
+through the rename journal (filesystems without ``RENAME_EXCHANGE``) is finished first.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from smprod.grids.ease import Region, RegionGrid
 from smprod.layout import COG_ASSETS, ProductFiles
 from smprod.product.bands import BANDS
 from smprod.product.cog import cog_problems
+from smprod.product.dayswitch import finish_switch, one_version
 from smprod.product.provenance import file_record
 from smprod.product.thumbnail import MAX_SIDE
 
@@ -42,8 +47,15 @@ def product_problems(files: ProductFiles, region: Region) -> list[str]:
 
     Checks that every file exists, each COG is a valid COG on ``region.fine`` (CRS, transform,
     shape), the thumbnail fits :data:`~smprod.product.thumbnail.MAX_SIDE`, and the provenance parses and
-    its checksums match the files.
+    its checksums match the files, all of one version of the day. Leftovers of killed writers
+    beside the day (hidden, never published) are not problems of the day: see
+    :func:`smprod.product.dayswitch.settle_day`.
     """
+    finish_switch(files.directory)
+    return one_version(files.directory, lambda: _problems(files, region))
+
+
+def _problems(files: ProductFiles, region: Region) -> list[str]:
     missing = [str(p) for p in files.assets().values() if not p.exists()]
     if missing:
         return [f"missing: {', '.join(missing)}"]
@@ -131,6 +143,13 @@ def read_layers(
         ProductError: if a file is missing or unreadable, is not on ``grid``, or the window
             does not lie inside the file.
     """
+    finish_switch(files.directory)
+    return one_version(files.directory, lambda: _read_layers(files, window, grid, assets))
+
+
+def _read_layers(
+    files: ProductFiles, window: tuple[slice, slice] | None, grid: RegionGrid | None, assets: Sequence[str]
+) -> ProductLayers:
     import rasterio
     from rasterio.errors import RasterioError
 
@@ -230,7 +249,10 @@ def band_headers(files: ProductFiles) -> dict[str, BandHeader]:
     Raises:
         ProductError: if a COG is missing or unreadable.
     """
-    return {key: band_header(path) for key, path in files.cogs().items()}
+    finish_switch(files.directory)
+    return one_version(
+        files.directory, lambda: {key: band_header(path) for key, path in files.cogs().items()}
+    )
 
 
 def band_header(path: Path) -> BandHeader:

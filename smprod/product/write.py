@@ -8,10 +8,12 @@ and the provenance JSON.
 
 Decisions that live here:
 
-* **All or nothing.** Every file is first written to a temporary file beside its target, checked
-  (COG structure), fsynced, and only when all five are complete are they renamed over the
-  targets. A failure at any point removes the temporaries and leaves the previous product (or
-  none) in place.
+* **All or nothing, in one step.** The five files are written into a hidden staging directory
+  beside the day's (COGs checked), fsynced, and the whole directory is switched in at once
+  (:mod:`smprod.product.dayswitch`: ``RENAME_EXCHANGE``, or a journal where the filesystem lacks
+  it): readers see the old day whole or the new day whole, a kill at any point leaves one of
+  them, and the next write of the day removes what a killed one left. A failure at any point
+  removes the staging directory and leaves the previous product (or none) in place.
 * **One missing-value rule.** A pixel without soil moisture has NaN uncertainty and carries
   ``QA.NO_RETRIEVAL``, whatever the caller passed.
 * **Determinism.** Same arrays and :class:`~smprod.product.provenance.ProductInfo` -> byte-identical files
@@ -37,6 +39,7 @@ from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
 from smprod.product.bands import BANDS, MAX_SOIL_MOISTURE, QA_NODATA
 from smprod.product.cog import check_cog, write_cog
+from smprod.product.dayswitch import new_day
 from smprod.product.provenance import ProductInfo, file_record, provenance_bytes, provenance_record
 from smprod.product.thumbnail import render_thumbnail
 from smprod.qa import QA
@@ -101,7 +104,8 @@ def write_product(
     """Write a product day (three COGs, thumbnail, provenance) all-or-nothing.
 
     Args:
-        files: target paths (``WorkLayout.product_files(day)``); the directory is created.
+        files: target paths (``WorkLayout.product_files(day)``); their directory is replaced as a
+            whole (it holds the day's files only).
         soil_moisture: corrected 1 km soil moisture (m3/m3, NaN = no value), ``region.fine`` shape.
         qa: uint8 QA bits (OR of :class:`smprod.qa.QA`).
         uncertainty: 1-sigma uncertainty (m3/m3).
@@ -119,8 +123,8 @@ def write_product(
         raise ProductError(f"files are for {files.day} but the product info is for {info.day}")
     arrays = prepare_arrays(info.region, soil_moisture, qa, uncertainty)
     try:
-        with staged(list(files.assets().values())) as temp:
-            _write_files(files, temp, arrays, info)
+        with new_day(files.directory) as staging:
+            _write_files(ProductFiles.in_dir(staging, files.day), arrays, info)
     except ProductError:
         raise
     except (OSError, ValueError, TypeError, RasterioError) as err:
@@ -128,20 +132,18 @@ def write_product(
     return files
 
 
-def _write_files(
-    files: ProductFiles, temp: dict[Path, Path], arrays: ProductArrays, info: ProductInfo
-) -> None:
-    """Write the day's files to their temporaries (``temp``: target -> temporary): each COG
+def _write_files(files: ProductFiles, arrays: ProductArrays, info: ProductInfo) -> None:
+    """Write the day's files (in the staging directory, under their published names): each COG
     (checked), the thumbnail, then the provenance with the checksums of the others."""
     records = {}
-    for key, target in files.cogs().items():
-        write_cog(temp[target], arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info))
-        check_cog(temp[target])
-        records[key] = file_record(temp[target], href=target.name)
-    temp[files.thumbnail].write_bytes(render_thumbnail(arrays.soil_moisture))
-    records["thumbnail"] = file_record(temp[files.thumbnail], href=files.thumbnail.name)
+    for key, path in files.cogs().items():
+        write_cog(path, arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info))
+        check_cog(path)
+        records[key] = file_record(path, href=path.name)
+    files.thumbnail.write_bytes(render_thumbnail(arrays.soil_moisture))
+    records["thumbnail"] = file_record(files.thumbnail, href=files.thumbnail.name)
     record = provenance_record(info, arrays.soil_moisture, arrays.qa, records)
-    temp[files.provenance].write_bytes(provenance_bytes(record))
+    files.provenance.write_bytes(provenance_bytes(record))
 
 
 def correct_and_write(
@@ -201,10 +203,12 @@ def _tags(info: ProductInfo) -> dict[str, str]:
 def staged(targets: list[Path]) -> Iterator[dict[Path, Path]]:
     """Temporary files beside ``targets``, renamed over them only if the block completes.
 
-    Each temporary is fsynced before any rename, and the directories after, so a crash leaves
-    either the old files or the new ones (a crash between two renames can leave a mix of
-    complete old and new files, never a partial file). On an exception every temporary is
-    removed and the targets are untouched.
+    For a file on its own (a CSV, a plot, an extract): each temporary is fsynced before any
+    rename, and the directories after, so a crash leaves the old file or the new one, never a
+    partial file. Several targets are renamed one by one (a crash between two renames leaves a
+    mix of complete old and new files): files that must switch together go into one directory
+    switched by :func:`smprod.product.dayswitch.new_day`, as a product day does. On an exception
+    every temporary is removed and the targets are untouched.
     """
     temps: dict[Path, Path] = {}
     try:

@@ -17,6 +17,13 @@ whose input is missing everywhere raises :class:`~smprod.errors.MissingInputErro
   a pixel has a lag (several days of swath gaps at the edge of the region), the pixel takes the
   nearest valid cell's lag instead of dropping out, flagged ``QA.SMAP_LAG_FILLED``.
 * ``doy_sin``/``doy_cos`` encode the season; ``lat``/``lon`` the position (Ma et al. 2025).
+* ``precip``/``precip_3d`` are taken as ingest wrote them; where ingest had to fill them (an IMERG
+  day of D-2..D without any usable run: :func:`smprod.inputs.dayfiles.fill_precip`) the pixel is
+  flagged ``QA.PRECIP_FILLED``.
+
+Gap filling reads the neighbouring days the input store holds; the producer limits the store to
+the days its input key was made of (:meth:`InputStore.only`), so a day ingested meanwhile does
+not change a product made under an older key.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from numpy.typing import NDArray
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
 from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
-from smprod.inputs.dayfiles import InputStore
+from smprod.inputs.dayfiles import PRECIP_FILLED, InputStore
 from smprod.qa import QA
 
 PREDICTORS = (
@@ -147,14 +154,14 @@ def _fill_spatially(values: NDArray, factor: int) -> NDArray:
 
 def fine_features(
     day: date, region: Region, store: InputStore, tile: RegionGrid | None = None
-) -> tuple[pd.DataFrame, NDArray[np.bool_]]:
+) -> tuple[pd.DataFrame, NDArray[np.uint8]]:
     """Predictors at 1 km for ``tile`` (default: the whole region), row-major pixels.
 
     ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
 
     Returns:
-        (DataFrame with the PREDICTORS columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``
-        and ``SMAP_LAG_FILLED`` where an input was filled)
+        (DataFrame with the PREDICTORS columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``,
+        ``SMAP_LAG_FILLED`` and ``PRECIP_FILLED`` where an input was filled)
     """
     tile = tile or region.fine
     r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
@@ -182,9 +189,22 @@ def fine_features(
     )
     frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
     _check_present(frame, day, "1 km")
-    qa = np.where(filled_any, np.uint8(QA.MODIS_GAP_FILLED), np.uint8(0))
-    qa |= np.where(lag_filled, np.uint8(QA.SMAP_LAG_FILLED), np.uint8(0))
-    return frame, qa.astype(np.uint8)
+    return frame, _input_qa(filled_any, lag_filled, _precip_filled(day, store, tile, region))
+
+
+def _precip_filled(day: date, store: InputStore, tile: RegionGrid, region: Region) -> NDArray[np.bool_]:
+    """Where ingest filled ``precip``/``precip_3d`` (none in files without ``precip_filled``)."""
+    if PRECIP_FILLED not in store.open(day, "fine"):
+        return np.zeros(tile.shape, bool)
+    return np.asarray(store.read(day, PRECIP_FILLED, tile, region) != 0)
+
+
+def _input_qa(modis: NDArray, lag: NDArray, precip: NDArray) -> NDArray[np.uint8]:
+    """The QA bits of filled inputs."""
+    qa = np.where(modis, np.uint8(QA.MODIS_GAP_FILLED), np.uint8(0))
+    qa |= np.where(lag, np.uint8(QA.SMAP_LAG_FILLED), np.uint8(0))
+    qa |= np.where(precip, np.uint8(QA.PRECIP_FILLED), np.uint8(0))
+    return qa.astype(np.uint8)
 
 
 def _lag_window(

@@ -14,9 +14,14 @@ from smprod.inputs.dayfiles import (
     FINGERPRINT_ATTR,
     LAG_DAYS,
     LANDCOVER_NODATA,
+    PRECIP_FILLED,
+    PRECIP_FILLED_3D,
+    PRECIP_FILLED_DAY,
     SMAP_LAGS,
     InputStore,
+    array_digest,
     day_attrs,
+    fill_precip,
     lagged_smap,
     mean_valid,
     precip_total,
@@ -57,13 +62,79 @@ def test_precip_total_is_nan_unless_every_day_exists():
     assert np.isnan(precip_total([day, day], (1, 2))).all()
 
 
-def test_written_files_read_back_with_their_record(tmp_path):
-    region = region_from_bbox((-97.5, 35.0, -97.3, 35.2), 36)
-    layout = WorkLayout(tmp_path)
+def test_fill_precip_keeps_complete_days_bit_for_bit():
+    rng = np.random.default_rng(1)
+    days = [rng.gamma(0.5, 4.0, (3, 4)).astype(np.float32) for _ in range(3)]
+    out = fill_precip(days, (3, 4))
+    assert_array_equal(out.precip, days[0]) and out.precip.dtype == np.float32
+    assert out.precip_3d.tobytes() == precip_total(days, (3, 4)).tobytes()
+    assert not out.filled.any()
+
+
+def test_fill_precip_completes_missing_days_with_the_mean_of_the_valid_ones():
+    d0 = np.array([[1.0, np.nan, np.nan]], np.float32)
+    d2 = np.array([[3.0, 5.0, np.nan]], np.float32)
+    out = fill_precip([d0, None, d2], (1, 3))  # D-1 has no usable IMERG run at all
+    # pixel 0: D-1 = mean(1, 3) = 2 -> 3-day sum 6; pixel 1: D and D-1 = 5 -> 15; pixel 2: no rain
+    assert_array_equal(out.precip, [[1.0, 5.0, 0.0]])
+    assert_array_equal(out.precip_3d, [[6.0, 15.0, 0.0]])
+    assert_array_equal(out.filled, [[PRECIP_FILLED_3D, PRECIP_FILLED_DAY | PRECIP_FILLED_3D] * 1 + [3]])
+    nothing = fill_precip([None, None, None], (1, 3))
+    assert_array_equal(nothing.precip_3d, 0.0) and (nothing.filled == 3).all()
+
+
+def test_a_digest_is_of_the_values_as_stored():
+    a = np.array([1.0, np.nan], np.float32)
+    assert array_digest(a) == array_digest(a.copy()) and len(array_digest(a)) == 16
+    assert array_digest(a) == array_digest(np.array([1.0, -np.nan], np.float32))  # every NaN alike
+    assert array_digest(a) != array_digest(a.astype(np.float64))
+    assert array_digest(a) != array_digest(np.array([1.0, 2.0], np.float32))
+
+
+def _day(region):
     fine = {name: np.full(region.fine.shape, 1.0, np.float32) for name in FINE_VARIABLES}
     fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, np.int16)
     smap = xr.Dataset({n: (("y", "x"), np.full(region.coarse.shape, 0.2)) for n in ("sm", "sm_am", "sm_pm")})
     lags = {n: np.full(region.coarse.shape, 0.1, np.float32) for n in SMAP_LAGS}
+    return fine, smap, lags
+
+
+def test_written_files_record_the_digest_of_every_variable(tmp_path):
+    region = region_from_bbox((-97.5, 35.0, -97.3, 35.2), 36)
+    fine, smap, lags = _day(region)
+    attrs = day_attrs(DAY, {}, smap_release="R1", precip_run="Final", coarse_product="SPL3SMP")
+    fine_path, coarse_path = write_day_inputs(WorkLayout(tmp_path), region, DAY, fine, smap, lags, attrs)
+    digests = read_record(fine_path).digests
+    assert set(digests) == set(FINE_VARIABLES) and digests["ndvi"] == array_digest(fine["ndvi"])
+    coarse = read_record(coarse_path).digests
+    assert {"sm", "sm_lag3", "elevation"} <= set(coarse)
+    with xr.open_dataset(coarse_path) as ds:  # what the file holds is what was digested
+        assert coarse["sm"] == array_digest(ds["sm"].values.astype(np.float32))
+    fine["elevation"] = fine["elevation"] + 500.0
+    fine_path, _ = write_day_inputs(WorkLayout(tmp_path), region, DAY, fine, smap, lags, attrs)
+    again = read_record(fine_path).digests
+    assert {name for name in digests if digests[name] != again[name]} == {"elevation"}
+
+
+def test_filled_precipitation_is_left_out_of_the_coarse_file(tmp_path):
+    region = region_from_bbox((-97.5, 35.0, -97.3, 35.2), 36)
+    fine, smap, lags = _day(region)
+    filled = np.zeros(region.fine.shape, np.uint8)
+    filled[: region.factor, :] = PRECIP_FILLED_3D  # the first row of cells: D-2 was filled
+    fine[PRECIP_FILLED] = filled
+    attrs = day_attrs(DAY, {}, smap_release="R1", precip_run="Final", coarse_product="SPL3SMP")
+    fine_path, coarse_path = write_day_inputs(WorkLayout(tmp_path), region, DAY, fine, smap, lags, attrs)
+    with xr.open_dataset(coarse_path) as coarse, xr.open_dataset(fine_path) as written:
+        assert PRECIP_FILLED not in coarse and PRECIP_FILLED in written
+        assert_array_equal(written[PRECIP_FILLED].values, filled)
+        assert np.isnan(coarse["precip_3d"].values[0]).all() and (coarse["precip_3d"].values[1:] == 1).all()
+        assert (coarse["precip"].values == 1).all()  # D itself was observed
+
+
+def test_written_files_read_back_with_their_record(tmp_path):
+    region = region_from_bbox((-97.5, 35.0, -97.3, 35.2), 36)
+    layout = WorkLayout(tmp_path)
+    fine, smap, lags = _day(region)
     attrs = day_attrs(
         DAY, {"SPL3SMP": ["a.h5"]}, smap_release="R1", precip_run="Late", coarse_product="SPL3SMP",
         missing=["ndvi: none"], fingerprint="abc",

@@ -109,7 +109,8 @@ def test_qa_band_states_its_bit_meanings(written: ProductFiles) -> None:
     assert tags["bit_2"] == "value_clipped"
     assert tags["bit_7"] == "no_retrieval"
     assert tags["bit_5"] == "smap_lag_filled"
-    assert tags["flag_masks"].split() == ["1", "2", "4", "8", "16", "32", "128"]
+    assert tags["bit_6"] == "precip_filled"
+    assert tags["flag_masks"].split() == ["1", "2", "4", "8", "16", "32", "64", "128"]
 
 
 def test_overviews_average_values_and_keep_flags(written: ProductFiles, layers) -> None:
@@ -129,6 +130,17 @@ def test_same_inputs_give_byte_identical_files(tmp_path: Path, region: Region, l
     second = _write(tmp_path / "b", region, layers)
     for key in ("soil_moisture", "qa", "uncertainty", "thumbnail", "provenance"):
         assert getattr(first, key).read_bytes() == getattr(second, key).read_bytes(), key
+
+
+def test_a_rewrite_over_an_older_day_gives_the_bytes_of_a_first_write(
+    tmp_path: Path, written: ProductFiles, region: Region, layers
+) -> None:
+    older = {**layers, "soil_moisture": layers["soil_moisture"] * 0.5}
+    _write(tmp_path, region, older)
+    files = _write(tmp_path, region, layers)  # through the staging directory and the exchange
+    for key, path in files.assets().items():
+        assert path.read_bytes() == getattr(written, key).read_bytes(), key
+    assert sorted(p.name for p in files.directory.parent.iterdir()) == ["01"]
 
 
 def test_read_product_round_trips_the_layers(written: ProductFiles, region: Region, layers) -> None:
@@ -225,7 +237,8 @@ def test_failed_write_leaves_no_partial_target(tmp_path: Path, region: Region, l
     bad = _info(region, threshold=np.float32(0.5))
     with pytest.raises(ProductError, match="product 2024-06-01 not written"):
         write_product(files, layers["soil_moisture"], layers["qa"], layers["uncertainty"], bad)
-    assert list(files.provenance.parent.iterdir()) == []
+    assert not files.directory.exists()
+    assert list(files.directory.parent.iterdir()) == []  # no staging directory left either
 
 
 def test_failed_rewrite_keeps_the_previous_product(tmp_path: Path, region: Region, layers) -> None:
@@ -236,6 +249,7 @@ def test_failed_rewrite_keeps_the_previous_product(tmp_path: Path, region: Regio
         write_product(files, layers["soil_moisture"] * 0.5, layers["qa"], layers["uncertainty"], bad)
     after = {p.name: p.read_bytes() for p in files.provenance.parent.iterdir()}
     assert after == before
+    assert [p.name for p in files.directory.parent.iterdir()] == ["01"]
 
 
 def test_staged_block_that_raises_replaces_nothing(tmp_path: Path) -> None:

@@ -1,0 +1,214 @@
+"""The daily flow's skip rule and degraded days end to end (issue 18, items 4 and 6).
+
+- One input key, one product: a rerun with nothing changed is skipped with identical bytes; a
+  changed ``static/elevation.tif`` or a later day ingested (MODIS gap filling reaches it) is
+  produced again, then skipped again.
+- Degraded inputs degrade the product, not the schedule: an unreadable IMERG file with no other
+  run of its day no longer fails D, D+1 and D+2; an all-fill SMAP day fails with a message that
+  names the day, the coverage and the setting (before the model stage), or is published with a
+  warning when ``low_smap_coverage = "publish"``.
+
+Each test has its own hard-linked copy of the small synthetic archive (a file is replaced, never
+changed in place), work directory and database; one champion is trained for the module, and the
+retrain policy is pushed out of the way (as tests/e2e/test_operations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import types
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from smprod import db
+from smprod.config import load_settings
+from smprod.inputs.ledger import REASON_SUFFIX
+from smprod.layout import WorkLayout
+from smprod.ops import runs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+def _fresh_database(pg_server, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    pg_server.psql(f'CREATE DATABASE "{name}";')
+    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
+
+
+@pytest.fixture(scope="module")
+def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
+    """A champion trained on the 14 days before the small world's last day."""
+    from smprod import __version__
+    from smprod.inputs.dayfiles import InputStore
+    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
+
+    tracking_uri = _fresh_database(pg_server, "degraded_mlflow")
+    promotions = _fresh_database(pg_server, "degraded_models")
+    db.upgrade(promotions)
+    spec = TrainingSpec(
+        end=small_world.days[-2],
+        window_days=14,
+        region=small_world.region,
+        coarse_product="SPL3SMP",
+        kind="rf",
+        model_name=f"degraded-{uuid.uuid4().hex[:6]}",
+        code_version=__version__,
+    )
+    artifacts = str(tmp_path_factory.mktemp("degraded_mlflow_artifacts"))
+    train_and_register(
+        spec, InputStore(small_world.layout), tracking_uri, artifacts, db.make_engine(promotions)
+    )
+    return types.SimpleNamespace(tracking_uri=tracking_uri, name=spec.model_name)
+
+
+@pytest.fixture
+def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
+    archive = tmp_path / "archive"
+    shutil.copytree(small_world.archive, archive, copy_function=os.link)
+    overrides = {
+        "workdir": tmp_path / "work",
+        "archive": archive,
+        "bbox": BBOX,
+        "database_url": database_url,
+        "mlflow_tracking_uri": champion.tracking_uri,
+        "model_name": champion.name,
+        "validation_min_n": 1,
+        "retrain_insitu_ubrmse": 1.0,
+    }
+    return types.SimpleNamespace(
+        settings=load_settings(**overrides),
+        overrides=overrides,
+        layout=WorkLayout(tmp_path / "work"),
+        archive=archive,
+        days=small_world.days,
+        engine=db.make_engine(database_url),
+    )
+
+
+def _digests(world, day) -> dict[str, str]:
+    files = world.layout.product_files(day)
+    paths = {**files.cogs(), "thumbnail": files.thumbnail, "provenance": files.provenance}
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in paths.items()}
+
+
+def _provenance(world, day) -> dict:
+    return json.loads(world.layout.product_files(day).provenance.read_text())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    path.unlink()  # a new inode: the shared small world keeps its file
+    path.write_bytes(data)
+
+
+def test_the_skip_rule_follows_the_input_key(world, prefect_api):
+    import rasterio
+
+    from flows.daily import produce_one_day
+
+    day, later = world.days[-6], world.days[-5]
+    assert produce_one_day(world.settings, day) == "succeeded"
+    first, key = _digests(world, day), _provenance(world, day)["parameters"]["input_key"]
+    assert produce_one_day(world.settings, day) == "skipped"  # nothing changed
+    assert _digests(world, day) == first
+
+    elevation = world.archive / "static" / "elevation.tif"
+    with rasterio.open(elevation) as src:
+        profile, values = src.profile, src.read(1)
+    elevation.unlink()
+    with rasterio.open(elevation, "w", **profile) as dst:
+        dst.write(values + 500.0, 1)  # +500 m: re-ingested, and no longer "skipped"
+    assert produce_one_day(world.settings, day) == "succeeded"
+    raised = _provenance(world, day)["parameters"]
+    assert raised["input_key"] != key
+    assert _digests(world, day)["provenance"] != first["provenance"]
+    assert produce_one_day(world.settings, day) == "skipped"
+
+    assert produce_one_day(world.settings, later) == "succeeded"  # a later day is ingested
+    assert produce_one_day(world.settings, day) == "succeeded"  # gap filling now reaches it
+    record = _provenance(world, day)["parameters"]
+    assert later.isoformat() in record["input_key_components"]["gap_filling_days"]
+    assert later.isoformat() not in raised["input_key_components"]["gap_filling_days"]
+    again = _digests(world, day)
+    assert produce_one_day(world.settings, day) == "skipped"
+    assert _digests(world, day) == again
+    keys = [r.input_key for r in runs.runs_of(world.engine, day)]
+    assert (
+        keys[0] == keys[1] == key and keys[2] == keys[3] != key and keys[4] == keys[5] not in (key, keys[2])
+    )
+
+
+def test_an_unreadable_imerg_day_without_another_run_no_longer_stops_three_days(world, prefect_api):
+    from flows.daily import backfill
+
+    bad = world.days[-9]  # the small world's IMERG has only a Final run of this day
+    [final] = world.archive.rglob(f"3B-DAY.MS.MRG.3IMERG.{bad:%Y%m%d}-*.nc4")
+    assert not list(world.archive.rglob(f"3B-DAY-[EL].MS.MRG.3IMERG.{bad:%Y%m%d}-*.nc4"))
+    _replace(final, final.read_bytes()[:1000])
+
+    outcome = backfill(bad, world.days[-7], settings=world.settings)
+
+    assert set(outcome.values()) == {"succeeded"}, outcome
+    for day in world.days[-9:-6]:
+        record = _provenance(world, day)
+        assert record["qa_fractions"]["precip_filled"] == 1.0
+        assert any(f"no valid IMERG granule for {bad}: filled" in w for w in record["parameters"]["warnings"])
+    assert (world.layout.root / "quarantine" / (final.name + REASON_SUFFIX)).exists()
+
+
+def _all_fill_smap(archive: Path, day) -> None:
+    import h5py
+
+    [path] = archive.rglob(f"SMAP_L3_SM_P_{day:%Y%m%d}_*.h5")
+    _replace(path, path.read_bytes())
+    with h5py.File(path, "a") as f:
+        for group, suffix in (
+            ("Soil_Moisture_Retrieval_Data_AM", ""),
+            ("Soil_Moisture_Retrieval_Data_PM", "_pm"),
+        ):
+            f[f"{group}/soil_moisture{suffix}"][...] = -9999.0
+
+
+def test_an_all_fill_smap_day_fails_clearly_or_is_published_with_a_warning(world, prefect_api):
+    from flows.daily import backfill
+
+    day = world.days[-4]
+    _all_fill_smap(world.archive, day)
+
+    outcome = backfill(day, day, settings=world.settings)
+
+    message = outcome[str(day)]
+    assert message.startswith(
+        f"failed: {day}: SPL3SMP has a valid retrieval in 0 of the region's 12 coarse cells (0.0 %), "
+        "below min_smap_coverage = 0.1: not produced"
+    )
+    assert 'low_smap_coverage = "publish"' in message
+    [failed] = runs.runs_of(world.engine, day)
+    assert failed.status == "failed" and failed.error.startswith("MissingInputError: ")
+    assert set(failed.stage_seconds) == {"ingest"}  # stopped before the model stage
+    assert not world.layout.product_files(day).provenance.exists()
+
+    publish = load_settings(**world.overrides, low_smap_coverage="publish")
+    assert backfill(day, day, settings=publish) == {str(day): "succeeded"}
+    record = _provenance(world, day)
+    assert record["qa_fractions"]["coarse_missing"] == 1.0
+    [warning] = record["parameters"]["warnings"]
+    assert "published anyway" in warning and "0 of the region's 12 coarse cells" in warning
+    assert np.isfinite(record["statistics"]["mean"])
+    assert list(world.layout.catalog.rglob(f"smprod-sm-1km-{day:%Y%m%d}.json"))
