@@ -17,89 +17,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import types
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
-from smprod import db
 from smprod.config import load_settings
 from smprod.inputs.ledger import REASON_SUFFIX
-from smprod.layout import WorkLayout
 from smprod.ops import runs
+from tests.e2e.flow_worlds import flow_world, train_champion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
-
-
-def _fresh_database(pg_server, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    pg_server.psql(f'CREATE DATABASE "{name}";')
-    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
 
 
 @pytest.fixture(scope="module")
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day."""
-    from smprod import __version__
-    from smprod.inputs.dayfiles import InputStore
-    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-
-    tracking_uri = _fresh_database(pg_server, "degraded_mlflow")
-    promotions = _fresh_database(pg_server, "degraded_models")
-    db.upgrade(promotions)
-    spec = TrainingSpec(
-        end=small_world.days[-2],
-        window_days=14,
-        region=small_world.region,
-        coarse_product="SPL3SMP",
-        kind="rf",
-        model_name=f"degraded-{uuid.uuid4().hex[:6]}",
-        code_version=__version__,
-    )
-    artifacts = str(tmp_path_factory.mktemp("degraded_mlflow_artifacts"))
-    train_and_register(
-        spec, InputStore(small_world.layout), tracking_uri, artifacts, db.make_engine(promotions)
-    )
-    return types.SimpleNamespace(tracking_uri=tracking_uri, name=spec.model_name)
+    return train_champion(small_world, pg_server, tmp_path_factory, "degraded")[0]
 
 
 @pytest.fixture
 def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
-    archive = tmp_path / "archive"
-    shutil.copytree(small_world.archive, archive, copy_function=os.link)
-    overrides = {
-        "workdir": tmp_path / "work",
-        "archive": archive,
-        "bbox": BBOX,
-        "database_url": database_url,
-        "mlflow_tracking_uri": champion.tracking_uri,
-        "model_name": champion.name,
-        "validation_min_n": 1,
-        "retrain_insitu_ubrmse": 1.0,
-    }
-    return types.SimpleNamespace(
-        settings=load_settings(**overrides),
-        overrides=overrides,
-        layout=WorkLayout(tmp_path / "work"),
-        archive=archive,
-        days=small_world.days,
-        engine=db.make_engine(database_url),
-    )
+    return flow_world(small_world, champion, database_url, tmp_path)
 
 
 def _digests(world, day) -> dict[str, str]:

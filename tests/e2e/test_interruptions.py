@@ -9,101 +9,37 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import types
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prefect.testing.utilities import prefect_test_harness
 
-from smprod import db
-from smprod.config import load_settings
-from smprod.layout import WorkLayout
 from smprod.ops import runs
 from tests.databases import DB_PASSWORD, with_password
+from tests.e2e.flow_worlds import flow_world, train_champion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
 #: How soon after SIGTERM a backfill must have exited (the brief of issue 18: a few seconds).
 STOP_LIMIT_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def prefect_api() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
-
-
-def _fresh_database(pg_server, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    pg_server.psql(f'CREATE DATABASE "{name}";')
-    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
-
-
-@pytest.fixture(scope="module")
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day."""
-    from smprod import __version__
-    from smprod.inputs.dayfiles import InputStore
-    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-
-    tracking_uri = _fresh_database(pg_server, "stop_mlflow")
-    promotions = _fresh_database(pg_server, "stop_models")
-    db.upgrade(promotions)
-    spec = TrainingSpec(
-        end=small_world.days[-2],
-        window_days=14,
-        region=small_world.region,
-        coarse_product="SPL3SMP",
-        kind="rf",
-        model_name=f"stop-{uuid.uuid4().hex[:6]}",
-        code_version=__version__,
-    )
-    artifacts = str(tmp_path_factory.mktemp("stop_mlflow_artifacts"))
-    train_and_register(
-        spec, InputStore(small_world.layout), tracking_uri, artifacts, db.make_engine(promotions)
-    )
-    return types.SimpleNamespace(tracking_uri=tracking_uri, name=spec.model_name)
-
-
-def _world(small_world, champion, database_url: str, tmp_path: Path) -> types.SimpleNamespace:
-    archive = tmp_path / "archive"
-    shutil.copytree(small_world.archive, archive, copy_function=os.link)
-    overrides = {
-        "workdir": tmp_path / "work",
-        "archive": archive,
-        "bbox": BBOX,
-        "database_url": database_url,
-        "mlflow_tracking_uri": champion.tracking_uri,
-        "model_name": champion.name,
-        "validation_min_n": 1,
-        "retrain_insitu_ubrmse": 1.0,
-    }
-    return types.SimpleNamespace(
-        settings=load_settings(**overrides),
-        overrides=overrides,
-        layout=WorkLayout(tmp_path / "work"),
-        days=small_world.days,
-        region=small_world.region,
-        engine=db.make_engine(database_url),
-        log=tmp_path / "smprod.log",
-    )
+    return train_champion(small_world, pg_server, tmp_path_factory, "stop")[0]
 
 
 @pytest.fixture
 def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
-    return _world(small_world, champion, database_url, tmp_path)
+    return flow_world(small_world, champion, database_url, tmp_path)
 
 
 def _start(world, prefect_api: str, *args: str) -> subprocess.Popen:
@@ -246,7 +182,7 @@ def test_postgresql_stopped_mid_run_ends_in_one_clear_error_and_the_next_run_rec
     from flows.daily import produce_one_day
 
     url = with_password(stoppable_postgres.database_url("smprod"))
-    world = _world(small_world, champion, url, tmp_path)
+    world = flow_world(small_world, champion, url, tmp_path)
     days = world.days[-4:-2]
     proc = _start(world, prefect_api, "backfill", "--start", str(days[0]), "--end", str(days[1]))
     _wait_until_stage_done(world, days[0], "ingest", proc)

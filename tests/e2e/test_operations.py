@@ -10,94 +10,39 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import types
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from prefect.testing.utilities import prefect_test_harness
 
 from smprod import db
 from smprod.config import load_settings
 from smprod.layout import WorkLayout
 from smprod.ops import runs
+from tests.e2e.flow_worlds import flow_world, fresh_database, train_champion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BBOX = "-98.0,35.0,-96.8,35.7"  # the small world's bbox (tests/conftest.py SMALL_BBOX)
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
-
-
-def _fresh_database(pg_server, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    pg_server.psql(f'CREATE DATABASE "{name}";')
-    return db.normalise_url(pg_server.get_uri().replace("/postgres?", f"/{name}?", 1))
 
 
 @pytest.fixture(scope="module")
 def champion(small_world, pg_server, tmp_path_factory) -> types.SimpleNamespace:
     """A champion trained on the 14 days before the small world's last day (as tests/e2e/test_daily_flow)."""
-    from smprod import __version__
-    from smprod.inputs.dayfiles import InputStore
-    from smprod.mlops.lifecycle import TrainingSpec, train_and_register
-
-    tracking_uri = _fresh_database(pg_server, "ops_mlflow")
-    promotions = _fresh_database(pg_server, "ops_models")
-    db.upgrade(promotions)
-    spec = TrainingSpec(
-        end=small_world.days[-2],
-        window_days=14,
-        region=small_world.region,
-        coarse_product="SPL3SMP",
-        kind="rf",
-        model_name=f"ops-{uuid.uuid4().hex[:6]}",
-        code_version=__version__,
-    )
-    artifacts = str(tmp_path_factory.mktemp("ops_mlflow_artifacts"))
-    result = train_and_register(
-        spec, InputStore(small_world.layout), tracking_uri, artifacts, db.make_engine(promotions)
-    )
+    champion, result = train_champion(small_world, pg_server, tmp_path_factory, "ops")
     assert result.decision.promote  # the first model becomes champion
-    return types.SimpleNamespace(tracking_uri=tracking_uri, name=spec.model_name)
+    return champion
 
 
 @pytest.fixture
 def world(small_world, champion, database_url, tmp_path) -> types.SimpleNamespace:
-    archive = tmp_path / "archive"
-    shutil.copytree(small_world.archive, archive, copy_function=os.link)
-    overrides = {
-        "workdir": tmp_path / "work",
-        "archive": archive,
-        "bbox": BBOX,
-        "database_url": database_url,
-        "mlflow_tracking_uri": champion.tracking_uri,
-        "model_name": champion.name,
-        "validation_min_n": 1,
-        "retrain_insitu_ubrmse": 1.0,
-    }
-    return types.SimpleNamespace(
-        settings=load_settings(**overrides),
-        overrides=overrides,
-        layout=WorkLayout(tmp_path / "work"),
-        archive=archive,
-        days=small_world.days,
-        engine=db.make_engine(database_url),
-    )
+    return flow_world(small_world, champion, database_url, tmp_path)
 
 
 def _provenance(world, day) -> dict:
@@ -277,7 +222,7 @@ def test_backfill_on_a_dask_cluster_equals_the_serial_backfill(world, prefect_ap
     days = world.days[-4:-1]
     # Both backfills ingest every day first, so gap filling sees the same neighbours whatever
     # order the days then run in on the cluster.
-    serial_url = _fresh_database(pg_server, "serial")
+    serial_url = fresh_database(pg_server, "serial")
     db.upgrade(serial_url)
     serial = load_settings(**{**world.overrides, "workdir": tmp_path / "serial", "database_url": serial_url})
     assert set(backfill(days[0], days[-1], settings=serial).values()) == {"succeeded"}
