@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import time
 import types
 import uuid
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from smprod import db
 from smprod.config import load_settings
@@ -80,3 +84,21 @@ def flow_world(small_world, champion, database_url: str, tmp_path: Path) -> type
         engine=db.make_engine(database_url),
         log=tmp_path / "smprod.log",
     )
+
+
+def wait_until_stage_done(world, day, stage: str, proc: subprocess.Popen, timeout_s: float = 240) -> None:  # type: ignore[no-untyped-def]
+    """Poll the ledger until the running run of ``day`` has finished ``stage`` (a stage marker
+    the production run writes, so a test can interrupt it right after that stage)."""
+    deadline = time.monotonic() + timeout_s
+    query = sa.text("SELECT stage_seconds FROM production_runs WHERE day = :d AND status = 'running'")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log = getattr(world, "log", None)
+            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"smprod ended early ({proc.returncode}): {tail}")
+        with world.engine.connect() as conn:
+            stages = conn.execute(query, {"d": day}).scalar()
+        if stages and stage in stages:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run of {day} did not finish {stage!r} within {timeout_s} s")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ import pytest
 from smprod.config import load_settings
 from smprod.inputs.ledger import REASON_SUFFIX
 from smprod.ops import runs
+from tests.archive_edits import all_fill_smap, replace_file
 from tests.e2e.flow_worlds import flow_world, train_champion
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -50,11 +50,6 @@ def _digests(world, day) -> dict[str, str]:
 
 def _provenance(world, day) -> dict:
     return json.loads(world.layout.product_files(day).provenance.read_text())
-
-
-def _replace(path: Path, data: bytes) -> None:
-    path.unlink()  # a new inode: the shared small world keeps its file
-    path.write_bytes(data)
 
 
 def test_the_skip_rule_follows_the_input_key(world, prefect_api):
@@ -100,7 +95,7 @@ def test_an_unreadable_imerg_day_without_another_run_no_longer_stops_three_days(
     bad = world.days[-9]  # the small world's IMERG has only a Final run of this day
     [final] = world.archive.rglob(f"3B-DAY.MS.MRG.3IMERG.{bad:%Y%m%d}-*.nc4")
     assert not list(world.archive.rglob(f"3B-DAY-[EL].MS.MRG.3IMERG.{bad:%Y%m%d}-*.nc4"))
-    _replace(final, final.read_bytes()[:1000])
+    replace_file(final, final.read_bytes()[:1000])
 
     outcome = backfill(bad, world.days[-7], settings=world.settings)
 
@@ -112,24 +107,11 @@ def test_an_unreadable_imerg_day_without_another_run_no_longer_stops_three_days(
     assert (world.layout.root / "quarantine" / (final.name + REASON_SUFFIX)).exists()
 
 
-def _all_fill_smap(archive: Path, day) -> None:
-    import h5py
-
-    [path] = archive.rglob(f"SMAP_L3_SM_P_{day:%Y%m%d}_*.h5")
-    _replace(path, path.read_bytes())
-    with h5py.File(path, "a") as f:
-        for group, suffix in (
-            ("Soil_Moisture_Retrieval_Data_AM", ""),
-            ("Soil_Moisture_Retrieval_Data_PM", "_pm"),
-        ):
-            f[f"{group}/soil_moisture{suffix}"][...] = -9999.0
-
-
 def test_an_all_fill_smap_day_fails_clearly_or_is_published_with_a_warning(world, prefect_api):
     from flows.daily import backfill
 
     day = world.days[-4]
-    _all_fill_smap(world.archive, day)
+    all_fill_smap(world.archive, day)
 
     outcome = backfill(day, day, settings=world.settings)
 

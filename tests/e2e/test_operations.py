@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from smprod import db
 from smprod.config import load_settings
 from smprod.layout import WorkLayout
 from smprod.ops import runs
-from tests.e2e.flow_worlds import flow_world, fresh_database, train_champion
+from tests.e2e.flow_worlds import flow_world, fresh_database, train_champion, wait_until_stage_done
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -131,20 +130,6 @@ def _env(world) -> dict[str, str]:
     return env
 
 
-def _wait_until_stage_done(world, day, stage: str, proc: subprocess.Popen, timeout_s: float = 240) -> None:
-    """Poll the ledger until the running run of ``day`` has finished ``stage``."""
-    deadline = time.monotonic() + timeout_s
-    query = sa.text("SELECT stage_seconds FROM production_runs WHERE day = :d AND status = 'running'")
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"smprod run ended early ({proc.returncode})"
-        with world.engine.connect() as conn:
-            stages = conn.execute(query, {"d": day}).scalar()
-        if stages and stage in stages:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the run of {day} did not finish {stage!r} within {timeout_s} s")
-
-
 def _matchup_keys(world) -> tuple[int, int]:
     with world.engine.connect() as conn:
         total = conn.execute(sa.text("SELECT count(*) FROM matchups")).scalar()
@@ -173,7 +158,7 @@ def test_a_run_killed_mid_way_is_recovered_by_a_rerun(
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            _wait_until_stage_done(world, day, after, proc)
+            wait_until_stage_done(world, day, after, proc)
             os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, like a dead machine
         finally:
             proc.kill()

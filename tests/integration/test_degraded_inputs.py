@@ -27,7 +27,6 @@ import types
 from datetime import date, timedelta
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import rasterio
@@ -45,6 +44,7 @@ from smprod.product.provenance import ModelInfo
 from smprod.science.features import PREDICTORS, fine_features
 from smprod.science.models import make_model
 from smprod.synthetic.archive import write_archive
+from tests.archive_edits import all_fill_smap, replace_file
 
 pytestmark = pytest.mark.integration
 
@@ -107,11 +107,6 @@ def site(archive, tmp_path, database_url):
     return types.SimpleNamespace(archive=copy, layout=layout, ingest=ingest)
 
 
-def _replace(path: Path, data: bytes) -> None:
-    path.unlink()  # a new inode: the module's archive keeps its file
-    path.write_bytes(data)
-
-
 def _imerg(archive: Path, day: date, prefix: str = "3B-DAY") -> Path:
     [path] = archive.rglob(f"{prefix}.MS.MRG.3IMERG.{day:%Y%m%d}-*.nc4")
     return path
@@ -124,7 +119,7 @@ def _provenance(layout: WorkLayout, day: date) -> dict:
 def test_a_day_without_any_readable_imerg_run_is_filled_and_its_three_days_are_produced(site, model):
     bad = DAYS[6]  # its sm_lag7 (D-6) is in the archive
     final = _imerg(site.archive, bad)
-    _replace(final, final.read_bytes()[:1000])  # truncated: the only run of that day
+    replace_file(final, final.read_bytes()[:1000])  # truncated: the only run of that day
     reports = {day: site.ingest(day) for day in DAYS[6:10]}
     assert final.name in reports[bad].quarantined
     assert any(
@@ -154,7 +149,7 @@ def test_a_day_without_any_readable_imerg_run_is_filled_and_its_three_days_are_p
 def test_an_unreadable_or_empty_final_falls_back_to_the_late_run_of_its_day(site, model):
     day = DAYS[9]  # the archive has Final and Late of this day
     final = _imerg(site.archive, day)
-    _replace(final, final.read_bytes()[:1000])
+    replace_file(final, final.read_bytes()[:1000])
     reports = [site.ingest(d) for d in DAYS[9:12]]
     assert final.name in reports[0].quarantined
     late = _imerg(site.archive, day, "3B-DAY-L").name
@@ -179,20 +174,9 @@ def test_a_readable_imerg_run_without_values_over_the_region_is_passed_over(site
     assert report.precip_run == "Late"
 
 
-def _all_fill_smap(archive: Path, day: date) -> None:
-    [path] = archive.rglob(f"SMAP_L3_SM_P_{day:%Y%m%d}_*.h5")
-    _replace(path, path.read_bytes())
-    with h5py.File(path, "a") as f:
-        for group, suffix in (
-            ("Soil_Moisture_Retrieval_Data_AM", ""),
-            ("Soil_Moisture_Retrieval_Data_PM", "_pm"),
-        ):
-            f[f"{group}/soil_moisture{suffix}"][...] = -9999.0
-
-
 def test_an_all_fill_smap_day_fails_clearly_or_is_published_with_a_warning(site, model):
     day = DAYS[8]
-    _all_fill_smap(site.archive, day)
+    all_fill_smap(site.archive, day)
     report = site.ingest(day)
     with xr.open_dataset(report.coarse) as coarse:
         assert not np.isfinite(coarse["sm"].values).any()
