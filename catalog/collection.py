@@ -17,14 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from catalog.items import fragments
+from catalog.items import fragments, qa_bitfields
 from smprod.layout import PRODUCT_ID
 
 #: Extensions whose fields the collection itself uses (``proj:code`` summary, ``raster:bands``
-#: in ``item_assets``).
+#: and the qa asset's ``classification:bitfields`` in ``item_assets``).
 COLLECTION_EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/classification/v2.0.0/schema.json",
 ]
 #: Item properties summarised as the sorted set of values seen.
 SUMMARISED = (
@@ -55,7 +56,7 @@ def build_collection(items: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]
         **{key: static[key] for key in ("id", "title", "description", "license", "keywords", "providers")},
         "extent": _extent([item for _, item in items]),
         "summaries": _summaries(properties),
-        "item_assets": static["item_assets"],
+        "item_assets": _item_assets(static["item_assets"]),
         "links": [
             {"rel": "root", "href": "../catalog.json", "type": JSON},
             {"rel": "parent", "href": "../catalog.json", "type": JSON},
@@ -65,6 +66,11 @@ def build_collection(items: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]
             ),
         ],
     }
+
+
+def _item_assets(static: dict[str, Any]) -> dict[str, Any]:
+    """The fragment's asset definitions, the qa asset with its QA legend (as on every item)."""
+    return {**static, "qa": {**static["qa"], "classification:bitfields": qa_bitfields()}}
 
 
 def _extent(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -18,10 +18,21 @@ Decisions that live here:
 * **Timestamps without a clock.** ``updated`` is the modification time of the provenance record
   (when the day's files were written), ``created`` the ``updated`` of the first revision; the
   library never reads "now", so a republish of unchanged files changes nothing.
+* **Freshness.** ``smprod:input_times`` says when each source's inputs were observed (SMAP days
+  and passes, MODIS days with the gap-filling days and composites, IMERG run per day; each with
+  ``start``/``end``), from the provenance (:func:`smprod.product.freshness.record_times`), and
+  ``smprod:latency_hours`` is ``updated`` (when the files were written) minus the newest
+  observation ``end``; recomputed after :func:`revise`, so an unchanged day keeps its value.
 * **Training mode.** ``smprod:training_mode`` tells a reanalysis day (its model was trained on
   a window around the day, days after it included) from a near-real-time one (trained on past
   days only); ``smprod:training_window`` gives the window. Provenance written before the mode
   existed is near-real-time.
+* **QA legend.** The ``qa`` asset carries ``classification:bitfields`` (STAC classification
+  extension v2.0.0): one one-bit field per :class:`smprod.qa.QA` flag, named and described from
+  :data:`smprod.qa.QA_DESCRIPTIONS` and :data:`smprod.qa.QA_MEANINGS` (the one definition of the
+  bits, also behind the COG's CF flag metadata), so a generic STAC client can show a legend.
+  No ``classification:classes``: the qa band is a pure bit field (its one whole-byte value, 255,
+  is the band's ``nodata``) and the other COGs are continuous.
 * **Model link.** ``via`` -> ``models:/<name>/<version>`` (the MLflow model-version URI, usable
   with ``mlflow.pyfunc.load_model``) and, when the tracking URI is an MLflow server
   (``http(s)://``), a second ``via`` link to the version's page in the MLflow UI.
@@ -40,8 +51,10 @@ from typing import Any
 from smprod.errors import CatalogError
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID, ProductFiles
+from smprod.product.freshness import latency_hours, record_times
 from smprod.product.provenance import training_of
 from smprod.product.read import BandHeader, BandStatistics, band_headers
+from smprod.qa import QA_DESCRIPTIONS, QA_MEANINGS
 from smprod.secrets import public_url
 
 FRAGMENTS = Path(__file__).parent / "fragments"
@@ -50,6 +63,7 @@ EXTENSIONS = [
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
+    "https://stac-extensions.github.io/classification/v2.0.0/schema.json",
 ]
 #: Multihash prefix of SHA2-256 (code 0x12, length 0x20), as the file extension requires.
 SHA256_MULTIHASH = "1220"
@@ -78,6 +92,27 @@ def file_fields(path: Path) -> dict[str, Any]:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return {"file:size": path.stat().st_size, "file:checksum": SHA256_MULTIHASH + digest.hexdigest()}
+
+
+def qa_bitfields() -> list[dict[str, Any]]:
+    """``classification:bitfields`` of the ``qa`` asset: one field of one bit per QA flag, lowest
+    bit first, each with the classes 0 (``not_<name>``) and 1 (``<name>``)."""
+    fields = []
+    for bit, name in QA_DESCRIPTIONS.items():
+        meaning = QA_MEANINGS[bit]
+        fields.append(
+            {
+                "offset": int(bit).bit_length() - 1,
+                "length": 1,
+                "name": name,
+                "description": meaning,
+                "classes": [
+                    {"value": 0, "name": f"not_{name}", "description": "the condition does not hold"},
+                    {"value": 1, "name": name, "description": meaning},
+                ],
+            }
+        )
+    return fields
 
 
 def raster_band(header: BandHeader) -> dict[str, Any]:
@@ -167,6 +202,7 @@ def _properties(files: ProductFiles, region: Region, record: dict[str, Any]) -> 
         "smprod:precip_run": record["precip_run"],
         "smprod:input_key": input_key(record),
         "smprod:qa_fractions": record.get("qa_fractions", {}),
+        "smprod:input_times": record_times(record),
         **training_properties(record),
     }
 
@@ -190,6 +226,8 @@ def _assets(files: ProductFiles, item_dir: Path) -> dict[str, dict[str, Any]]:
         asset = {"href": os.path.relpath(path, item_dir), **definitions[key], **file_fields(path)}
         if key in headers:
             asset["raster:bands"] = [raster_band(headers[key])]
+        if key == "qa":
+            asset["classification:bitfields"] = qa_bitfields()
         assets[key] = asset
     return assets
 
@@ -241,6 +279,7 @@ def build_item(
     properties.update(
         {"created": written, "updated": written, "smprod:revision": 1, "smprod:reprocessed": False}
     )
+    _set_latency(properties)
     return {
         "type": "Feature",
         "stac_version": "1.1.0",
@@ -258,6 +297,15 @@ def build_item(
         ],
         "assets": _assets(files, item_dir),
     }
+
+
+def _set_latency(props: dict[str, Any]) -> None:
+    """``smprod:latency_hours`` from ``updated`` and ``smprod:input_times`` (absent without inputs)."""
+    hours = latency_hours(datetime.fromisoformat(props["updated"]), props.get("smprod:input_times", {}))
+    if hours is None:
+        props.pop("smprod:latency_hours", None)
+    else:
+        props["smprod:latency_hours"] = hours
 
 
 def _checksums(item: dict[str, Any]) -> dict[str, str]:
@@ -278,6 +326,7 @@ def revise(item: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, A
         for key in ("updated", "smprod:revision", "smprod:reprocessed", "smprod:reprocessing"):
             if key in before:
                 props[key] = before[key]
+        _set_latency(props)
         return item
     props["smprod:revision"] = int(before.get("smprod:revision", 1)) + 1
     props["smprod:reprocessed"] = True

@@ -46,6 +46,24 @@ QA_DESCRIPTIONS = {
 }
 
 
+#: One sentence per bit, for people and generic tools (the STAC item's ``classification:bitfields``
+#: descriptions); the comments on :class:`QA` above say the same at more length.
+QA_MEANINGS: dict[int, str] = {
+    QA.COARSE_MISSING: "no SMAP value for the pixel's coarse cell: no mass constraint; the model "
+    "value shifted by the correction of neighbouring cells with SMAP",
+    QA.MODIS_GAP_FILLED: "a MODIS input was missing (cloud) and filled in time or from the cell's mean",
+    QA.VALUE_CLIPPED: "clipped to the physical range [0, porosity] and the mass redistributed",
+    QA.OUT_OF_TRAINING_RANGE: "a day-to-day predictor outside the range seen in training, or a "
+    "land-cover class not seen in training (extrapolation)",
+    QA.LESSER_PRECIP: "precipitation from IMERG Early or Late, not Final (reprocessed when Final arrives)",
+    QA.SMAP_LAG_FILLED: "no coarse cell around the pixel had a lagged SMAP value: taken from the "
+    "nearest cell with one",
+    QA.PRECIP_FILLED: "no IMERG run of a day of D-2..D was usable at the pixel: precipitation filled "
+    "from the valid days of the three (0 mm where none)",
+    QA.NO_RETRIEVAL: "a required predictor is missing: no value (nodata)",
+}
+
+
 def flag_names(value: int) -> tuple[str, ...]:
     """Names of the bits set in a QA value, lowest bit first (``()`` for 0).
 

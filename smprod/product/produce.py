@@ -446,8 +446,6 @@ def _product_info(
     components, the model, the settings that shaped the product, the SMAP coverage and the
     warnings of a degraded day (low SMAP coverage, filled precipitation)."""
     inputs, release, precip_run = day_inputs(store, day)
-    filled = [m for m in store.record(day, "coarse").missing if m.startswith("precip:") and "filled" in m]
-    warnings = ([coverage_warning] if coverage_warning else []) + filled
     parameters = {
         "input_key": key.value,
         "input_key_components": key.components,
@@ -457,7 +455,7 @@ def _product_info(
         "conservation_km": settings.conservation_km,
         "low_smap_coverage": settings.low_smap_coverage,
         "smap_coverage": coverage.record(),
-        "warnings": warnings,
+        "warnings": _warnings(store, day, coverage_warning),
     }
     return ProductInfo(
         day=day,
@@ -469,6 +467,29 @@ def _product_info(
         precip_run=precip_run,
         software=software_versions(),
         parameters=parameters,
+        smap_passes=smap_passes(store, day),
+        gap_filling_days=tuple(d.isoformat() for d in key.days if d != day),
+    )
+
+
+def _warnings(store: InputStore, day: date, coverage_warning: str | None) -> list[str]:
+    """What was degraded: low SMAP coverage published anyway, filled precipitation."""
+    filled = [m for m in store.record(day, "coarse").missing if m.startswith("precip:") and "filled" in m]
+    return ([coverage_warning] if coverage_warning else []) + filled
+
+
+#: The SMAP L3 passes of a day's ``coarse.nc``: AM (descending, 6 am) and PM (ascending, 6 pm).
+SMAP_PASSES = {"AM": "sm_am", "PM": "sm_pm"}
+
+
+def smap_passes(store: InputStore, day: date) -> tuple[str, ...]:
+    """The day's SMAP passes with at least one valid retrieval over the region (provenance
+    ``input_times``); a file without the pass variables names none."""
+    coarse = store.open(day, "coarse")
+    return tuple(
+        name
+        for name, variable in SMAP_PASSES.items()
+        if variable in coarse and bool(np.isfinite(coarse[variable].values).any())
     )
 
 

@@ -3,9 +3,11 @@
 Its fields are the "Products" contract in ``docs/architecture.md`` (``day``, ``product_id``,
 ``region``, ``model``, ``inputs``, ``coarse_product``, ``smap_release``, ``precip_run``,
 ``qa_fractions``, ``software``, ``parameters``) plus ``statistics``, ``thumbnail`` (the stated
-colour scale), ``qa_flags`` (bit meanings) and ``assets`` (file name, size and SHA-256 of each COG
-and the thumbnail). It is serialised with sorted keys and fixed formatting and holds no timestamp
-or absolute path, so a rerun with the same inputs and model gives the same bytes.
+colour scale), ``qa_flags`` (bit meanings), ``input_times`` (when each source's inputs were
+observed, :func:`smprod.product.freshness.input_times`) and ``assets`` (file name, size and
+SHA-256 of each COG and the thumbnail). It is serialised with sorted keys and fixed formatting
+and holds no timestamp or absolute path, so a rerun with the same inputs and model gives the
+same bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from numpy.typing import NDArray
 from smprod.config import NEAR_REAL_TIME
 from smprod.grids.ease import Region
 from smprod.layout import PRODUCT_ID
+from smprod.product.freshness import input_times
 from smprod.product.thumbnail import colour_scale
 from smprod.qa import QA, QA_DESCRIPTIONS
 
@@ -64,6 +67,8 @@ class ProductInfo:
         precip_run: IMERG run used (``Final``, ``Late`` or ``Early``).
         software: package -> version (see :func:`software_versions`).
         parameters: settings that shaped the product (porosity bound, correction scheme, ...).
+        smap_passes: the day's SMAP passes with a retrieval over the region (``AM``, ``PM``).
+        gap_filling_days: ISO days whose MODIS fields gap filling may read (the input key's).
     """
 
     day: date
@@ -75,6 +80,8 @@ class ProductInfo:
     precip_run: str
     software: Mapping[str, str] = field(default_factory=dict)
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    smap_passes: tuple[str, ...] = ()
+    gap_filling_days: tuple[str, ...] = ()
 
 
 def software_versions(packages: Iterable[str] = SOFTWARE_PACKAGES) -> dict[str, str]:
@@ -175,6 +182,7 @@ def provenance_record(
         "region": region_record(info.region),
         "model": model_record(info.model),
         "inputs": {key: sorted(ids) for key, ids in info.inputs.items()},
+        "input_times": input_times(info.inputs, info.day, info.gap_filling_days, info.smap_passes),
         "coarse_product": info.coarse_product,
         "smap_release": info.smap_release,
         "precip_run": info.precip_run,
