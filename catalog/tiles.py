@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ QA_COLOURS = {
 }
 #: Colour stops listed in a continuous legend (evenly spaced over the scale).
 LEGEND_STOPS = 11
+#: Serialises the first imports of rio-tiler, Pillow and matplotlib (:func:`libraries`).
+_IMPORT_LOCK = threading.Lock()
 
 
 def soil_moisture_scale() -> dict[str, Any]:
@@ -157,13 +160,27 @@ def _etag(path: Path, *parts: object) -> str:
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
+def libraries() -> tuple[Any, Any, Any]:
+    """rio-tiler's ``Reader`` class and ``errors`` module and Pillow's ``Image``, imported (with
+    matplotlib's colormaps, which :func:`smprod.product.thumbnail.lookup_table` imports) under
+    :data:`_IMPORT_LOCK`.
+
+    rio-tiler takes seconds to import (it loads xarray and dask), so the server starts without it
+    (:func:`tiles_app` imports in the background). Imported first by concurrent tile requests in
+    the server's worker threads, a package can be seen half initialised (``ImportError: cannot
+    import name 'Reader'``), hence the lock: once imported, the lock is only held for a lookup."""
+    with _IMPORT_LOCK:
+        from matplotlib import colormaps  # noqa: F401
+        from PIL import Image
+        from rio_tiler import errors
+        from rio_tiler.io import Reader
+    return Reader, errors, Image
+
+
 def render_tile(path: Path, asset: str, z: int, x: int, y: int) -> bytes | None:
     """PNG bytes of one XYZ tile of a COG, or None when the tile does not touch the COG."""
-    from PIL import Image
-    from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
-
-    with Reader(str(path)) as reader:
+    reader_class, errors, image_module = libraries()
+    with reader_class(str(path)) as reader:
         if not reader.tile_exists(x, y, z):
             return None
         try:
@@ -171,7 +188,7 @@ def render_tile(path: Path, asset: str, z: int, x: int, y: int) -> bytes | None:
                 x, y, z, tilesize=TILE_SIZE, indexes=1,
                 resampling_method="nearest", reproject_method="nearest",
             )  # fmt: skip
-        except TileOutsideBounds:
+        except errors.TileOutsideBounds:
             return None
     band = image.array[0]
     valid = ~np.ma.getmaskarray(band)
@@ -179,7 +196,7 @@ def render_tile(path: Path, asset: str, z: int, x: int, y: int) -> bytes | None:
         valid &= np.isfinite(band.data)
     rgba = colour(asset, band.data, valid)
     out = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(out, format="PNG", compress_level=1)
+    image_module.fromarray(rgba, mode="RGBA").save(out, format="PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -209,13 +226,11 @@ def point_values(catalog_root: Path, item_id: str, lon: float, lat: float) -> di
 
 def _point(path: Path, lon: float, lat: float) -> float | None:
     """The value of the COG's pixel at a WGS84 point; None for nodata or off the grid."""
-    from rio_tiler.errors import PointOutsideBounds
-    from rio_tiler.io import Reader
-
-    with Reader(str(path)) as reader:
+    reader_class, errors, _ = libraries()
+    with reader_class(str(path)) as reader:
         try:
             data = reader.point(lon, lat, indexes=1, resampling_method="nearest").array
-        except PointOutsideBounds:
+        except errors.PointOutsideBounds:
             return None
     value = float(data.data[0])
     if bool(np.ma.getmaskarray(data)[0]) or not math.isfinite(value):
@@ -251,6 +266,7 @@ class _Endpoints:
         asset = request.path_params["asset"]
         if asset not in COG_ASSETS:
             raise HTTPException(status_code=404)
+        libraries()  # matplotlib's colormaps, imported under the lock
         return JSONResponse(legend(asset))
 
     def point(self, request: Request) -> Response:
@@ -265,14 +281,9 @@ class _Endpoints:
 
 
 def tiles_app(catalog_root: Path) -> Starlette:
-    """The ASGI app of tiles, legends and point values for the catalog at ``catalog_root``.
-
-    rio-tiler (seconds to import: xarray, dask) is imported here, once, in the caller's thread:
-    imported first by concurrent tile requests in the server's worker threads, one of them can
-    see the package half initialised (``ImportError: cannot import name 'Reader'``)."""
-    import rio_tiler.errors
-    import rio_tiler.io  # noqa: F401
-
+    """The ASGI app of tiles, legends and point values for the catalog at ``catalog_root``;
+    the libraries it reads and draws with are imported meanwhile in the background (:func:`libraries`)."""
+    threading.Thread(target=libraries, name="smprod-tiles-imports", daemon=True).start()
     endpoints = _Endpoints(catalog_root.resolve())
     routes = [
         Route("/legend/{asset}.json", endpoints.legend, methods=["GET"]),

@@ -10,6 +10,7 @@ same field always gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -68,11 +69,15 @@ def _downsample(values: NDArray[np.float64], max_width: int, max_height: int) ->
         return np.where(count > 0, total / count, np.nan)
 
 
+@functools.lru_cache(maxsize=8)
 def lookup_table(colormap: str = COLORMAP) -> NDArray[np.uint8]:
-    """The 256 RGBA colours of the scale, low to high (matplotlib's ``colormap``)."""
+    """The 256 RGBA colours of the scale, low to high (matplotlib's ``colormap``); computed once
+    per colormap (every map tile is coloured with it) and read-only."""
     from matplotlib import colormaps
 
-    return (colormaps[colormap](np.linspace(0.0, 1.0, 256)) * 255).round().astype(np.uint8)
+    table = (colormaps[colormap](np.linspace(0.0, 1.0, 256)) * 255).round().astype(np.uint8)
+    table.setflags(write=False)
+    return table
 
 
 def colourise(
