@@ -135,6 +135,10 @@ def test_map_shows_the_days_tiles_layers_slider_and_values(
         assert _near(outside, viridis, 0).mean() < 0.01  # no data drawn off the item
         legend = page.inner_text("#legend")
         assert "Soil moisture (m³/m³)" in legend and "0.5" in legend and "0.25" in legend
+        box_js = "(s) => [s.textContent, s.getBoundingClientRect().left, s.getBoundingClientRect().right]"
+        ticks = page.eval_on_selector_all("#legend .ticks span", f"spans => spans.map({box_js})")
+        assert [tick[0] for tick in ticks] == ["0", "0.25", "0.5"]
+        assert all(ticks[i][2] < ticks[i + 1][1] for i in range(2)), ticks  # labels apart, none squashed
 
         # click for value: the shown values are the COGs', and the pixel's colour is the scale's
         col, row = _uniform_spot(newest, area)
