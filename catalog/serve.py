@@ -59,6 +59,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
 from catalog.collection import load_items, root_catalog
+from catalog.tiles import TILES_PATH, tiles_app
 from smprod.errors import CatalogError
 from smprod.layout import PRODUCT_ID
 
@@ -227,6 +228,7 @@ def files_app(catalog_root: Path) -> Starlette:
         Route("/", _to_browse_page, methods=["GET"]),
         Route(BROWSE_PATH, _to_browse_page, methods=["GET"]),
         Mount(BROWSE_PATH, app=PublishedFiles(directory=BROWSE.resolve(), html=True)),  # before /catalog
+        Mount(TILES_PATH, app=tiles_app(root)),  # map tiles, legends, point values: catalog/tiles.py
         Mount(CATALOG_PATH, app=PublishedFiles(directory=root)),
         Mount(PRODUCTS_PATH, app=PublishedFiles(directory=root.parent / PRODUCTS_DIR, check_dir=False)),
     ]

@@ -10,6 +10,7 @@ same field always gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -38,7 +39,7 @@ def render_thumbnail(values: NDArray) -> bytes:
     from PIL.PngImagePlugin import PngInfo
 
     small = _downsample(np.asarray(values, dtype=np.float64), MAX_SIDE, MAX_SIDE - LEGEND_HEIGHT)
-    rgba = _colourise(small)
+    rgba = colourise(small)
     width = max(rgba.shape[1], 120)  # room for the legend labels on very narrow regions
     canvas = Image.new("RGBA", (width, rgba.shape[0] + LEGEND_HEIGHT), (255, 255, 255, 255))
     canvas.paste(Image.fromarray(rgba, mode="RGBA"), (0, 0))
@@ -68,16 +69,27 @@ def _downsample(values: NDArray[np.float64], max_width: int, max_height: int) ->
         return np.where(count > 0, total / count, np.nan)
 
 
-def _lookup_table() -> NDArray[np.uint8]:
+@functools.lru_cache(maxsize=8)
+def lookup_table(colormap: str = COLORMAP) -> NDArray[np.uint8]:
+    """The 256 RGBA colours of the scale, low to high (matplotlib's ``colormap``); computed once
+    per colormap (every map tile is coloured with it) and read-only."""
     from matplotlib import colormaps
 
-    return (colormaps[COLORMAP](np.linspace(0.0, 1.0, 256)) * 255).round().astype(np.uint8)
+    table = (colormaps[colormap](np.linspace(0.0, 1.0, 256)) * 255).round().astype(np.uint8)
+    table.setflags(write=False)
+    return table
 
 
-def _colourise(values: NDArray[np.float64]) -> NDArray[np.uint8]:
-    scaled = np.clip((values - VMIN) / (VMAX - VMIN), 0.0, 1.0)
+def colourise(
+    values: NDArray, vmin: float = VMIN, vmax: float = VMAX, colormap: str = COLORMAP
+) -> NDArray[np.uint8]:
+    """RGBA (``values.shape + (4,)``) of a field on the fixed scale: ``vmin``..``vmax`` over the
+    256 colours of :func:`lookup_table`, values beyond the ends the end colours, NaN transparent.
+    The defaults are the product's soil-moisture scale (thumbnails and map tiles)."""
+    values = np.asarray(values, dtype=np.float64)
+    scaled = np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0)
     index = np.where(np.isfinite(scaled), np.round(scaled * 255), 0).astype(np.intp)
-    rgba = _lookup_table()[index]
+    rgba = lookup_table(colormap)[index]
     rgba[~np.isfinite(values), 3] = 0
     return rgba
 
@@ -86,7 +98,7 @@ def _draw_legend(draw, width: int, top: int) -> None:  # type: ignore[no-untyped
     """A horizontal colour bar over the full width with the end values as labels."""
     from PIL import ImageFont
 
-    lut = _lookup_table()
+    lut = lookup_table()
     bar_height = 8
     for x in range(width):
         colour = tuple(int(v) for v in lut[round(x / max(width - 1, 1) * 255)])

@@ -37,6 +37,8 @@ def test_browse_page_lists_items_with_thumbnails(browser, tmp_path: Path, artifa
         page.wait_for_function("[...document.images].every((img) => img.complete)", timeout=30_000)
         widths = page.eval_on_selector_all("img.thumbnail", "imgs => imgs.map((img) => img.naturalWidth)")
         assert len(widths) == len(DAYS) and all(width > 0 for width in widths), widths
+        shown = page.eval_on_selector_all("img.thumbnail", "imgs => imgs.map((img) => img.clientWidth)")
+        assert shown == widths  # at their own size, never stretched: the colour-bar labels stay legible
         newest = cards.nth(0).inner_text()
         assert "smprod-downscaler v2" in newest and "reprocessed: model 1 -> 2, IMERG Late -> Final" in newest
         assert "QA no_retrieval" in newest
