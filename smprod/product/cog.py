@@ -94,11 +94,16 @@ def write_cog(
         spec: band description, nodata, units, overview resampling.
         dataset_tags: file-level metadata (no timestamps, or determinism is lost).
     """
+    data = np.asarray(array).astype(spec.dtype, copy=False)
+    Path(path).write_bytes(_cog_bytes(data, transform, spec, dataset_tags))
+
+
+def _cog_bytes(data: NDArray, transform: Affine, spec: BandSpec, dataset_tags: Mapping[str, str]) -> bytes:
+    """The COG file of one band, made by GDAL's COG driver in memory."""
     import rasterio
     from rasterio.io import MemoryFile
     from rasterio.shutil import copy
 
-    data = np.asarray(array).astype(spec.dtype, copy=False)
     with (
         MemoryFile(ext=".tif") as cog,
         rasterio.open("mem", "w", **_memory_profile(data, transform, spec)) as mem,
@@ -114,7 +119,7 @@ def write_cog(
             "OVERVIEW_COUNT": str(overview_count(data.shape)),
         }
         copy(mem, cog.name, driver="COG", **options)
-        Path(path).write_bytes(cog.read())
+        return bytes(cog.read())
 
 
 def _memory_profile(data: NDArray, transform: Affine, spec: BandSpec) -> dict[str, object]:
