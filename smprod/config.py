@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from smprod.errors import ConfigError
+from smprod.secrets import SECRET_SETTINGS
 
 #: The environment variable naming the ``smprod.toml`` to read when none is given.
 CONFIG_ENV = "SMPROD_CONFIG"
@@ -201,6 +202,31 @@ class Settings(BaseSettings):
             )
         return windows
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused here, not by the first connection (an ArgumentError traceback); the value is
+        # never repeated: it may hold a password.
+        if value is not None and value.get_secret_value():
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(value.get_secret_value())
+            except (ArgumentError, ValueError) as err:  # ValueError: e.g. a port that is no number
+                raise ValueError(
+                    "not a database URL; the form is postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB "
+                    "(or ...@/DB?host=SOCKET_DIR)"
+                ) from err
+        return value
+
+    @field_validator("conservation_km", mode="before")
+    @classmethod
+    def _km_from_text(cls, value: Any) -> Any:
+        # The environment gives text, and a Literal of ints takes no text: without this,
+        # SMPROD_CONSERVATION_KM=36 was refused with "Input should be 9 or 36 (got '36')".
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
     @field_validator("daily_cron", "retrain_cron", "reprocess_cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
@@ -347,7 +373,16 @@ def _unclosed_from(text: str) -> int:
 def _describe(err: ValidationError, config_file: Path | None) -> str:
     lines = []
     for problem in err.errors():
-        name = ".".join(str(p) for p in problem["loc"]) or "settings"
+        name = ".".join(str(p) for p in problem["loc"])
+        if not name:  # a rule between settings: its message names them (no SMPROD_SETTINGS exists)
+            where = (
+                f"{config_file}, the environment or the options"
+                if config_file
+                else "the environment or the options"
+            )
+            lines.append(f"{problem['msg'].removeprefix('Value error, ')} (settings from {where})")
+            continue
         where = f"SMPROD_{name.upper()}" + (f", or {name} in {config_file}" if config_file else "")
-        lines.append(f"setting {name!r} ({where}): {problem['msg']} (got {problem.get('input')!r})")
+        got = "" if name in SECRET_SETTINGS else f" (got {problem.get('input')!r})"  # may hold a password
+        lines.append(f"setting {name!r} ({where}): {problem['msg']}{got}")
     return "invalid settings:\n  " + "\n  ".join(lines)

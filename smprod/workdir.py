@@ -94,9 +94,15 @@ def read_work_region(layout: WorkLayout) -> WorkRegion | None:
     """The recorded region of the work directory; None before its first use.
 
     Raises:
-        ConfigError: the record exists but cannot be read (names the file and the fix).
+        ConfigError: the record exists but cannot be read (names the file and the fix), or the
+            work directory is a file.
     """
     path = layout.region_file
+    if layout.root.exists() and not layout.root.is_dir():
+        raise ConfigError(
+            f"work directory {layout.root} is not a folder (setting workdir: --workdir, SMPROD_WORKDIR "
+            "or workdir in smprod.toml): give a folder, new or used by smprod before"
+        )
     try:
         return WorkRegion.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

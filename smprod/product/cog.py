@@ -83,6 +83,10 @@ def write_cog(
 ) -> None:
     """Write one band as a COG on EPSG:6933 (not atomic: write to a temporary path and rename).
 
+    GDAL makes the COG in memory and Python writes its bytes: a failed write (a full disk, a
+    quota) is then an ``OSError`` with its errno (``No space left on device``), where GDAL's own
+    writer said only ``TIFFWriteDirectoryTagData:IO error writing tag data`` (a traceback).
+
     Args:
         path: file to create (overwritten).
         array: 2-D values, cast to ``spec.dtype``.
@@ -90,11 +94,20 @@ def write_cog(
         spec: band description, nodata, units, overview resampling.
         dataset_tags: file-level metadata (no timestamps, or determinism is lost).
     """
+    data = np.asarray(array).astype(spec.dtype, copy=False)
+    Path(path).write_bytes(_cog_bytes(data, transform, spec, dataset_tags))
+
+
+def _cog_bytes(data: NDArray, transform: Affine, spec: BandSpec, dataset_tags: Mapping[str, str]) -> bytes:
+    """The COG file of one band, made by GDAL's COG driver in memory."""
     import rasterio
+    from rasterio.io import MemoryFile
     from rasterio.shutil import copy
 
-    data = np.asarray(array).astype(spec.dtype, copy=False)
-    with rasterio.open("mem", "w", **_memory_profile(data, transform, spec)) as mem:
+    with (
+        MemoryFile(ext=".tif") as cog,
+        rasterio.open("mem", "w", **_memory_profile(data, transform, spec)) as mem,
+    ):
         mem.write(data, 1)
         mem.set_band_description(1, spec.name)
         mem.set_band_unit(1, spec.units)
@@ -105,7 +118,8 @@ def write_cog(
             "OVERVIEW_RESAMPLING": spec.resampling,
             "OVERVIEW_COUNT": str(overview_count(data.shape)),
         }
-        copy(mem, str(path), driver="COG", **options)
+        copy(mem, cog.name, driver="COG", **options)
+        return bytes(cog.read())
 
 
 def _memory_profile(data: NDArray, transform: Affine, spec: BandSpec) -> dict[str, object]:

@@ -4,9 +4,6 @@ fix, no traceback, and nothing started or written (no embedded stack, no day inp
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,26 +11,11 @@ import pytest
 from smprod.grids.ease import region_from_bbox
 from smprod.layout import WorkLayout
 from smprod.workdir import claim_work_region
+from tests.cli import refused as _refused
+from tests.cli import smprod as _smprod
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BBOX = "-100,34,-98,35.5"
 OTHER_BBOX = "-96,34,-94,35.5"
-
-
-def _smprod(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMPROD_")}
-    full = {**clean, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
-    command = [sys.executable, "-m", "flows.cli", *args]
-    return subprocess.run(command, env=full, capture_output=True, text=True, timeout=120, check=False)
-
-
-def _refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    message = " ".join(result.stderr.split())  # the message as one line, whatever the wrapping
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
 
 
 @pytest.fixture

@@ -37,32 +37,20 @@ from catalog.serve import PRODUCTS_PATH, is_published
 from catalog.validate import validate_catalog
 from smprod.layout import DaySwitchPaths, ProductFiles, WorkLayout
 from smprod.product.read import product_problems
+from tests import strace
 from tests.catalog_days import tiny_region
+from tests.chaos.consistency import assert_consistent
 from tests.day_versions import DAY, digests, write_version
+from tests.strace import STRACE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STRACE = shutil.which("strace")
 #: A bound on N, far above the most calls of one kind a switch makes (7 fsyncs).
 MAX_KILL_POINTS = 20
 
 
-def _strace_problem() -> str | None:
-    if STRACE is None:
-        return "strace is not installed (Debian package strace)"
-    probe = subprocess.run([STRACE, "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"strace cannot trace here (ptrace refused?): {probe.stderr.strip()}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def need_strace() -> None:
-    problem = _strace_problem()
-    if problem is None:
-        return
-    if os.environ.get("SMPROD_REQUIRE_STRACE") == "1":
-        pytest.fail(problem + " (SMPROD_REQUIRE_STRACE=1 makes this a failure)")
-    pytest.skip(problem)
+    strace.need_strace()
 
 
 @dataclass(frozen=True)
@@ -154,7 +142,7 @@ def _kill_and_rerun(case: Case, workdir: Path, n: int, references) -> tuple[str,
     publish_day(layout, region, DAY)
     assert _version(files, references) == 2
     assert sorted(p.name for p in files.directory.parent.iterdir()) == ["01"]
-    assert validate_catalog(layout.catalog, checksums=True).ok
+    assert_consistent(workdir, region=region)  # the chaos suite's invariants (no database here)
     return outcome, on_disk, seen, left
 
 

@@ -152,3 +152,39 @@ def test_coarse_product_and_cell_size_map_both_ways():
     assert load_settings(coarse_product="SPL3SMP_E").coarse_km == 9
     with pytest.raises(ValueError, match="3 km"):
         coarse_product_of(3)
+
+
+@pytest.mark.parametrize(("product", "km"), [("SPL3SMP", "36"), ("SPL3SMP_E", "9"), ("SPL3SMP_E", "36")])
+def test_conservation_km_can_be_set_in_the_environment(monkeypatch, product, km):
+    """Environment values are text; a Literal of ints refused every one ("Input should be 9 or 36
+    (got '36')") before the setting converted them."""
+    monkeypatch.setenv("SMPROD_COARSE_PRODUCT", product)
+    monkeypatch.setenv("SMPROD_CONSERVATION_KM", km)
+    assert load_settings().conservation_km == int(km)
+    monkeypatch.setenv("SMPROD_CONSERVATION_KM", "12")
+    with pytest.raises(ConfigError, match=r"setting 'conservation_km' \(SMPROD_CONSERVATION_KM\)"):
+        load_settings()
+
+
+def test_a_rule_between_settings_is_named_by_its_settings_not_as_a_setting_called_settings(tmp_path):
+    toml = tmp_path / "smprod.toml"
+    toml.write_text("training_window_days = 10\nreanalysis_block_days = 30\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(toml)
+    message = str(err.value)
+    assert message == (
+        "invalid settings:\n  reanalysis_block_days = 30 is longer than the training window "
+        "(training_window_days = 10): a block's window holds the block (settings from "
+        f"{toml}, the environment or the options)"
+    )
+
+
+@pytest.mark.parametrize("url", ["nonsense", "postgresql://smprod:S3cretPW@db.example:port/smprod"])
+def test_a_malformed_database_url_is_named_without_repeating_it(monkeypatch, url):
+    """Before, the first connection failed with SQLAlchemy's ArgumentError traceback (exit 1)."""
+    monkeypatch.setenv("SMPROD_DATABASE_URL", url)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "setting 'database_url' (SMPROD_DATABASE_URL): Value error, not a database URL" in message
+    assert url not in message and "S3cretPW" not in message

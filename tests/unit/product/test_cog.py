@@ -75,3 +75,16 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "junk.tif"
     path.write_bytes(b"not a tiff")
     assert cog_problems(path)[0].startswith("cannot be opened")
+
+
+def test_a_full_disk_is_an_os_error_with_its_errno(tmp_path):
+    """/dev/full answers every write with ENOSPC: the writer says so, where GDAL writing the file
+    itself raised ``TIFFWriteDirectoryTagData:IO error writing tag data`` (no errno, no path)."""
+    import errno
+
+    from smprod.product.bands import BANDS
+
+    values = np.full((64, 64), 0.25, np.float32)
+    with pytest.raises(OSError) as raised:
+        write_cog(Path("/dev/full"), values, Affine(1000, 0, 0, 0, -1000, 0), BANDS["soil_moisture"], {})
+    assert raised.value.errno == errno.ENOSPC
