@@ -15,7 +15,9 @@ asked), each a uvicorn server in a background thread on a socket bound before an
   links (``--addr``); a thin proxy (:class:`ApiProxy`) on ``port`` passes every request through
   and gives the landing page the catalog's own ``id``, ``title`` and ``description``: rustac
   0.9.18 has no option for them and calls itself "stac-server-rs / A STAC API server written in
-  Rust". While rustac restarts the proxy answers 503 with ``Retry-After``.
+  Rust". While rustac restarts the proxy answers 503 with ``Retry-After``. The proxy itself
+  answers the point and area queries under ``/query/`` (:mod:`catalog.queries`), from the
+  products beside the catalog.
 * **Files and browse page** on ``browse_port``: Starlette's ``StaticFiles``, which honours
   ``Range`` (206 with ``Content-Range``, several ranges as ``multipart/byteranges``, 416 when the
   start is past the end), ``HEAD``, ``ETag``/``If-Range`` and conditional GETs, so GDAL
@@ -41,7 +43,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -54,11 +56,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
 from catalog.collection import load_items, root_catalog
+from catalog.queries import query_routes
 from catalog.tiles import TILES_PATH, tiles_app
 from smprod.errors import CatalogError
 from smprod.layout import PRODUCT_ID
@@ -245,7 +248,8 @@ async def _http_client(app: Starlette) -> AsyncIterator[dict[str, httpx.AsyncCli
 
 class ApiProxy:
     """The STAC API's public face: forwards each request to ``rustac serve`` unchanged, except
-    that the landing page (``GET /``) gets :attr:`identity`.
+    that the landing page (``GET /``) gets :attr:`identity`, and ``routes`` (the point and area
+    queries, :mod:`catalog.queries`) are answered here, before anything is forwarded.
 
     Attributes:
         upstream: base URL of the running rustac (it changes when the API is restarted).
@@ -253,11 +257,11 @@ class ApiProxy:
         app: the ASGI app to serve.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, routes: Sequence[BaseRoute] = ()) -> None:
         self.upstream = ""
         self.identity: dict[str, str] = {}
         route = Route("/{path:path}", self._forward, methods=list(PROXIED_METHODS))
-        self.app = Starlette(routes=[route], lifespan=_http_client)
+        self.app = Starlette(routes=[*routes, route], lifespan=_http_client)
 
     async def _forward(self, request: Request) -> Response:
         """rustac's answer to ``request`` (503 with ``Retry-After`` while rustac is down)."""
@@ -440,7 +444,7 @@ class CatalogServer:
         self.urls = ServeUrls(f"http://{host}:{port}", f"http://{host}:{browse_port or port + 1}")
         self._host, self._port, self._browse_port = host, port, browse_port or port + 1
         self._process: subprocess.Popen[bytes] | None = None
-        self._proxy = ApiProxy()
+        self._proxy = ApiProxy(query_routes(catalog_root.parent))  # products beside the catalog
         self._api: BackgroundServer | None = None
         self._files: BackgroundServer | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None

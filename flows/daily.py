@@ -416,8 +416,10 @@ def publish_task(ctx: Ctx, day: date) -> Path:
     cache_policy=NO_CACHE,
 )
 def validate_task(ctx: Ctx, product: DayProduct, info: ModelInfo) -> int:
+    from smprod.mlops.registry import client_for
     from smprod.validation.matchups import DayFields
     from smprod.validation.pipeline import validate_produced_day
+    from smprod.validation.report import log_review
     from smprod.validation.stations import find_station_files
 
     fields = DayFields(
@@ -437,6 +439,8 @@ def validate_task(ctx: Ctx, product: DayProduct, info: ModelInfo) -> int:
         ctx.settings.validation_windows,
         ctx.settings.validation_min_n,
     )
+    # the version's in situ skill where model review happens, as `smprod validate` logs it
+    log_review(client_for(ctx.tracking_uri), info.name, info.version, run.metrics, product.files.day)
     return run.matchup_rows
 
 
@@ -663,13 +667,18 @@ def _reanalysis(ctx: Ctx, days: list[date]) -> dict[str, str]:
 
 @task(name="rescore", cache_policy=NO_CACHE)
 def rescore_task(ctx: Ctx, days: list[date]) -> None:
-    """Recompute the validation windows of ``days`` in order (after days ran concurrently)."""
+    """Recompute the validation windows of ``days`` in order (after days ran concurrently), and
+    log each version's review metrics again from them (the days' own logs saw partial windows)."""
+    from smprod.mlops.registry import client_for
     from smprod.validation.pipeline import ValidationRun, store_skill
+    from smprod.validation.report import log_review
 
+    client = client_for(ctx.tracking_uri)
     for day in sorted(days):
-        store_skill(
-            ctx.engine, day, ctx.settings.validation_windows, ctx.settings.validation_min_n, ValidationRun()
-        )
+        run = ValidationRun()
+        store_skill(ctx.engine, day, ctx.settings.validation_windows, ctx.settings.validation_min_n, run)
+        for version in sorted({str(row["model_version"]) for row in run.metrics}):
+            log_review(client, ctx.settings.model_name, version, run.metrics, day)
 
 
 @flow(name="smprod-retrain")

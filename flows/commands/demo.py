@@ -82,9 +82,15 @@ def _ingest_training_days(settings: Settings, days: Sequence[date]) -> None:
                 ingest_day(day, ctx.region, settings.coarse_product, source, ctx.layout, ctx.engine)
 
 
+#: Port of the ``mlflow ui`` command the demo prints.
+MLFLOW_UI_PORT = 5000
+
+
 def _pointers(
     settings: Settings, stack: EmbeddedStack, seconds: float, produced: int, failed: dict[str, str]
 ) -> None:
+    from smprod.mlops.tracking import training_runs_url
+
     endpoints = stack.endpoints(stack.prefect_url())
     socket_dir = stack.postgres_socket_dir()
     psql = f"{_pgserver_bin()}/psql -h {socket_dir} -U postgres smprod"
@@ -101,8 +107,13 @@ def _pointers(
         typer.echo(f"  validate:  {smprod} catalog validate --workdir {settings.workdir}")
     typer.echo(
         f"MLflow UI:   {mlflow} ui --backend-store-uri '{endpoints.mlflow_tracking_uri}' "
-        f"--default-artifact-root {endpoints.mlflow_artifact_root} --host 127.0.0.1 --port 5000"
+        f"--default-artifact-root {endpoints.mlflow_artifact_root} --host 127.0.0.1 --port {MLFLOW_UI_PORT}"
     )
+    runs = training_runs_url(endpoints.mlflow_tracking_uri, f"http://127.0.0.1:{MLFLOW_UI_PORT}")
+    if runs is not None:
+        typer.echo(
+            f"  training runs: {runs}  (a row per model version; in situ skill in the insitu_* columns)"
+        )
     typer.echo(f"Prefect UI:  {(endpoints.prefect_api_url or '').removesuffix('/api')}")
     typer.echo(f"metrics SQL: {psql} -c 'SELECT * FROM validation_summary_30d'")
     typer.echo(

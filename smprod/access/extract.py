@@ -100,6 +100,7 @@ class AreaWindow:
         grid: the pixels on the global EASE-Grid 2.0 1 km grid.
         rows, cols: the same pixels as slices of the region's 1 km grid (``region.fine``).
         clipped: the snapped bbox reached beyond the region and was cut to it.
+        requested: the pixels of the snapped bbox before it was cut to the region.
     """
 
     bbox: tuple[float, float, float, float]
@@ -107,6 +108,7 @@ class AreaWindow:
     rows: slice
     cols: slice
     clipped: bool
+    requested: RegionGrid
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def area_window(region: Region, bbox: tuple[float, float, float, float]) -> Area
         )
     grid = fine.window(row0 - fine.row0, col0 - fine.col0, row1 - row0, col1 - col0)
     rows, cols = slice(row0 - fine.row0, row1 - fine.row0), slice(col0 - fine.col0, col1 - fine.col0)
-    return AreaWindow(bbox, grid, rows, cols, clipped=grid.shape != cells.shape)
+    return AreaWindow(bbox, grid, rows, cols, clipped=grid.shape != cells.shape, requested=cells)
 
 
 def read_area(layout: WorkLayout, region: Region, window: AreaWindow, days: list[date]) -> AreaStack:

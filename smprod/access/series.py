@@ -15,10 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +31,7 @@ from smprod.grids.ease import EaseGrid, Region, xy_to_lonlat
 from smprod.grids.regrid import bilinear_window
 from smprod.layout import WorkLayout
 from smprod.product.bands import QA_NODATA
-from smprod.product.read import read_layers
+from smprod.product.read import ProductLayers, read_layers
 from smprod.product.write import staged
 from smprod.qa import flag_names
 
@@ -48,6 +50,11 @@ CSV_COLUMNS = (
 CSV_DIGITS = 7
 #: Decimals of the printed values (m3/m3; the product is not better than about 0.01).
 PRINT_DECIMALS = 4
+#: Threads reading product days' COGs at once for a series, one a core (at most 8): inflating a
+#: day's tiles (most of a day's cost) runs in GDAL without the GIL, so on 2 cores 60 days take
+#: about half the time (``benchmarks/series.py``); the coarse netCDF files stay on the calling
+#: thread, as HDF5 is not built thread-safe.
+READ_THREADS = min(8, os.cpu_count() or 1)
 #: Coarse SMAP variable of the day inputs (``docs/architecture.md``, "Gridded day inputs").
 COARSE_SM = "sm"
 
@@ -173,27 +180,66 @@ def point_series(
     """The point's pixel on every day from ``start`` to ``end`` (both included; defaults as in
     :func:`series_range`).
 
+    The days' COGs are read by :data:`READ_THREADS` threads at once while this thread reads the
+    days' coarse SMAP (:func:`read_point_day` day by day gives the same days).
+
     Raises:
         ConfigError: if the point is outside the region or ``start`` is after ``end``.
         MissingInputError: if ``end`` is not given and no product is published.
     """
     cell = locate_point(region, lon, lat)
     first, last = series_range(layout, start, end)
-    days = tuple(read_point_day(layout, region, cell, day) for day in day_range(first, last))
-    return PointSeries(cell, days)
+    days = day_range(first, last)
+    with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="smprod-series") as pool:
+        pixels = [pool.submit(_read_pixel, layout, region, cell, day) for day in days]
+        coarse = [_read_coarse(layout, region, cell, day) for day in days]
+        parts = zip(days, pixels, coarse, strict=True)
+        return PointSeries(
+            cell, tuple(_series_day(day, read.result(), values) for day, read, values in parts)
+        )
 
 
 def read_point_day(layout: WorkLayout, region: Region, cell: PointCell, day: date) -> SeriesDay:
     """One day at the cell: missing, unreadable (with the reason), or the values."""
+    return _series_day(day, _read_pixel(layout, region, cell, day), _read_coarse(layout, region, cell, day))
+
+
+def _read_pixel(
+    layout: WorkLayout, region: Region, cell: PointCell, day: date
+) -> ProductLayers | ProductError | None:
+    """The cell's pixel of the day's COGs; None without a product, the error if unreadable."""
     files = layout.product_files(day)
     if not files.soil_moisture.exists():
-        return SeriesDay(day, MISSING)
+        return None
     try:
         window = (slice(cell.row, cell.row + 1), slice(cell.col, cell.col + 1))
-        layers = read_layers(files, window, grid=region.fine).layers
-        smap, bilinear = coarse_values(layout.inputs_dir(day) / "coarse.nc", region, cell)
+        return read_layers(files, window, grid=region.fine)
     except ProductError as err:
-        return SeriesDay(day, UNREADABLE, reason=str(err))
+        return err
+
+
+def _read_coarse(
+    layout: WorkLayout, region: Region, cell: PointCell, day: date
+) -> tuple[float, float] | ProductError:
+    """SMAP and bilinear SMAP of the day at the cell (NaN without inputs), or the error."""
+    if not layout.product_files(day).soil_moisture.exists():
+        return math.nan, math.nan  # a missing day: its inputs are not read
+    try:
+        return coarse_values(layout.inputs_dir(day) / "coarse.nc", region, cell)
+    except ProductError as err:
+        return err
+
+
+def _series_day(
+    day: date, read: ProductLayers | ProductError | None, coarse: tuple[float, float] | ProductError
+) -> SeriesDay:
+    if read is None:
+        return SeriesDay(day, MISSING)
+    for failed in (read, coarse):
+        if isinstance(failed, ProductError):
+            return SeriesDay(day, UNREADABLE, reason=str(failed))
+    assert isinstance(read, ProductLayers) and not isinstance(coarse, ProductError)
+    layers = read.layers
     qa = int(layers["qa"][0, 0])
     return SeriesDay(
         day,
@@ -201,8 +247,8 @@ def read_point_day(layout: WorkLayout, region: Region, cell: PointCell, day: dat
         soil_moisture=float(layers["soil_moisture"][0, 0]),
         uncertainty=float(layers["uncertainty"][0, 0]),
         qa=None if qa == QA_NODATA else qa,
-        smap=smap,
-        bilinear_smap=bilinear,
+        smap=coarse[0],
+        bilinear_smap=coarse[1],
     )
 
 
@@ -278,6 +324,34 @@ def _day_line(day: SeriesDay) -> str:
 
 def _text(value: float) -> str:
     return f"{value:.{PRINT_DECIMALS}f}" if math.isfinite(value) else "-"
+
+
+def series_records(series: PointSeries) -> dict[str, Any]:
+    """The series as a JSON object: the pixel, then one record per day with the fields of
+    :class:`SeriesDay` (:data:`CSV_COLUMNS` plus ``reason``; values as read, NaN as null, the QA
+    flags as a list), then the counts :func:`series_lines` closes with."""
+    days = [
+        {
+            "date": day.day.isoformat(),
+            "status": day.status,
+            "soil_moisture": _json_number(day.soil_moisture),
+            "uncertainty": _json_number(day.uncertainty),
+            "qa": day.qa,
+            "qa_flags": list(day.qa_flags),
+            "smap": _json_number(day.smap),
+            "bilinear_smap": _json_number(day.bilinear_smap),
+            "reason": day.reason,
+        }
+        for day in series.days
+    ]
+    counts = {status: len(series.with_status(status)) for status in (PRODUCT, MISSING, UNREADABLE)}
+    first, last = series.days[0].day, series.days[-1].day
+    return {"point": asdict(series.cell), "start": first.isoformat(), "end": last.isoformat(), "days": days,
+            "counts": counts, "units": "m3/m3"}  # fmt: skip
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def series_csv(series: PointSeries) -> str:

@@ -30,6 +30,12 @@ SUMMARY_METRICS = (
 COLLOCATION_SYSTEMS = ("product", "smap", "insitu")
 #: Experiment the validation summaries are logged to.
 EXPERIMENT = "smprod-validation"
+#: Review metrics on a version's training run: the product (no suffix) and the baselines beside it.
+REVIEW_VARIANTS = {"corrected": "", "bilinear": "_bilinear", "smap": "_smap"}
+REVIEW_METRICS = ("ubrmse", "r", "bias", "n")
+#: Model-version tag naming the day its ``insitu.*`` tags were computed for.
+TAG_COMPUTED_FOR = "insitu.computed_for"
+EPOCH = date(1970, 1, 1)
 #: Citation required by ISMN (Dorigo et al. 2021, HESS 25, 5749-5804) next to shown data.
 ISMN_CITATION = "In situ: International Soil Moisture Network (ISMN; Dorigo et al. 2021)"
 
@@ -240,12 +246,12 @@ def log_summary(
     artifact_location: str | None = None,
     collocation: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """Log the overall skill of a model version to MLflow; returns the run id.
+    """Log the overall skill of a model version to MLflow (``smprod validate``); returns the run id.
 
     A run in the ``smprod-validation`` experiment holds every overall metric, the
     triple-collocation errors of ``collocation`` (:func:`collocation_metrics`) and the plots;
-    the registered model version (when it exists) gets the rolling-window ubRMSE and R of each
-    variant as tags, so model review in the registry shows in situ skill.
+    the version's review metrics and tags are logged by :func:`log_review` (as the daily flow
+    does), and the version is tagged with the validation run's id.
     """
     from mlflow import MlflowClient
 
@@ -262,8 +268,93 @@ def log_summary(
     )
     values = summary_metrics(rows, model_version) | collocation_metrics(collocation, model_version)
     _log_run(client, run.info.run_id, values, computed_for, artifacts)
-    _tag_model_version(client, model_name, model_version, values, run.info.run_id)
+    if log_review(client, model_name, model_version, rows, computed_for) is not None:
+        client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run.info.run_id)
     return run.info.run_id
+
+
+def review_metrics(rows: Sequence[dict[str, Any]], model_version: str) -> dict[str, float]:
+    """The overall rolling-window metrics of one version as review names
+    ``insitu_<metric>_<window>`` for the product and ``..._<variant>`` for the baselines
+    (:data:`REVIEW_VARIANTS`, :data:`REVIEW_METRICS`), e.g. ``insitu_ubrmse_30d``,
+    ``insitu_ubrmse_30d_smap``. Seasonal windows are left out (they are not rolling)."""
+    out: dict[str, float] = {}
+    for r in rows:
+        window, variant = str(r["window_name"]), str(r["variant"])
+        if r["scope"] != "overall" or r["model_version"] != model_version or not window.endswith("d"):
+            continue
+        if variant not in REVIEW_VARIANTS:
+            continue
+        for metric in REVIEW_METRICS:
+            if r.get(metric) is not None:
+                out[f"insitu_{metric}_{window}{REVIEW_VARIANTS[variant]}"] = float(r[metric])
+    return out
+
+
+def log_review(
+    client: MlflowClient,
+    model_name: str,
+    model_version: str,
+    rows: Sequence[dict[str, Any]],
+    computed_for: date,
+) -> str | None:
+    """Log a version's in situ skill where a reviewer compares versions: onto the version's
+    training run (a row of the training experiment's runs table) as :func:`review_metrics`, and
+    as ``insitu.*`` tags of the registered version. Shared by ``smprod validate`` and the daily
+    flow's validate stage.
+
+    Each metric is one point per validated day: step = the day (days since 1970-01-01),
+    timestamp = the day's midnight UTC, so the runs table shows the newest day's value and a
+    rerun with the same values adds nothing (MLflow keeps one copy of an identical point). A
+    day validated again with other values (reprocessed, or validated again after more matchups)
+    gets a point at the same step 1 ms after the previous newest, which supersedes it. The tags
+    follow the newest day validated (``insitu.computed_for``), not the last run.
+
+    Returns:
+        The training run's id, or None when the version is not registered (nothing logged).
+    """
+    from mlflow.exceptions import MlflowException
+
+    from smprod.mlops.tracking import mark_custom_model_experiment
+
+    try:
+        version = client.get_model_version(model_name, model_version)
+    except MlflowException:
+        return None  # products made without a registered model
+    if version.run_id:
+        _log_points(client, version.run_id, review_metrics(rows, model_version), computed_for)
+        mark_custom_model_experiment(client, client.get_run(version.run_id).info.experiment_id)
+    shown = version.tags.get(TAG_COMPUTED_FOR)
+    if shown is None or shown <= computed_for.isoformat():
+        _tag_model_version(client, model_name, model_version, summary_metrics(rows, model_version))
+        client.set_model_version_tag(model_name, model_version, TAG_COMPUTED_FOR, computed_for.isoformat())
+    return version.run_id or None
+
+
+def review_step(day: date) -> int:
+    """The step of a day's review metrics: days since 1970-01-01."""
+    return (day - EPOCH).days
+
+
+def _log_points(client: MlflowClient, run_id: str, values: dict[str, float], computed_for: date) -> None:
+    """One point per metric at the day's step, unless the newest point there has the value."""
+    from mlflow.entities import Metric
+
+    step, stamp = review_step(computed_for), _day_stamp(computed_for)
+    points = []
+    for key, value in sorted(values.items()):
+        at_step = [m for m in client.get_metric_history(run_id, key) if m.step == step]
+        newest = max(at_step, key=lambda m: m.timestamp, default=None)
+        if newest is not None and newest.value == value:
+            continue
+        points.append(Metric(key, value, stamp if newest is None else newest.timestamp + 1, step))
+    if points:
+        client.log_batch(run_id, metrics=points)
+
+
+def _day_stamp(day: date) -> int:
+    """Milliseconds since the epoch at the day's midnight UTC (the day, not the clock)."""
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp() * 1000)
 
 
 def _experiment_id(client: MlflowClient, artifact_location: str | None) -> str:
@@ -271,7 +362,10 @@ def _experiment_id(client: MlflowClient, artifact_location: str | None) -> str:
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return str(experiment.experiment_id)
-    return str(client.create_experiment(EXPERIMENT, artifact_location=artifact_location))
+    from smprod.mlops.tracking import CUSTOM_MODEL_DEVELOPMENT, EXPERIMENT_KIND_TAG
+
+    tags = {EXPERIMENT_KIND_TAG: CUSTOM_MODEL_DEVELOPMENT}
+    return str(client.create_experiment(EXPERIMENT, artifact_location=artifact_location, tags=tags))
 
 
 def _log_run(
@@ -281,7 +375,7 @@ def _log_run(
     from mlflow.entities import Metric
 
     # Stamped with the validated day (not the wall clock), so reruns log the same points.
-    stamp = int(datetime.combine(computed_for, time(), tzinfo=UTC).timestamp() * 1000)
+    stamp = _day_stamp(computed_for)
     client.log_batch(run_id, metrics=[Metric(k, v, stamp, 0) for k, v in sorted(values.items())])
     for artifact in artifacts:
         client.log_artifact(run_id, str(artifact))
@@ -289,16 +383,10 @@ def _log_run(
 
 
 def _tag_model_version(
-    client: MlflowClient, model_name: str, model_version: str, values: dict[str, float], run_id: str
+    client: MlflowClient, model_name: str, model_version: str, values: dict[str, float]
 ) -> None:
-    """Tag the registered model version (if there is one) with the rolling-window in situ
-    ubRMSE and R of each variant and the validation run's id."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_model_version(model_name, model_version)
-    except MlflowException:
-        return  # products made without a registered model: run only
+    """Tag the registered model version with the rolling-window in situ ubRMSE and R of each
+    variant (``insitu.<window>.<variant>.ubrmse``), so the registry's version page shows them."""
     for name, value in values.items():
         if (
             name.startswith("insitu.")
@@ -306,4 +394,3 @@ def _tag_model_version(
             and name.split(".")[1].endswith("d")
         ):
             client.set_model_version_tag(model_name, model_version, name, f"{value:.4f}")
-    client.set_model_version_tag(model_name, model_version, "insitu.validation_run_id", run_id)

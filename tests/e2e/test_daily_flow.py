@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 
 import pytest
@@ -71,6 +72,9 @@ def test_daily_produces_validates_and_reruns_idempotently(
     outcome = backfill(small_world.days[-3], small_world.days[-2], settings=settings)
     assert set(outcome.values()) == {"succeeded"}
     _check_catalog(small_world.layout.catalog, [small_world.days[-3], small_world.days[-2], day])
+    _check_review_metrics(
+        settings, small_world.database_url, [small_world.days[-3], small_world.days[-2], day]
+    )
 
 
 def _check_catalog(root, days) -> None:
@@ -92,3 +96,52 @@ def _check_catalog(root, days) -> None:
 
     report = validate_catalog(root, checksums=True)  # the official schemas, offline
     assert report.ok, report.problems
+
+
+def _stored(url: str, day, variant: str, window: str = "30d") -> dict[str, float]:
+    """The overall metrics PostgreSQL holds for version 1, ``day`` and ``window``."""
+    query = sa.text(
+        "SELECT n, r, bias, ubrmse FROM validation_metrics WHERE scope = 'overall' AND model_version = '1' "
+        "AND window_name = :window AND variant = :variant AND computed_for = :day"
+    )
+    with db.make_engine(url).connect() as conn:
+        row = conn.execute(query, {"window": window, "variant": variant, "day": day}).mappings().one()
+    return {key: float(value) for key, value in row.items() if value is not None}
+
+
+def _check_review_metrics(settings, database_url: str, days) -> None:
+    """The daily flow logged each validated day's in situ skill onto v1's training run, one
+    current point per day (step = the day), equal to the metrics in PostgreSQL; the runs table
+    shows the newest day's; the training experiment opens on its runs."""
+    from mlflow import MlflowClient
+
+    from smprod.validation.report import review_step
+
+    uri = settings.mlflow_tracking_uri.get_secret_value()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version(settings.model_name, "1")
+    run = client.get_run(version.run_id)
+    assert "holdout_ubrmse" in run.data.metrics  # the training run itself, beside its own metrics
+    for key, variant, metric in [
+        ("insitu_ubrmse_30d", "corrected", "ubrmse"),
+        ("insitu_r_30d", "corrected", "r"),
+        ("insitu_n_30d", "corrected", "n"),
+        ("insitu_ubrmse_30d_bilinear", "bilinear", "ubrmse"),
+        ("insitu_ubrmse_30d_smap", "smap", "ubrmse"),
+    ]:
+        history = client.get_metric_history(run.info.run_id, key)
+        assert {point.step for point in history} == {review_step(d) for d in days}, key
+        for d in days:
+            at_day = [point for point in history if point.step == review_step(d)]
+            newest = max(at_day, key=lambda point: point.timestamp)
+            assert newest.value == pytest.approx(_stored(database_url, d, variant)[metric], abs=1e-12), (
+                key,
+                d,
+            )
+            values = [point.value for point in sorted(at_day, key=lambda point: point.timestamp)]
+            assert all(a != b for a, b in itertools.pairwise(values)), (key, d, values)  # changes only
+        assert [len([p for p in history if p.step == review_step(d)]) for d in days[:-1]] == [1, 1]
+        assert run.data.metrics[key] == pytest.approx(_stored(database_url, max(days), variant)[metric])
+    assert version.tags["insitu.computed_for"] == max(days).isoformat()  # the newest, not the last run
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -243,11 +243,13 @@ def test_summary_is_logged_to_mlflow_on_the_model_version(
     client.create_registered_model("smprod-test")
     source = tmp_path / "model"
     source.mkdir()
-    version = client.create_model_version("smprod-test", source.as_uri()).version
+    training = client.create_run(client.create_experiment(f"training-{uuid.uuid4().hex[:6]}")).info.run_id
+    version = client.create_model_version("smprod-test", source.as_uri(), run_id=training).version
     assert str(version) == "1"
     plot = report.plot_metric_boxes(run.metrics, tmp_path / "boxes.png", "90d")
-    run_id = report.log_summary(tracking_uri, "smprod-test", "1", run.metrics, LAST, [plot],
-                                artifact_location=(tmp_path / "artifacts").as_uri())  # fmt: skip
+    for _ in range(2):  # a second `smprod validate` of the same days adds no review point
+        run_id = report.log_summary(tracking_uri, "smprod-test", "1", run.metrics, LAST, [plot],
+                                    artifact_location=(tmp_path / "artifacts").as_uri())  # fmt: skip
     logged = client.get_run(run_id)
     overall = next(
         r for r in run.metrics if (r["scope"], r["window_name"], r["variant"]) == ("overall", "30d", "smap")
@@ -258,6 +260,20 @@ def test_summary_is_logged_to_mlflow_on_the_model_version(
     tags = client.get_model_version("smprod-test", "1").tags
     assert tags["insitu.validation_run_id"] == run_id
     assert_allclose(float(tags["insitu.30d.smap.ubrmse"]), overall["ubrmse"], atol=1e-4)
+    # the review metrics on the version's training run (what the daily flow logs too)
+    corrected = next(
+        r
+        for r in run.metrics
+        if (r["scope"], r["window_name"], r["variant"]) == ("overall", "30d", "corrected")
+    )
+    reviewed = client.get_run(training).data.metrics
+    assert_allclose(reviewed["insitu_ubrmse_30d"], corrected["ubrmse"])
+    assert_allclose(reviewed["insitu_ubrmse_30d_smap"], overall["ubrmse"])
+    assert reviewed["insitu_n_30d"] == corrected["n"]
+    history = client.get_metric_history(training, "insitu_ubrmse_30d")
+    assert [(point.step, point.timestamp) for point in history] == [
+        (report.review_step(LAST), int(datetime.combine(LAST, time(), tzinfo=UTC).timestamp() * 1000))
+    ]
 
 
 def test_cli_validate_prints_the_table_and_writes_plots(
