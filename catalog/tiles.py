@@ -13,8 +13,9 @@ A Starlette app mounted at ``/tiles`` in the file server (:func:`catalog.serve.f
   (as titiler answers; the page also limits its layers to the item's bounds, so it never asks).
 * ``GET /tiles/legend/{asset}.json``: the scale of an asset (colour stops or categories).
 * ``GET /tiles/point/{item_id}?lon=&lat=``: soil moisture, uncertainty and the QA flag names of
-  the pixel at a WGS84 point on the item's day (``inside: false`` off the grid), read from the
-  three COGs of one version of the day (:func:`smprod.product.dayswitch.one_version`).
+  the pixel at a WGS84 point on the item's day (``inside: false`` off the region), the pixel
+  ``smprod series`` and ``/query/point`` answer for, read through the product contract
+  (:func:`smprod.product.read.read_layers`: one version of the day).
 
 Only published files are read: the item must exist in the catalog (``<catalog>/<collection>/<id>/
 <id>.json``) and its asset href must resolve, through any symbolic link, to a published file
@@ -32,6 +33,7 @@ import math
 import os
 import re
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +45,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smprod.layout import COG_ASSETS, PRODUCT_ID
+from smprod.errors import ConfigError
+from smprod.layout import COG_ASSETS, PRODUCT_ID, WorkLayout
 from smprod.product import thumbnail
-from smprod.product.dayswitch import one_version
+from smprod.product.bands import QA_NODATA
+from smprod.product.read import read_layers
 from smprod.qa import QA, UINT8_MAX, flag_names
 
 #: URL prefix of the tile app in the file server.
@@ -208,34 +212,37 @@ def _int(value: str) -> int:
 
 
 def point_values(catalog_root: Path, item_id: str, lon: float, lat: float) -> dict[str, Any]:
-    """Soil moisture, uncertainty and QA of the pixel at ``lon``, ``lat`` on the item's day."""
-    paths = {asset: published_asset(catalog_root, item_id, asset) for asset in COG_ASSETS}
-    values = one_version(paths["qa"].parent, lambda: {a: _point(p, lon, lat) for a, p in paths.items()})
+    """Soil moisture, uncertainty and QA of the pixel at ``lon``, ``lat`` on the item's day: the
+    region's pixel containing the point (:func:`smprod.access.series.locate_point`, the pixel
+    ``smprod series`` and ``/query/point`` answer for), read through the product contract
+    (:func:`smprod.product.read.read_layers`, one version of the day)."""
+    from smprod.access import products_region
+    from smprod.access.series import locate_point
+
+    for asset in COG_ASSETS:
+        published_asset(catalog_root, item_id, asset)  # 404 unless the item's files are published
+    layout = WorkLayout(catalog_root.parent)
     answer: dict[str, Any] = {"item_id": item_id, "lon": lon, "lat": lat, "units": "m3/m3"}
-    inside = any(value is not None for value in values.values())
-    qa = values["qa"]
+    try:
+        cell = locate_point(products_region(layout), lon, lat)
+    except ConfigError:  # off the region: no value, as off the grid
+        answer.update(inside=False, soil_moisture=None, uncertainty=None, qa=None, qa_flags=[])
+        return answer
+    day = datetime.strptime(item_id[-8:], "%Y%m%d").date()
+    window = (slice(cell.row, cell.row + 1), slice(cell.col, cell.col + 1))
+    layers = read_layers(layout.product_files(day), window).layers
+    values = {asset: float(layers[asset][0, 0]) for asset in ("soil_moisture", "uncertainty")}
+    found: dict[str, float | None] = {a: v if math.isfinite(v) else None for a, v in values.items()}
+    qa = int(layers["qa"][0, 0])
+    found["qa"] = None if qa == QA_NODATA else qa
     answer.update(
-        inside=inside,
-        soil_moisture=values["soil_moisture"],
-        uncertainty=values["uncertainty"],
-        qa=None if qa is None else int(qa),
-        qa_flags=[] if qa is None else list(flag_names(int(qa))),
+        inside=any(value is not None for value in found.values()),
+        soil_moisture=found["soil_moisture"],
+        uncertainty=found["uncertainty"],
+        qa=found["qa"],
+        qa_flags=[] if found["qa"] is None else list(flag_names(qa)),
     )
     return answer
-
-
-def _point(path: Path, lon: float, lat: float) -> float | None:
-    """The value of the COG's pixel at a WGS84 point; None for nodata or off the grid."""
-    reader_class, errors, _ = libraries()
-    with reader_class(str(path)) as reader:
-        try:
-            data = reader.point(lon, lat, indexes=1, resampling_method="nearest").array
-        except errors.PointOutsideBounds:
-            return None
-    value = float(data.data[0])
-    if bool(np.ma.getmaskarray(data)[0]) or not math.isfinite(value):
-        return None
-    return value
 
 
 class _Endpoints:
