@@ -16,9 +16,10 @@ Three figures, each the median of ``--repeats`` runs at a point in the region's 
   serve`` (:func:`catalog.queries.query_routes` behind :class:`catalog.serve.ApiProxy` under
   uvicorn), request to parsed JSON;
 * ``cli_s``: the ``smprod series`` command in a new process, start to exit (Python start-up and
-  imports included).
+  imports included); ``cli_cpu_s``: that process's CPU time (user + system), which a loaded
+  machine does not inflate the way it inflates wall time.
 
-The last line is ``series: days=N products=P library_s=... api_s=... cli_s=...``.
+The last line is ``series: days=N products=P library_s=... api_s=... cli_s=... cli_cpu_s=...``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,8 +109,10 @@ def api_seconds(workdir: Path, query: str, repeats: int) -> float:
         server.stop()
 
 
-def cli_seconds(workdir: Path, lon: float, lat: float, start: date, end: date, repeats: int) -> float:
-    """``smprod series`` in a new process, start to exit."""
+def cli_seconds(
+    workdir: Path, lon: float, lat: float, start: date, end: date, repeats: int
+) -> tuple[float, float]:
+    """``smprod series`` in a new process: median wall time start to exit, and median CPU time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMPROD_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     command = [sys.executable, "-c", "from flows.cli import main; main()", "series"]
@@ -127,7 +131,16 @@ def cli_seconds(workdir: Path, lon: float, lat: float, start: date, end: date, r
     if not (workdir / "region.json").exists():
         region = products_region(WorkLayout(workdir))
         command += ["--bbox", ",".join(str(v) for v in region.bbox)]
-    return median_seconds(lambda: subprocess.run(command, env=env, check=True, capture_output=True), repeats)
+    cpu_times: list[float] = []
+
+    def run() -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_times.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+    wall = median_seconds(run, repeats)
+    return wall, statistics.median(cpu_times[1:])  # the first run warms up
 
 
 def main() -> None:
@@ -150,10 +163,10 @@ def main() -> None:
         series = point_series(layout, region, lon, lat, start, end)
         library = median_seconds(lambda: point_series(layout, region, lon, lat, start, end), args.repeats)
         api = api_seconds(workdir, f"lon={lon}&lat={lat}&start={start}&end={end}", args.repeats)
-        cli = cli_seconds(workdir, lon, lat, start, end, args.repeats)
+        cli, cli_cpu = cli_seconds(workdir, lon, lat, start, end, args.repeats)
         products = len(series.with_status("product"))
         print(f"point lon {lon}, lat {lat}; {start} .. {end}; region {region.fine.shape} pixels")
-        figures = f"library_s={library:.3f} api_s={api:.3f} cli_s={cli:.3f}"
+        figures = f"library_s={library:.3f} api_s={api:.3f} cli_s={cli:.3f} cli_cpu_s={cli_cpu:.3f}"
         print(f"series: days={args.days} products={products} {figures}")
 
 

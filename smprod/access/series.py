@@ -3,7 +3,7 @@
 For each day, the 1 km pixel containing the point is read from the day's COGs (a one-pixel
 window: only the tile holding it is decompressed), with the QA bits decoded by name, and set
 beside the coarse SMAP value of its cell and the bilinear-SMAP baseline at the pixel
-(:func:`smprod.grids.regrid.bilinear_window` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
+(:func:`smprod.grids.regrid.bilinear_at` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
 read as the 3 x 3 coarse cells around the pixel's; equal to the whole-field interpolation).
 
 A day without a product is listed as missing; a day whose files cannot be read is listed as
@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from smprod.access import day_range
 from smprod.errors import ConfigError, MissingInputError, ProductError
 from smprod.grids.ease import EaseGrid, Region, xy_to_lonlat
-from smprod.grids.regrid import bilinear_window
+from smprod.grids.regrid import bilinear_at
 from smprod.layout import WorkLayout
 from smprod.product.bands import QA_NODATA
 from smprod.product.read import ProductLayers, read_layers
@@ -269,8 +269,8 @@ def coarse_values(path: Path, region: Region, cell: PointCell) -> tuple[float, f
         return math.nan, math.nan
     top, left = r - rows.start, c - cols.start
     factor = region.factor
-    fine = bilinear_window(block, factor, top * factor, left * factor, factor, factor)
-    return float(block[top, left]), float(fine[cell.row % factor, cell.col % factor])
+    row, col = top * factor + cell.row % factor, left * factor + cell.col % factor
+    return float(block[top, left]), bilinear_at(block, factor, row, col)
 
 
 def _read_coarse_window(path: Path, region: Region, rows: slice, cols: slice) -> NDArray[np.float64] | None:

@@ -8,9 +8,13 @@ fine cells (36 x 36 for 36 km, 9 x 9 for 9 km). Reprojection from native granule
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
+
+# scipy.ndimage is imported inside the functions that need it: it costs about 0.3 s, and a point
+# query (``smprod series``) reads this module without needing it (:func:`bilinear_at`).
 
 #: A coarse value is invalid when more than this fraction of its fine cells is invalid
 #: (Mao et al. 2022: "invalid if more than 50% of its fine cells are invalid").
@@ -95,6 +99,8 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     ri = (np.arange(nrows * factor) + 0.5) / factor - 0.5
     ci = (np.arange(ncols * factor) + 0.5) / factor - 0.5
     rr, cc = np.meshgrid(np.clip(ri, 0, nrows - 1), np.clip(ci, 0, ncols - 1), indexing="ij")
+    from scipy import ndimage
+
     valid = np.isfinite(coarse)
     values = np.where(valid, coarse, 0.0)
     num = ndimage.map_coordinates(values, [rr, cc], order=1, mode="nearest")
@@ -102,6 +108,34 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     return np.where(den > 1e-9, out, np.nan)
+
+
+def bilinear_at(coarse: NDArray, factor: int, row: int, col: int) -> float:
+    """:func:`bilinear_to_fine` of ``coarse`` at one fine cell (``row``, ``col``), in numpy alone.
+
+    The same normalised interpolation (NaN neighbours left out, values held beyond the outermost
+    centres), equal to the whole-field value to rounding; a point query needs this one number and
+    not scipy's interpolation machinery.
+    """
+    coarse = np.asarray(coarse, dtype=np.float64)
+    nrows, ncols = coarse.shape
+    r = min(max((row + 0.5) / factor - 0.5, 0.0), nrows - 1.0)
+    c = min(max((col + 0.5) / factor - 0.5, 0.0), ncols - 1.0)
+    r0, c0 = int(r), int(c)
+    r1, c1 = min(r0 + 1, nrows - 1), min(c0 + 1, ncols - 1)
+    wr, wc = r - r0, c - c0
+    corners = (
+        (r0, c0, (1 - wr) * (1 - wc)),
+        (r0, c1, (1 - wr) * wc),
+        (r1, c0, wr * (1 - wc)),
+        (r1, c1, wr * wc),
+    )
+    num = den = 0.0
+    for i, j, weight in corners:
+        if np.isfinite(coarse[i, j]):
+            num += weight * coarse[i, j]
+            den += weight
+    return num / den if den > 1e-9 else math.nan
 
 
 #: A Gaussian's full width at half maximum in sigmas, 2 sqrt(2 ln 2) (footprints are quoted as FWHM).
@@ -117,6 +151,8 @@ def gaussian_mean(
     ``filter_options`` go to :func:`scipy.ndimage.gaussian_filter` (``mode``, ``truncate``).
     The mean is NaN where the weight is 0; callers decide how much weight is enough.
     """
+    from scipy import ndimage
+
     weight = ndimage.gaussian_filter(np.asarray(valid, np.float64), sigma, **filter_options)
     total = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma, **filter_options)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -129,6 +165,8 @@ def nearest_valid(coarse: NDArray) -> NDArray[np.float64]:
     missing = ~np.isfinite(coarse)
     if not missing.any() or missing.all():
         return coarse
+    from scipy import ndimage
+
     rows, cols = ndimage.distance_transform_edt(missing, return_distances=False, return_indices=True)
     return coarse[rows, cols]
 

@@ -8,6 +8,7 @@ from numpy.testing import assert_allclose
 
 from smprod.grids.regrid import (
     as_blocks,
+    bilinear_at,
     bilinear_to_fine,
     block_mean,
     block_mode,
@@ -80,6 +81,24 @@ def test_bilinear_window_equals_the_window_of_the_whole_field():
     for row0, col0, nrows, ncols in [(0, 0, 8, 8), (4, 8, 12, 12), (16, 20, 4, 8), (0, 0, 20, 28)]:
         part = bilinear_window(coarse, 4, row0, col0, nrows, ncols)
         np.testing.assert_allclose(part, whole[row0 : row0 + nrows, col0 : col0 + ncols], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [1, 4, 9])
+def test_bilinear_at_one_cell_equals_the_whole_field(factor):
+    rng = np.random.default_rng(factor)
+    coarse = rng.random((5, 6))
+    coarse[1, 2] = coarse[4, 0] = np.nan
+    coarse[3, 5] = np.inf  # not a value either
+    whole = bilinear_to_fine(coarse, factor)
+    at = np.array([[bilinear_at(coarse, factor, r, c) for c in range(6 * factor)] for r in range(5 * factor)])
+    assert_allclose(at, whole, rtol=1e-12, atol=1e-15, equal_nan=True)
+
+
+def test_bilinear_at_is_nan_without_a_valid_neighbour():
+    coarse = np.full((3, 3), np.nan)
+    coarse[0, 0] = 0.2
+    assert bilinear_at(coarse, 4, 0, 0) == pytest.approx(0.2)
+    assert np.isnan(bilinear_at(coarse, 4, 11, 11))
 
 
 def test_nearest_valid_fills_each_gap_from_its_closest_cell():
