@@ -95,10 +95,9 @@ def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     """
     coarse = np.asarray(coarse, dtype=np.float64)
     nrows, ncols = coarse.shape
-    # fine centre i sits at coarse index (i + 0.5) / factor - 0.5
-    ri = (np.arange(nrows * factor) + 0.5) / factor - 0.5
-    ci = (np.arange(ncols * factor) + 0.5) / factor - 0.5
-    rr, cc = np.meshgrid(np.clip(ri, 0, nrows - 1), np.clip(ci, 0, ncols - 1), indexing="ij")
+    ri = _coarse_position(np.arange(nrows * factor), factor, nrows)
+    ci = _coarse_position(np.arange(ncols * factor), factor, ncols)
+    rr, cc = np.meshgrid(ri, ci, indexing="ij")
     from scipy import ndimage
 
     valid = np.isfinite(coarse)
@@ -119,8 +118,8 @@ def bilinear_at(coarse: NDArray, factor: int, row: int, col: int) -> float:
     """
     coarse = np.asarray(coarse, dtype=np.float64)
     nrows, ncols = coarse.shape
-    r = min(max((row + 0.5) / factor - 0.5, 0.0), nrows - 1.0)
-    c = min(max((col + 0.5) / factor - 0.5, 0.0), ncols - 1.0)
+    r = float(_coarse_position(row, factor, nrows))
+    c = float(_coarse_position(col, factor, ncols))
     r0, c0 = int(r), int(c)
     r1, c1 = min(r0 + 1, nrows - 1), min(c0 + 1, ncols - 1)
     wr, wc = r - r0, c - c0
@@ -136,6 +135,14 @@ def bilinear_at(coarse: NDArray, factor: int, row: int, col: int) -> float:
             num += weight * coarse[i, j]
             den += weight
     return num / den if den > 1e-9 else math.nan
+
+
+def _coarse_position(fine_index: NDArray | int, factor: int, size: int) -> NDArray[np.float64]:
+    """Where fine cell centres sit in coarse index units, held within the outermost coarse centres.
+
+    Fine centre ``i`` sits at coarse index ``(i + 0.5) / factor - 0.5``.
+    """
+    return np.clip((np.asarray(fine_index) + 0.5) / factor - 0.5, 0, size - 1)
 
 
 #: A Gaussian's full width at half maximum in sigmas, 2 sqrt(2 ln 2) (footprints are quoted as FWHM).
