@@ -32,7 +32,6 @@ from smprod.grids.regrid import bilinear_at
 from smprod.layout import WorkLayout
 from smprod.product.bands import QA_NODATA
 from smprod.product.read import ProductLayers, read_layers
-from smprod.product.write import staged
 from smprod.qa import flag_names
 
 if TYPE_CHECKING:
@@ -390,6 +389,8 @@ def _csv_number(value: float) -> str:
 
 def write_series_csv(series: PointSeries, path: Path) -> Path:
     """Write :func:`series_csv` to ``path`` atomically (a temporary sibling, then renamed)."""
+    from smprod.product.write import staged  # the product writer's imports only when writing
+
     with staged([path]) as temp:
         temp[path].write_text(series_csv(series))
     return path
@@ -403,6 +404,8 @@ def plot_series(series: PointSeries, path: Path) -> Path:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from smprod.product.write import staged
 
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.add_subplot()
