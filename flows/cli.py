@@ -12,10 +12,13 @@ import importlib
 import pkgutil
 import sys
 
-import typer
+from flows.startup import importing
 
-import flows.commands
-from smprod.errors import ConfigError, DatabaseError, SmprodError, StoppedError
+with importing():  # typer, pydantic and the settings: long-lived objects only
+    import typer
+
+    import flows.commands
+    from smprod.errors import ConfigError, DatabaseError, SmprodError, StoppedError
 
 #: Exit codes: 0 ok, 1 a step failed, 2 bad usage or configuration, 3 the database is
 #: unavailable (rerun when it is back), 128 + n stopped by signal n at a safe point (143 SIGTERM,
@@ -45,7 +48,8 @@ def _root() -> None:
     """smprod: daily 1 km soil moisture from SMAP, MODIS and IMERG (EASE-Grid 2.0)."""
 
 
-_register_commands()
+with importing():
+    _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

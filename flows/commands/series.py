@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from flows.commands._options import BBoxOpt, ConfigOpt, WorkdirOpt, parse_day, settings_from_cli
+from flows.startup import importing
 
 LonOpt = Annotated[float, typer.Option("--lon", help="Longitude of the point, degrees east.")]
 LatOpt = Annotated[float, typer.Option("--lat", help="Latitude of the point, degrees north.")]
@@ -39,10 +40,14 @@ def series(
     bbox: BBoxOpt = None,
 ) -> None:
     """Soil moisture, uncertainty, QA, SMAP and bilinear SMAP at a point, one line per day."""
-    from smprod.access import series as access
-    from smprod.errors import ProductError
-    from smprod.grids.ease import region_from_bbox
-    from smprod.layout import WorkLayout
+    with importing():  # numpy, pyproj, rasterio: most of the command's start-up
+        # The reading threads would import rasterio on their first read, with the collector on.
+        import rasterio  # noqa: F401
+
+        from smprod.access import series as access
+        from smprod.errors import ProductError
+        from smprod.grids.ease import region_from_bbox
+        from smprod.layout import WorkLayout
 
     first = parse_day(start, "--start") if start else None
     last = parse_day(end, "--end") if end else None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio.env
 from numpy.testing import assert_allclose
 from PIL import Image
 
@@ -17,6 +18,7 @@ from smprod.access.series import (
     CSV_COLUMNS,
     DEFAULT_SERIES_DAYS,
     MISSING,
+    PIXEL_READ_GDAL,
     PRODUCT,
     UNREADABLE,
     PointSeries,
@@ -28,11 +30,11 @@ from smprod.access.series import (
     write_series_csv,
 )
 from smprod.errors import ConfigError, MissingInputError
-from smprod.grids.ease import EaseGrid, Region
+from smprod.grids.ease import EaseGrid, Region, region_from_bbox
 from smprod.grids.regrid import bilinear_to_fine
 from smprod.layout import WorkLayout
 from smprod.qa import QA
-from tests.unit.access.conftest import MISSING_DAY, PRODUCT_DAYS, cog_values, write_access_day
+from tests.unit.access.conftest import ACCESS_BBOX, MISSING_DAY, PRODUCT_DAYS, cog_values, write_access_day
 
 FIRST, LAST = PRODUCT_DAYS[0], PRODUCT_DAYS[-1]
 
@@ -128,6 +130,28 @@ def test_an_unreadable_day_is_listed_with_its_reason_and_the_others_go_on(produc
     assert [day.status for day in series.days] == [PRODUCT, MISSING, MISSING, UNREADABLE]
     assert f"product {LAST} cannot be read" in series.days[-1].reason
     assert series_lines(series)[-1].endswith("2 missing (2024-06-02, 2024-06-03), 1 unreadable")
+
+
+def test_a_day_made_for_another_region_is_unreadable_with_the_reason(products, tmp_path: Path) -> None:
+    # Same shape, shifted by one coarse cell: only the transform tells the files apart, and the
+    # pixel reads' GDAL settings (PIXEL_READ_GDAL) must not skip that check.
+    layout = WorkLayout(tmp_path)
+    write_access_day(layout, products.region, FIRST)
+    west, south, east, north = ACCESS_BBOX
+    shifted = region_from_bbox((west + 0.4, south, east + 0.4, north), 36)
+    assert shifted.fine.shape == products.region.fine.shape
+    assert shifted.fine.transform != products.region.fine.transform
+    write_access_day(layout, shifted, LAST)
+    lon, lat = _centre(products.region, 54, 70)
+    series = point_series(layout, products.region, lon, lat, FIRST, LAST)
+    assert [day.status for day in series.days] == [PRODUCT, MISSING, MISSING, UNREADABLE]
+    assert "is not on the configured region's 1 km grid" in series.days[-1].reason
+
+
+def test_the_pixel_reads_gdal_settings_do_not_outlive_the_series(products) -> None:
+    _series(products, 54, 70)
+    for key in PIXEL_READ_GDAL:
+        assert rasterio.env.get_gdal_config(key) is None, key
 
 
 def test_unreadable_day_inputs_make_the_day_unreadable(products, tmp_path: Path) -> None:
