@@ -140,3 +140,14 @@ def stoppable_postgres(tmp_path_factory):
     stack.up_postgres()
     yield stack
     stack.down_postgres()
+
+
+@pytest.fixture
+def benchmark_work(tmp_path: Path):
+    """A work folder for a benchmark run as a subprocess (``--work``), whose embedded PostgreSQL
+    (``<work>/stack``, left running by design so that a rerun reuses it) is stopped afterwards,
+    so no server outlives the test."""
+    yield tmp_path
+    from infra.stack import EmbeddedStack
+
+    EmbeddedStack(tmp_path / "stack").down_postgres()

@@ -23,7 +23,7 @@ SUITE_LINE = re.compile(
 )
 
 
-def test_small_suite_prints_every_world_and_the_suite_line(tmp_path):
+def test_small_suite_prints_every_world_and_the_suite_line(benchmark_work):
     done = subprocess.run(
         [
             sys.executable,
@@ -31,7 +31,7 @@ def test_small_suite_prints_every_world_and_the_suite_line(tmp_path):
             "--suite",
             "--small",
             "--work",
-            str(tmp_path),
+            str(benchmark_work),
         ],
         capture_output=True,
         text=True,

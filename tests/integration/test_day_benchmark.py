@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY_LINE = re.compile(r"^day: cells=\d+ seconds=\d+\.\d cells_per_min=\d+ peak_mib=\d+$")
 
 
-def test_small_day_benchmark_times_every_stage_and_prints_the_day_line(tmp_path):
+def test_small_day_benchmark_times_every_stage_and_prints_the_day_line(benchmark_work):
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "day.py"), "--sizes", "0.1", "--repeats", "1",
-         "--training-days", "8", "--work", str(tmp_path)],
+         "--training-days", "8", "--work", str(benchmark_work)],
         capture_output=True,
         text=True,
         timeout=1500,
