@@ -171,11 +171,11 @@ def _product_of(path: Any, *_: Any, **__: Any) -> str:
 #: times every call): module -> function names.
 READERS = {
     "smprod.inputs.readers.smap": ("read_smap_l3",),
-    "smprod.inputs.readers.modis": ("read_modis",),
+    "smprod.inputs.readers.modis": ("read_modis", "read_modis_window"),
     "smprod.inputs.readers.imerg": ("read_imerg",),
     "smprod.inputs.readers.static": ("read_static",),
 }
-REGRIDDING = {"smprod.grids.reproject": ("to_fine", "smap_to_coarse", "mosaic")}
+REGRIDDING = {"smprod.grids.reproject": ("to_fine", "fields_to_fine", "smap_to_coarse", "mosaic")}
 
 
 def instrument_ingest(timer: StageTimer) -> None:

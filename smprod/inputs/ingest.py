@@ -250,14 +250,18 @@ def _lagged(
 def _modis(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
-    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged."""
-    from smprod.grids.reproject import mosaic, to_fine
-    from smprod.inputs.readers.modis import read_modis
+    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged.
 
-    def read(path: Path, method: str) -> xr.Dataset:
-        return to_fine(read_modis(path), region, method)
+    Each tile is read only over the window the region needs (``read_modis_window``) and warped
+    as plain arrays; the values are those of the whole tile through ``to_fine``.
+    """
+    from smprod.grids.reproject import fields_to_fine, mosaic
+    from smprod.inputs.readers.modis import read_modis_window
 
-    per_product: dict[str, list[xr.Dataset]] = defaultdict(list)
+    def read(path: Path, method: str) -> dict[str, NDArray]:
+        return fields_to_fine(read_modis_window(path, region.fine), region, method)
+
+    per_product: dict[str, list[dict[str, NDArray]]] = defaultdict(list)
     for product in MODIS_FIELDS:
         method = "mode" if product == "MCD12Q1" else "average"
         for tile in modis_tiles(region):
@@ -268,7 +272,7 @@ def _modis(
     for product, tiles in per_product.items():
         for name in MODIS_FIELDS[product]:
             nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
-            fields[name].append(mosaic([t[name].values for t in tiles], nodata))
+            fields[name].append(mosaic([t[name] for t in tiles], nodata))
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
         if name not in fields:

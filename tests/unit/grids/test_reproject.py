@@ -206,3 +206,27 @@ def test_real_modis_pixels_land_where_their_coordinates_say(realdata, region):
     assert both.sum() > 200  # the sample is mostly cloud; a few hundred clear cells remain here
     agree = np.isclose(out, expected, equal_nan=True)[both]
     assert agree.mean() > 0.98  # only cells whose centre sits on a pixel edge may differ
+
+
+def test_on_grid_is_what_rioxarray_writes(region):
+    """on_grid copies a per-grid template: the same object as rioxarray's write_crs and
+    write_transform (coords, spatial_ref attributes in order, grid_mapping encoding), and a
+    result changed afterwards leaves the next one alone."""
+    import rioxarray  # noqa: F401
+
+    grid = region.fine
+    values = np.arange(grid.nrows * grid.ncols, dtype=np.float32).reshape(grid.shape)
+    attrs = {"units": "K", "source": "x"}
+    expected = xr.DataArray(values, dims=("y", "x"), coords=grid.coords(), name="v", attrs=attrs)
+    expected = expected.rio.write_crs("EPSG:6933").rio.write_transform(grid.transform)
+    got = on_grid(values, grid, name="v", attrs=attrs)
+    xr.testing.assert_identical(got, expected)
+    assert got.encoding == expected.encoding
+    assert list(got.coords["spatial_ref"].attrs) == list(expected.coords["spatial_ref"].attrs)
+    assert got.rio.crs == expected.rio.crs and got.rio.transform() == expected.rio.transform()
+    got.attrs["units"] = "changed"
+    got.coords["spatial_ref"].attrs["GeoTransform"] = "changed"
+    again = on_grid(values, grid, name="v", attrs=attrs)
+    xr.testing.assert_identical(again, expected)
+    with pytest.raises(GridError):
+        on_grid(values[:-1], grid)
