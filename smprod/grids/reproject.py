@@ -53,6 +53,7 @@ _RIO_DROPPED_ATTRS = ("crs", "grid_mapping", "transform")
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=256)
 def _grid_template(grid: RegionGrid) -> xr.DataArray:
     """An empty DataArray on ``grid`` with the coords, CRS and transform rioxarray writes.
 
@@ -133,7 +134,7 @@ def _reproject(
     if nodata is None:
         raise GranuleFormatError(source, f"integer field {name!r} without nodata")
     dtype = np.float32 if is_float else values.dtype
-    out = np.full(grid.shape, nodata, dtype=dtype)
+    out = np.full((*values.shape[:-2], *grid.shape), nodata, dtype=dtype)
     reproject(
         source=np.ascontiguousarray(values.astype(dtype)),
         destination=out,
@@ -144,6 +145,9 @@ def _reproject(
         dst_crs=_EASE,
         dst_nodata=nodata,
         resampling=METHODS[method],
+        # bands of one call (fields_to_fine) are warped each with its own nodata mask, exactly
+        # as separate calls (GDAL's default would treat a pixel as nodata only in all bands)
+        UNIFIED_SRC_NODATA="NO",
     )
     return out
 
@@ -214,10 +218,15 @@ def fields_to_fine(native: NativeFields, region: Region, method: str = "average"
     _check_method(method)
     _check_bounds(native.extent(), native.crs, region.fine, native.source)
     warp = native.transform, native.crs, region.fine, method
-    return {
-        name: _reproject(values, *warp, native.nodata.get(name), native.source, name)
-        for name, values in native.values.items()
-    }
+    out: dict[str, NDArray] = {}
+    floats = [name for name, values in native.values.items() if np.issubdtype(values.dtype, np.floating)]
+    if len(floats) > 1:  # one GDAL call for all of them: its set-up is most of a small warp's cost
+        stack = np.stack([native.values[name].astype(np.float32) for name in floats])
+        out.update(zip(floats, _reproject(stack, *warp, None, native.source, floats[0]), strict=True))
+    for name, values in native.values.items():
+        if name not in out:
+            out[name] = _reproject(values, *warp, native.nodata.get(name), native.source, name)
+    return {name: out[name] for name in native.values}
 
 
 #: Source pixels added on each side of a window (:func:`source_window`) beyond the region's
@@ -319,22 +328,36 @@ def smap_to_coarse(ds: xr.Dataset, region: Region) -> xr.Dataset:
         GranuleRegionError: ``ds`` does not cover the whole region.
     """
     km = int(ds.attrs["grid_km"])
-    coarse = region.coarse
-    if coarse.km % km:
-        raise GridError(f"SMAP {km} km grid does not nest in the region's {coarse.km} km coarse grid")
-    have = _grid_of(ds, km)
-    want = coarse.refine(km)
-    r, c = want.row0 - have.row0, want.col0 - have.col0
-    if r < 0 or c < 0 or r + want.nrows > have.nrows or c + want.ncols > have.ncols:
-        raise GranuleRegionError(
-            str(ds.attrs.get("source", "")), f"SMAP window {have} does not cover the region {want}"
-        )
-    factor = coarse.km // km
+    if region.coarse.km % km:
+        raise GridError(f"SMAP {km} km grid does not nest in the region's {region.coarse.km} km coarse grid")
+    values = {name: ds[name].values for name in SMAP_VARIABLES}
+    coarse = smap_arrays_to_coarse(values, _grid_of(ds, km), region, str(ds.attrs.get("source", "")))
     out = xr.Dataset(attrs=dict(ds.attrs))
     for name in SMAP_VARIABLES:
-        values = ds[name].values[r : r + want.nrows, c : c + want.ncols]
-        if factor > 1:
-            values = block_mean(values, factor).astype(np.float32)
-        out[name] = on_grid(values, coarse, name=name, attrs=ds[name].attrs)
-    out.attrs["grid_km"] = coarse.km
+        out[name] = on_grid(coarse[name], region.coarse, name=name, attrs=ds[name].attrs)
+    out.attrs["grid_km"] = region.coarse.km
     return out.rio.write_crs(f"EPSG:{EPSG}")
+
+
+def smap_arrays_to_coarse(
+    values: Mapping[str, NDArray], have: RegionGrid, region: Region, source: str = ""
+) -> dict[str, NDArray]:
+    """:func:`smap_to_coarse` of plain arrays on the EASE-Grid 2.0 window ``have``.
+
+    Raises:
+        GridError: the SMAP grid is coarser than, or does not nest in, the coarse grid.
+        GranuleRegionError: ``have`` does not cover the whole region.
+    """
+    coarse = region.coarse
+    if coarse.km % have.km:
+        raise GridError(f"SMAP {have.km} km grid does not nest in the region's {coarse.km} km coarse grid")
+    want = coarse.refine(have.km)
+    r, c = want.row0 - have.row0, want.col0 - have.col0
+    if r < 0 or c < 0 or r + want.nrows > have.nrows or c + want.ncols > have.ncols:
+        raise GranuleRegionError(source, f"SMAP window {have} does not cover the region {want}")
+    factor = coarse.km // have.km
+    out = {}
+    for name in SMAP_VARIABLES:
+        window = values[name][r : r + want.nrows, c : c + want.ncols]
+        out[name] = block_mean(window, factor).astype(np.float32) if factor > 1 else window
+    return out
