@@ -13,6 +13,10 @@ Resampling per field (design, "read + grid"): ``average`` (area-weighted mean of
 cells) for continuous MODIS fields and static maps, ``bilinear`` for precipitation, ``mode`` for
 land-cover classes. Missing values never take part: float fields use NaN as nodata, class fields
 their integer nodata (-1).
+
+Ingest, which needs only the values, goes the same way without xarray: a windowed reader's
+:class:`NativeFields` through :func:`fields_to_fine`, SMAP arrays through
+:func:`smap_arrays_to_coarse`; the pixels are those of :func:`to_fine` and :func:`smap_to_coarse`.
 """
 
 from __future__ import annotations

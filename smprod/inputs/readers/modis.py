@@ -27,6 +27,10 @@ Scaling: physical = (stored - add_offset) * scale_factor for MOD11 and MCD43 (th
 say "data * scale_factor", add_offset 0). MOD13 stores ``scale_factor = 10000`` meaning
 *divide* (MOD13 User's Guide: "VI = stored / 10000"); a writer that stores the reciprocal
 (0.0001) means the same thing, so the divisor is ``max(sf, 1/sf)``.
+
+Ingest reads a tile through :func:`read_modis_window`: the same rules on only the rows and
+columns its region's warp reads, as plain arrays whose warp
+(:func:`smprod.grids.reproject.fields_to_fine`) equals that of the whole tile.
 """
 
 from __future__ import annotations
