@@ -170,12 +170,13 @@ def _product_of(path: Any, *_: Any, **__: Any) -> str:
 #: What ingest reads and regrids with (it imports them when it runs, so patching the modules
 #: times every call): module -> function names.
 READERS = {
-    "smprod.inputs.readers.smap": ("read_smap_l3",),
-    "smprod.inputs.readers.modis": ("read_modis",),
+    "smprod.inputs.readers.smap": ("read_smap_l3", "read_smap_arrays"),
+    "smprod.inputs.readers.modis": ("read_modis", "read_modis_window"),
     "smprod.inputs.readers.imerg": ("read_imerg",),
     "smprod.inputs.readers.static": ("read_static",),
 }
-REGRIDDING = {"smprod.grids.reproject": ("to_fine", "smap_to_coarse", "mosaic")}
+_REGRIDDERS = ("to_fine", "fields_to_fine", "smap_to_coarse", "smap_arrays_to_coarse", "mosaic")
+REGRIDDING = {"smprod.grids.reproject": _REGRIDDERS}
 
 
 def instrument_ingest(timer: StageTimer) -> None:

@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
@@ -310,8 +311,10 @@ def select_best(names: Iterable[GranuleName]) -> list[GranuleName]:
     return [ranked[slot][0] for slot in sorted(ranked)]
 
 
+@lru_cache(maxsize=64)
 def modis_tiles(region: Region) -> tuple[str, ...]:
-    """The MODIS land tiles (``hHHvVV``) that hold any part of ``region``, sorted.
+    """The MODIS land tiles (``hHHvVV``) that hold any part of ``region``, sorted (cached: a
+    transformer and a few thousand points per call, and ingest asks once per MODIS product).
 
     Every 1 km cell corner on the region's outline and every coarse cell centre inside it is
     mapped to the sinusoidal tile grid (MODLAND tile constants in

@@ -219,19 +219,27 @@ def _nan_field(region: Region) -> NDArray[np.float32]:
 def _smap(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, product: str
 ) -> dict[str, xr.Dataset]:
-    """SMAP on the coarse grid for every day D-8..D that has a valid granule (ISO day -> Dataset)."""
-    from smprod.grids.reproject import smap_to_coarse
-    from smprod.inputs.readers.smap import read_smap_l3
+    """SMAP on the coarse grid for every day D-8..D that has a valid granule (ISO day -> Dataset
+    of ``sm``, ``sm_am``, ``sm_pm`` arrays, attribute ``release``; no coordinates: only the values
+    go on, into the lags and the coarse file).
 
-    def read(path: Path) -> xr.Dataset:
-        return smap_to_coarse(read_smap_l3(path, window=region.coarse), region)
+    Read as plain arrays (``read_smap_arrays``, ``smap_arrays_to_coarse``): the values of
+    ``smap_to_coarse(read_smap_l3(...))`` without building and georeferencing two Datasets.
+    """
+    from smprod.grids.reproject import smap_arrays_to_coarse
+    from smprod.inputs.readers.smap import read_smap_arrays
+
+    def read(path: Path) -> dict[str, NDArray]:
+        smap = read_smap_arrays(path, window=region.coarse)
+        return smap_arrays_to_coarse(smap.values, smap.grid, region, str(smap.path))
 
     loaded: dict[str, xr.Dataset] = {}
     for back in range(LAG_DAYS + 1):
         when = day - timedelta(days=back)
         got = loader.first_valid(_on_day(refs, when, product=product), read)
         if got is not None:
-            loaded[when.isoformat()] = got[1].assign_attrs(release=got[0].granule.release_id)
+            variables = {name: (("y", "x"), values) for name, values in got[1].items()}
+            loaded[when.isoformat()] = xr.Dataset(variables, attrs={"release": got[0].granule.release_id})
     return loaded
 
 
@@ -250,14 +258,18 @@ def _lagged(
 def _modis(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
-    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged."""
-    from smprod.grids.reproject import mosaic, to_fine
-    from smprod.inputs.readers.modis import read_modis
+    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged.
 
-    def read(path: Path, method: str) -> xr.Dataset:
-        return to_fine(read_modis(path), region, method)
+    Each tile is read only over the window the region needs (``read_modis_window``) and warped
+    as plain arrays; the values are those of the whole tile through ``to_fine``.
+    """
+    from smprod.grids.reproject import fields_to_fine, mosaic
+    from smprod.inputs.readers.modis import read_modis_window
 
-    per_product: dict[str, list[xr.Dataset]] = defaultdict(list)
+    def read(path: Path, method: str) -> dict[str, NDArray]:
+        return fields_to_fine(read_modis_window(path, region.fine), region, method)
+
+    per_product: dict[str, list[dict[str, NDArray]]] = defaultdict(list)
     for product in MODIS_FIELDS:
         method = "mode" if product == "MCD12Q1" else "average"
         for tile in modis_tiles(region):
@@ -268,7 +280,7 @@ def _modis(
     for product, tiles in per_product.items():
         for name in MODIS_FIELDS[product]:
             nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
-            fields[name].append(mosaic([t[name].values for t in tiles], nodata))
+            fields[name].append(mosaic([t[name] for t in tiles], nodata))
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
         if name not in fields:

@@ -27,20 +27,32 @@ Scaling: physical = (stored - add_offset) * scale_factor for MOD11 and MCD43 (th
 say "data * scale_factor", add_offset 0). MOD13 stores ``scale_factor = 10000`` meaning
 *divide* (MOD13 User's Guide: "VI = stored / 10000"); a writer that stores the reciprocal
 (0.0001) means the same thing, so the divisor is ``max(sf, 1/sf)``.
+
+Ingest reads a tile through :func:`read_modis_window`: the same rules on only the rows and
+columns its region's warp reads, as plain arrays whose warp
+(:func:`smprod.grids.reproject.fields_to_fine`) equals that of the whole tile.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
+from affine import Affine
 from numpy.typing import NDArray
 
 from smprod.errors import GranuleFormatError
+from smprod.grids.ease import RegionGrid
 from smprod.inputs.granules import NAME_FORMS, GranuleName, parse_name
 from smprod.inputs.readers.hdfeos import EosGrid, check_tile, grid_for_field, parse_struct_metadata
+
+if TYPE_CHECKING:
+    from smprod.grids.reproject import NativeFields
 
 LST_SDS = {"lst_day": ("LST_Day_1km", "QC_Day"), "lst_night": ("LST_Night_1km", "QC_Night")}
 VI_SDS = {"ndvi": "1 km 16 days NDVI", "evi": "1 km 16 days EVI"}
@@ -136,6 +148,10 @@ def scale_stored(
 # ---------------------------------------------------------------- file access
 
 
+class _WholeTileNeeded(Exception):  # noqa: N818  (a signal, not an error)
+    """A windowed read met an SDS not of the grid's shape: the whole read decides (and names) it."""
+
+
 class _Tile:
     """An open MODIS HDF4-EOS tile: SDS access and the geometry of its grid."""
 
@@ -144,6 +160,10 @@ class _Tile:
         from pyhdf.SD import SD, SDC
 
         self.path = path
+        #: When set (:func:`read_modis_window`): the rows and columns :meth:`read` returns, of
+        #: SDS of ``full_shape`` (another shape: :class:`_WholeTileNeeded`).
+        self.window: tuple[slice, slice] | None = None
+        self.full_shape: tuple[int, int] | None = None
         if not path.is_file():
             raise GranuleFormatError(path, "file does not exist")
         self.granule = modis_name(path)
@@ -165,7 +185,13 @@ class _Tile:
             raise GranuleFormatError(self.path, f"SDS {name!r} missing")
         try:
             sds = self.sd.select(name)
-            return np.asarray(sds.get()), sds.attributes()
+            if self.window is None:
+                return np.asarray(sds.get()), sds.attributes()
+            if tuple(sds.info()[2]) != self.full_shape:
+                raise _WholeTileNeeded(name)
+            rows, cols = self.window
+            # a hyperslab: only these pixels are scaled, and decompression stops at the last row
+            return np.asarray(sds[rows, cols]), sds.attributes()
         except (HDF4Error, ValueError) as err:  # pyhdf raises ValueError when decompression fails
             raise GranuleFormatError(self.path, f"SDS {name!r} cannot be read ({err})") from err
 
@@ -224,64 +250,85 @@ def _with_tile(path: str | Path, reader: Any) -> xr.Dataset:
 # ---------------------------------------------------------------- product readers
 
 
+def _lst_fields(tile: _Tile) -> dict[str, tuple[NDArray, str]]:
+    variables = {}
+    for name, (sds, qc_sds) in LST_SDS.items():
+        stored, attrs = tile.read_scaled(sds)
+        qc, _ = tile.read(qc_sds)
+        variables[name] = (scale_stored(stored, attrs, keep=lst_quality_ok(qc)), "K")
+    return variables
+
+
+def _vi_fields(tile: _Tile) -> dict[str, tuple[NDArray, str]]:
+    quality, _ = tile.read(VI_QUALITY_SDS)
+    reliability = tile.read(VI_RELIABILITY_SDS)[0] if VI_RELIABILITY_SDS in tile.names else None
+    keep = vi_quality_ok(quality, reliability)
+    variables = {}
+    for name, sds in VI_SDS.items():
+        stored, attrs = tile.read_scaled(sds)
+        variables[name] = (scale_stored(stored, attrs, divide=True, keep=keep), "1")
+    return variables
+
+
+def _albedo_fields(tile: _Tile) -> dict[str, tuple[NDArray, str]]:
+    quality, _ = tile.read(ALBEDO_QUALITY_SDS)
+    keep = albedo_quality_ok(quality)
+    variables = {}
+    for name, sds in ALBEDO_SDS.items():
+        stored, attrs = tile.read_scaled(sds)
+        variables[name] = (scale_stored(stored, attrs, keep=keep), "1")
+    return variables
+
+
+def _landcover_fields(tile: _Tile) -> dict[str, tuple[NDArray, str]]:
+    stored, _ = tile.read(LANDCOVER_SDS)
+    # int16 before the nodata goes in: the SDS is uint8, where -1 would wrap to 255
+    stored = stored.astype(np.int16)
+    classes = np.where(np.isin(stored, IGBP_CLASSES), stored, np.int16(LANDCOVER_NODATA))
+    return {"landcover": (classes, "IGBP class")}
+
+
+@dataclass(frozen=True)
+class _Product:
+    """How one product is read: its fields (QC and scaling applied), the SDS naming its grid,
+    and the nodata of integer fields."""
+
+    fields: Callable[[_Tile], dict[str, tuple[NDArray, str]]]
+    grid_field: str
+    nodata: dict[str, int] = field(default_factory=dict)
+
+    def dataset(self, tile: _Tile) -> xr.Dataset:
+        """The whole tile: SDS read (and checked) first, then the grid, as always."""
+        ds = _dataset(tile, tile.grid(self.grid_field), self.fields(tile))
+        for name, nodata in self.nodata.items():
+            ds[name] = ds[name].rio.write_nodata(nodata)
+        return ds
+
+
+_LST = _Product(_lst_fields, LST_SDS["lst_day"][0])
+_VI = _Product(_vi_fields, VI_SDS["ndvi"])
+_ALBEDO = _Product(_albedo_fields, ALBEDO_SDS["albedo_bsa"])
+_LANDCOVER = _Product(_landcover_fields, LANDCOVER_SDS, {"landcover": LANDCOVER_NODATA})
+
+
 def read_lst(path: str | Path) -> xr.Dataset:
     """MOD11A1/MYD11A1 daily LST: ``lst_day``, ``lst_night`` (K), QC rule in the module doc."""
-
-    def _read(tile: _Tile) -> xr.Dataset:
-        variables = {}
-        for name, (sds, qc_sds) in LST_SDS.items():
-            stored, attrs = tile.read_scaled(sds)
-            qc, _ = tile.read(qc_sds)
-            variables[name] = (scale_stored(stored, attrs, keep=lst_quality_ok(qc)), "K")
-        return _dataset(tile, tile.grid(LST_SDS["lst_day"][0]), variables)
-
-    return _with_tile(path, _read)
+    return _with_tile(path, _LST.dataset)
 
 
 def read_vi(path: str | Path) -> xr.Dataset:
     """MOD13A2/MYD13A2 16-day 1 km ``ndvi`` and ``evi`` (unitless), QC rule in the module doc."""
-
-    def _read(tile: _Tile) -> xr.Dataset:
-        quality, _ = tile.read(VI_QUALITY_SDS)
-        reliability = tile.read(VI_RELIABILITY_SDS)[0] if VI_RELIABILITY_SDS in tile.names else None
-        keep = vi_quality_ok(quality, reliability)
-        variables = {}
-        for name, sds in VI_SDS.items():
-            stored, attrs = tile.read_scaled(sds)
-            variables[name] = (scale_stored(stored, attrs, divide=True, keep=keep), "1")
-        return _dataset(tile, tile.grid(VI_SDS["ndvi"]), variables)
-
-    return _with_tile(path, _read)
+    return _with_tile(path, _VI.dataset)
 
 
 def read_albedo(path: str | Path) -> xr.Dataset:
     """MCD43A3 500 m shortwave ``albedo_bsa`` and ``albedo_wsa`` (unitless), mandatory quality 0/1."""
-
-    def _read(tile: _Tile) -> xr.Dataset:
-        quality, _ = tile.read(ALBEDO_QUALITY_SDS)
-        keep = albedo_quality_ok(quality)
-        variables = {}
-        for name, sds in ALBEDO_SDS.items():
-            stored, attrs = tile.read_scaled(sds)
-            variables[name] = (scale_stored(stored, attrs, keep=keep), "1")
-        return _dataset(tile, tile.grid(ALBEDO_SDS["albedo_bsa"]), variables)
-
-    return _with_tile(path, _read)
+    return _with_tile(path, _ALBEDO.dataset)
 
 
 def read_landcover(path: str | Path) -> xr.Dataset:
     """MCD12Q1 yearly IGBP ``landcover`` (int16 classes 1..17, -1 missing; nodata written)."""
-
-    def _read(tile: _Tile) -> xr.Dataset:
-        stored, _ = tile.read(LANDCOVER_SDS)
-        # int16 before the nodata goes in: the SDS is uint8, where -1 would wrap to 255
-        stored = stored.astype(np.int16)
-        classes = np.where(np.isin(stored, IGBP_CLASSES), stored, np.int16(LANDCOVER_NODATA))
-        ds = _dataset(tile, tile.grid(LANDCOVER_SDS), {"landcover": (classes, "IGBP class")})
-        ds["landcover"] = ds["landcover"].rio.write_nodata(LANDCOVER_NODATA)
-        return ds
-
-    return _with_tile(path, _read)
+    return _with_tile(path, _LANDCOVER.dataset)
 
 
 #: Product short name -> reader.
@@ -293,6 +340,14 @@ READERS = {
     "MCD43A3": read_albedo,
     "MCD12Q1": read_landcover,
 }
+PRODUCTS = {
+    "MOD11A1": _LST,
+    "MYD11A1": _LST,
+    "MOD13A2": _VI,
+    "MYD13A2": _VI,
+    "MCD43A3": _ALBEDO,
+    "MCD12Q1": _LANDCOVER,
+}
 
 
 def read_modis(path: str | Path) -> xr.Dataset:
@@ -303,7 +358,94 @@ def read_modis(path: str | Path) -> xr.Dataset:
             that disagree with the tile in the name.
     """
     path = Path(path)
+    return READERS[_supported(path)](path)
+
+
+def _supported(path: Path) -> str:
     product = modis_name(path).product
     if product not in READERS:
         raise GranuleFormatError(path, f"{product} is not a supported MODIS product {sorted(READERS)}")
-    return READERS[product](path)
+    return product
+
+
+def read_modis_window(path: str | Path, window: RegionGrid) -> NativeFields:
+    """The pixels of a MODIS tile that warping onto ``window`` (normally ``region.fine``) reads.
+
+    Only those rows and columns of each SDS are read (decompression stops at the window's last
+    row) and scaled, with the tile's quality rules; the result is plain arrays for
+    :func:`smprod.grids.reproject.fields_to_fine`, whose output equals :func:`to_fine` of
+    :func:`read_modis` (the whole tile) pixel for pixel: the window is ``window``'s bounds in
+    the sinusoidal projection plus a margin for the resampling kernel
+    (:func:`smprod.grids.reproject.source_window`), and its transform that of the whole tile
+    shifted by whole pixels.
+
+    A tile whose grid metadata is bad, whose SDS are not of the grid's shape, or that does not
+    overlap ``window`` is read whole, so it fails (or is refused as outside the region) with the
+    same error as :func:`read_modis`. A fault only in rows or columns outside the window is not
+    seen (those pixels are never used).
+
+    Raises:
+        GranuleFormatError: as :func:`read_modis`.
+    """
+    path = Path(path)
+    product = _supported(path)
+    tile = _Tile(path)
+    try:
+        native = _read_window(tile, PRODUCTS[product], window)
+    finally:
+        tile.close()
+    return native if native is not None else _native_of(READERS[product](path))
+
+
+def _read_window(tile: _Tile, product: _Product, window: RegionGrid) -> NativeFields | None:
+    """The windowed fields of an open tile; None when the whole tile must be read instead."""
+    from smprod.grids.reproject import NativeFields, source_window
+
+    try:
+        grid = tile.grid(product.grid_field)
+    except GranuleFormatError:
+        return None  # the whole read reports it (after any SDS error, in the usual order)
+    transform, crs = _warp_geometry(grid)
+    slices = source_window(transform, (grid.ydim, grid.xdim), crs, window)
+    if slices is None:
+        return None
+    tile.window, tile.full_shape = slices, (grid.ydim, grid.xdim)
+    try:
+        variables = product.fields(tile)
+    except _WholeTileNeeded:
+        return None
+    rows, cols = slices
+    return NativeFields(
+        {name: values for name, (values, _) in variables.items()},
+        transform * Affine.translation(cols.start, rows.start),
+        crs,
+        str(tile.path),
+        dict(product.nodata),
+    )
+
+
+@lru_cache(maxsize=32)
+def _warp_geometry(grid: EosGrid) -> tuple[Affine, Any]:
+    """The transform and CRS :func:`~smprod.grids.reproject.to_fine` warps a whole tile of
+    ``grid`` with (rioxarray's, recalculated from the pixel-centre coordinates)."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    empty = np.broadcast_to(np.zeros((), dtype=np.float32), (grid.ydim, grid.xdim))
+    ds = xr.Dataset({"v": (("y", "x"), empty)}, coords={"y": grid.y, "x": grid.x})
+    da = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)["v"]
+    return da.rio.transform(recalc=True), da.rio.crs
+
+
+def _native_of(ds: xr.Dataset) -> NativeFields:
+    """A whole-tile Dataset as :class:`NativeFields`, with what :func:`to_fine` would use."""
+    from smprod.grids.reproject import NativeFields
+
+    first = ds[next(iter(ds.data_vars))]
+    return NativeFields(
+        {str(name): ds[name].values for name in ds.data_vars},
+        first.rio.transform(recalc=True),
+        first.rio.crs,
+        str(ds.attrs.get("source", "")),
+        {str(n): ds[n].rio.nodata for n in ds.data_vars if not np.issubdtype(ds[n].dtype, np.floating)},
+        bounds=first.rio.bounds(),
+    )

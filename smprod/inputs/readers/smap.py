@@ -22,6 +22,7 @@ longitude arrays are -9999 wherever there was no retrieval.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -155,6 +156,30 @@ def read_smap_l3(path: str | Path, window: RegionGrid | None = None) -> xr.Datas
         GranuleFormatError: the file cannot be opened as HDF5 or lacks the required variables.
         GridError: ``window`` does not nest in the file's grid.
     """
+    return _as_dataset(read_smap_arrays(path, window))
+
+
+@dataclass(frozen=True)
+class SmapArrays:
+    """What :func:`read_smap_l3` reads, as plain arrays (ingest's path, without xarray).
+
+    Attributes:
+        path: the granule.
+        grid: the EASE-Grid 2.0 window the arrays cover (the file's resolution).
+        values: ``sm``, ``sm_am``, ``sm_pm`` (float32, NaN where rejected).
+        release: as :func:`read_smap_l3`'s ``release`` attribute.
+        official: the parsed official name, or None.
+    """
+
+    path: Path
+    grid: RegionGrid
+    values: dict[str, NDArray[np.float32]]
+    release: str
+    official: GranuleName | None
+
+
+def read_smap_arrays(path: str | Path, window: RegionGrid | None = None) -> SmapArrays:
+    """:func:`read_smap_l3`'s reading (same checks and errors), returned as :class:`SmapArrays`."""
     path = Path(path)
     f = open_hdf5(path)
     try:
@@ -168,27 +193,20 @@ def read_smap_l3(path: str | Path, window: RegionGrid | None = None) -> xr.Datas
         release = (official.release_id if official else None) or _metadata_release(f) or ""
     finally:
         f.close()
-    return _as_dataset(path, grid, am, pm, release, official)
+    return SmapArrays(path, grid, {"sm": mean_valid([am, pm]), "sm_am": am, "sm_pm": pm}, release, official)
 
 
-def _as_dataset(
-    path: Path, grid: RegionGrid, am: NDArray, pm: NDArray, release: str, official: GranuleName | None
-) -> xr.Dataset:
+def _as_dataset(smap: SmapArrays) -> xr.Dataset:
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
+    path, grid, official = smap.path, smap.grid, smap.official
     attrs = {"units": "m3/m3"}
-    ds = xr.Dataset(
-        {
-            "sm": (("y", "x"), mean_valid([am, pm]), attrs),
-            "sm_am": (("y", "x"), am, attrs),
-            "sm_pm": (("y", "x"), pm, attrs),
-        },
-        coords=grid.coords(),
-    )
+    variables = {name: (("y", "x"), values, attrs) for name, values in smap.values.items()}
+    ds = xr.Dataset(variables, coords=grid.coords())
     ds.attrs.update(
         product=SHAPE_GRID[GLOBAL_SHAPE[grid.km]][1],
         grid_km=grid.km,
-        release=release,
+        release=smap.release,
         day=official.day.isoformat() if official else "",
         source=str(path),
         granule_id=path.name,

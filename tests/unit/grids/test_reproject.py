@@ -181,6 +181,43 @@ def test_smap_window_read_then_coarse(region, tmp_path, smap_writer):
         smap_to_coarse(window, other)
 
 
+@pytest.mark.parametrize("km", [36, 9])
+def test_smap_arrays_to_coarse_equals_the_dataset_path(tmp_path, smap_writer, km):
+    """Ingest's plain-array SMAP path gives smap_to_coarse(read_smap_l3(...))'s values, and its
+    errors (a window outside the region, a grid that does not nest)."""
+    from smprod.grids.reproject import smap_arrays_to_coarse
+    from smprod.inputs.readers.smap import read_smap_arrays
+
+    rng = np.random.default_rng(km)
+    shape = EaseGrid(km).shape
+
+    def sm():
+        return np.where(rng.random(shape) < 0.3, -9999.0, rng.uniform(0.02, 0.5, shape)).astype(np.float32)
+
+    def flag():
+        return rng.choice(np.array([0, 1, 2, 65534], dtype=np.uint16), shape)
+
+    name = "SMAP_L3_SM_P_20210815_R19240_001.h5" if km == 36 else "SMAP_L3_SM_P_E_20210815_R19240_001.h5"
+    path = smap_writer(tmp_path / name, shape, (sm(), flag()), (sm(), flag()))
+    region = region_from_bbox(BBOX, 36)
+    expected = smap_to_coarse(read_smap_l3(path, window=region.coarse), region)
+    arrays = read_smap_arrays(path, window=region.coarse)
+    got = smap_arrays_to_coarse(arrays.values, arrays.grid, region, str(path))
+    for name in ("sm", "sm_am", "sm_pm"):
+        assert got[name].dtype == expected[name].dtype
+        assert np.array_equal(got[name], expected[name].values, equal_nan=True)
+    assert arrays.release == read_smap_l3(path).attrs["release"] == "R19240_001"
+    other = region_from_bbox((10.0, 45.0, 11.0, 46.0))
+    with pytest.raises(GranuleRegionError) as whole:
+        smap_to_coarse(read_smap_l3(path, window=region.coarse), other)
+    with pytest.raises(GranuleRegionError) as plain:
+        smap_arrays_to_coarse(arrays.values, arrays.grid, other, str(path))
+    assert str(plain.value) == str(whole.value)
+    if km == 36:
+        with pytest.raises(GridError, match="does not nest"):
+            smap_arrays_to_coarse(arrays.values, arrays.grid, region_from_bbox(BBOX, 9))
+
+
 @pytest.fixture
 def smap_writer():
     from tests.unit.inputs.readers.conftest import write_smap_l3
@@ -206,3 +243,27 @@ def test_real_modis_pixels_land_where_their_coordinates_say(realdata, region):
     assert both.sum() > 200  # the sample is mostly cloud; a few hundred clear cells remain here
     agree = np.isclose(out, expected, equal_nan=True)[both]
     assert agree.mean() > 0.98  # only cells whose centre sits on a pixel edge may differ
+
+
+def test_on_grid_is_what_rioxarray_writes(region):
+    """on_grid copies a per-grid template: the same object as rioxarray's write_crs and
+    write_transform (coords, spatial_ref attributes in order, grid_mapping encoding), and a
+    result changed afterwards leaves the next one alone."""
+    import rioxarray  # noqa: F401
+
+    grid = region.fine
+    values = np.arange(grid.nrows * grid.ncols, dtype=np.float32).reshape(grid.shape)
+    attrs = {"units": "K", "source": "x"}
+    expected = xr.DataArray(values, dims=("y", "x"), coords=grid.coords(), name="v", attrs=attrs)
+    expected = expected.rio.write_crs("EPSG:6933").rio.write_transform(grid.transform)
+    got = on_grid(values, grid, name="v", attrs=attrs)
+    xr.testing.assert_identical(got, expected)
+    assert got.encoding == expected.encoding
+    assert list(got.coords["spatial_ref"].attrs) == list(expected.coords["spatial_ref"].attrs)
+    assert got.rio.crs == expected.rio.crs and got.rio.transform() == expected.rio.transform()
+    got.attrs["units"] = "changed"
+    got.coords["spatial_ref"].attrs["GeoTransform"] = "changed"
+    again = on_grid(values, grid, name="v", attrs=attrs)
+    xr.testing.assert_identical(again, expected)
+    with pytest.raises(GridError):
+        on_grid(values[:-1], grid)

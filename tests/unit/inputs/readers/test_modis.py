@@ -253,3 +253,141 @@ def test_damaged_tiles_give_format_errors_only(realdata, tmp_path, name):
         except GranuleFormatError:
             outcomes.add("format error")
     assert "format error" in outcomes
+
+
+# ---------------------------------------------------------------- windowed reads (ingest)
+
+
+def _region_at(h: int, v: int, fx: float, fy: float, half_deg: float = 0.6):
+    """A 36 km region around the point at fraction (fx, fy) of tile hHHvVV (0, 0: upper left)."""
+    from smprod.grids.ease import region_from_bbox
+    from smprod.inputs.readers.hdfeos import sinusoidal_crs, tile_upper_left
+
+    x0, y0 = tile_upper_left(h, v)
+    to_lonlat = Transformer.from_crs(sinusoidal_crs(), "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(x0 + fx * TILE_SIZE, y0 - fy * TILE_SIZE)
+    return region_from_bbox((lon - half_deg, lat - half_deg, lon + half_deg, lat + half_deg), 36)
+
+
+#: Points of a tile the windowed read is checked at: inside, on each edge, at a corner.
+TILE_POINTS = [(0.5, 0.5), (0.0, 0.5), (1.0, 0.4), (0.5, 0.0), (0.4, 1.0), (1.0, 1.0)]
+
+
+def _whole_and_windowed(path: Path, region, method: str = "average"):
+    from smprod.grids.reproject import fields_to_fine, to_fine
+    from smprod.inputs.readers.modis import read_modis_window
+
+    whole = to_fine(read_modis(path), region, method)
+    native = read_modis_window(path, region.fine)
+    windowed = fields_to_fine(native, region, method)
+    return {name: whole[name].values for name in whole.data_vars}, native, windowed
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", [LST_NAME, VI_NAME, ALBEDO_NAME])
+def test_windowed_real_tile_warps_to_the_same_pixels_as_the_whole_tile(realdata, name):
+    """Inside the tile, across each edge and at a corner: the window's warp is the whole tile's,
+    pixel for pixel (NaN where NaN), and only a window of the tile was read."""
+    path = realdata / "MODIS" / name
+    h, v = modis_name(path).tile_index
+    first = read_modis(path)
+    rows, cols = np.nonzero(np.isfinite(first[next(iter(first.data_vars))].values))
+    ydim, xdim = first.sizes["y"], first.sizes["x"]
+    # the samples are mostly fill: one region where their valid pixels are
+    valid_point = (float(np.median(cols)) / xdim, float(np.median(rows)) / ydim)
+    finite = 0
+    for fx, fy in [*TILE_POINTS, valid_point]:
+        region = _region_at(h, v, fx, fy)
+        whole, native, windowed = _whole_and_windowed(path, region)
+        assert set(windowed) == set(whole)
+        for var, values in whole.items():
+            assert windowed[var].dtype == values.dtype
+            assert np.array_equal(windowed[var], values, equal_nan=True), (name, fx, fy, var)
+            finite += int(np.isfinite(values).sum())
+        rows_read, cols_read = next(iter(native.values.values())).shape
+        assert rows_read < ydim and cols_read < xdim
+    assert finite > 0  # the comparison saw valid pixels, not only fill
+
+
+def _lst_tile(tmp_path: Path, writer, h: int, v: int, seed: int) -> Path:
+    """A full-size (1200 x 1200) synthetic MOD11A1 tile: smooth LST, random QC, some fill."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:1200, 0:1200]
+    lst = (14000 + 10 * xx + 3 * yy + rng.integers(0, 50, (1200, 1200))).astype(np.uint16)
+    lst[rng.random((1200, 1200)) < 0.05] = 0
+    qc = rng.choice(np.array([0b00, 0b01, 0b01_000001, 0b10], dtype=np.uint8), (1200, 1200))
+    attrs = {"_FillValue": 0, "valid_range": [7500, 65535], "scale_factor": 0.02, "add_offset": 0.0}
+    fields = {"LST_Day_1km": (lst, attrs), "QC_Day": (qc, {})}
+    fields |= {"LST_Night_1km": (lst - np.uint16(500) * (lst > 0), attrs), "QC_Night": (qc[::-1].copy(), {})}
+    name = f"MOD11A1.A2024160.h{h:02d}v{v:02d}.061.2024161000000.hdf"
+    (tmp_path / f"{h}").mkdir()
+    return writer(tmp_path / f"{h}" / name, "MODIS_Grid_Daily_1km_LST", fields, h, v)
+
+
+def test_windowed_reads_of_a_region_spanning_two_tiles_mosaic_as_the_whole_tiles(tmp_path, modis_tile_writer):
+    """The test suite's small region lies across h09v05 and h10v05: each tile's windowed warp
+    equals its whole warp, so the mosaic does too."""
+    from smprod.grids.ease import region_from_bbox
+    from smprod.grids.reproject import mosaic
+
+    region = region_from_bbox((-98.0, 35.0, -96.8, 35.7), 36)
+    tiles = [_lst_tile(tmp_path, modis_tile_writer, h, 5, seed) for seed, h in enumerate((9, 10))]
+    results = [_whole_and_windowed(path, region) for path in tiles]
+    for whole, _, windowed in results:
+        for var in whole:
+            assert np.array_equal(windowed[var], whole[var], equal_nan=True), var
+    for var in ("lst_day", "lst_night"):
+        merged = mosaic([whole[var] for whole, _, _ in results])
+        assert np.array_equal(mosaic([w[var] for _, _, w in results]), merged, equal_nan=True)
+        assert np.isfinite(merged).mean() > 0.5  # both tiles contribute valid pixels
+
+
+def test_windowed_landcover_keeps_nodata_and_mode(tmp_path, modis_tile_writer):
+    from smprod.grids.ease import region_from_bbox
+
+    rng = np.random.default_rng(3)
+    classes = rng.integers(0, 20, (2400, 2400)).astype(np.uint8)
+    name = "MCD12Q1.A2024001.h10v05.061.2024002000000.hdf"
+    path = modis_tile_writer(tmp_path / name, "MCD12Q1", {"LC_Type1": (classes, {"_FillValue": 255})}, 10, 5)
+    region = region_from_bbox((-98.0, 35.0, -96.8, 35.7), 36)
+    whole, native, windowed = _whole_and_windowed(path, region, "mode")
+    assert native.nodata == {"landcover": -1}
+    assert windowed["landcover"].dtype == np.int16
+    assert np.array_equal(windowed["landcover"], whole["landcover"])
+
+
+def test_windowed_read_fails_as_the_whole_read(tmp_path, modis_tile_writer):
+    """Bad tiles give the whole read's error (grid, SDS, shape); a tile outside the region is
+    refused as outside it, by the same check."""
+    from smprod.errors import GranuleRegionError
+    from smprod.grids.ease import region_from_bbox
+    from smprod.grids.reproject import fields_to_fine, to_fine
+    from smprod.inputs.readers.modis import read_modis_window
+
+    region = region_from_bbox((-80.0, 35.0, -78.0, 37.0), 36)  # inside h11v05
+    lst = np.full((12, 12), 15000, dtype=np.uint16)
+    qc = np.zeros((12, 12), dtype=np.uint8)
+    attrs = {"_FillValue": 0, "scale_factor": 0.02}
+    good = {"LST_Day_1km": (lst, attrs), "QC_Day": (qc, {})}
+    good |= {"LST_Night_1km": (lst, attrs), "QC_Night": (qc, {})}
+    cases = {
+        "wrong corners": (LST_NAME.replace("h11v05", "h12v05"), good, 11),
+        "missing SDS": (LST_NAME, {k: good[k] for k in ("QC_Day", "LST_Night_1km", "QC_Night")}, 11),
+        "other shape": (LST_NAME, {**good, "QC_Night": (np.zeros((6, 6), dtype=np.uint8), {})}, 11),
+    }
+    for case, (name, fields, h) in cases.items():
+        folder = tmp_path / case.replace(" ", "-")
+        folder.mkdir()
+        path = modis_tile_writer(folder / name, "MODIS_Grid_Daily_1km_LST", fields, h, 5)
+        with pytest.raises((GranuleFormatError, ValueError)) as whole:
+            read_modis(path)
+        with pytest.raises(type(whole.value)) as windowed:
+            read_modis_window(path, region.fine)
+        assert str(windowed.value) == str(whole.value), case
+    path = modis_tile_writer(tmp_path / LST_NAME, "MODIS_Grid_Daily_1km_LST", good, 11, 5)
+    far = region_from_bbox((10.0, 45.0, 11.0, 46.0), 36)
+    with pytest.raises(GranuleRegionError) as whole:
+        to_fine(read_modis(path), far)
+    with pytest.raises(GranuleRegionError) as windowed:
+        fields_to_fine(read_modis_window(path, far.fine), far)
+    assert str(windowed.value) == str(whole.value)
