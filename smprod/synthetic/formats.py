@@ -52,6 +52,16 @@ ALBEDO_ATTRS: dict[str, Any] = {
 }
 ALBEDO_QA_ATTRS: dict[str, Any] = {"units": "concatenated flags", "valid_range": (0, 254), "_FillValue": 255}
 LC_ATTRS: dict[str, Any] = {"units": "class number", "valid_range": (1, 17), "_FillValue": 255}
+#: DEFLATE level of each product's SDS, as the real collection-6/6.1 tiles in ``../shared/realdata``
+#: carry it (``SDgetcompress``: MOD11A1 1, MOD13A2 5, MCD43A3 4; MYD11A1 is made by the same
+#: MOD11 code as MOD11A1). Others (MCD12Q1): 5. The level changes the bytes, never the values.
+DEFLATE_LEVELS: dict[str, int] = {"MOD11A1": 1, "MYD11A1": 1, "MOD13A2": 5, "MCD43A3": 4}
+DEFLATE_LEVEL = 5
+
+
+def deflate_level(product: str) -> int:
+    """The DEFLATE level of ``product``'s tiles (:data:`DEFLATE_LEVELS`, else :data:`DEFLATE_LEVEL`)."""
+    return DEFLATE_LEVELS.get(product, DEFLATE_LEVEL)
 
 
 @contextmanager
@@ -157,9 +167,19 @@ _HDF_TYPE_NAMES = {"uint8": "DFNT_UINT8", "int8": "DFNT_INT8", "int16": "DFNT_IN
 
 
 def write_modis_tile(
-    target: Path, grid_name: str, fields: dict[str, tuple[NDArray, dict[str, Any]]], h: int, v: int
+    target: Path,
+    grid_name: str,
+    fields: dict[str, tuple[NDArray, dict[str, Any]]],
+    h: int,
+    v: int,
+    level: int = DEFLATE_LEVEL,
 ) -> Path:
-    """HDF4-EOS tile: SDS with attributes, DEFLATE compressed, and the grid's StructMetadata.0."""
+    """HDF4-EOS tile: SDS with attributes, DEFLATE compressed (``level``: the product's, see
+    :data:`DEFLATE_LEVELS`), and the grid's StructMetadata.0.
+
+    Every SDS is written whole, so the library is told not to pre-fill it with its fill value
+    first (``SD_NOFILL``): the same file content without a pass over each tile.
+    """
     from pyhdf.SD import SD, SDC
 
     n = next(iter(fields.values()))[0].shape[0]
@@ -168,11 +188,12 @@ def write_modis_tile(
     )
     with atomic_path(target) as tmp:
         sd = SD(str(tmp), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+        sd.setfillmode(SDC.NOFILL)
         sd.attr("HDFEOSVersion").set(SDC.CHAR, "HDFEOS_V2.19")
         sd.attr("StructMetadata.0").set(SDC.CHAR, meta)
         for name, (values, attrs) in fields.items():
             sds = sd.create(name, _SDC_TYPES[values.dtype.name], values.shape)
-            sds.setcompress(SDC.COMP_DEFLATE, 5)
+            sds.setcompress(SDC.COMP_DEFLATE, level)
             sds.long_name = name
             for key, value in attrs.items():
                 if key == "_FillValue":
@@ -204,7 +225,10 @@ def write_imerg_daily(target: Path, precip_latlon: NDArray, day: date, run: str)
     """
     import netCDF4
 
-    values = np.flipud(precip_latlon).T[None, :, :]  # (time, lon, lat) with lat south to north
+    # (time, lon, lat) with lat south to north: one contiguous copy, the fill set in place
+    values = np.array(np.flipud(precip_latlon).T[None, :, :], order="C")
+    values[~np.isfinite(values)] = -9999.9
+    values = values.astype(np.float32, copy=False)
     with atomic_path(target) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
         nc.setncattr(
             "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={target.name};"
@@ -231,7 +255,7 @@ def write_imerg_daily(target: Path, precip_latlon: NDArray, day: date, run: str)
         )
         var.units = "mm/day"
         var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
-        var[:] = np.where(np.isfinite(values), values, -9999.9).astype(np.float32)
+        var[:] = values
     return target
 
 
