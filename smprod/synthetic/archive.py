@@ -245,18 +245,21 @@ class _TileFootprint:
         self._buffers: dict[str, NDArray] = {}
         self._tile: NDArray | None = None
 
-    def field(self, values: NDArray, nearest: bool = False) -> NDArray:
-        """``values`` reprojected to the tile, cut to the window (a copy)."""
+    def fields(self, *values: NDArray, nearest: bool = False) -> list[NDArray]:
+        """Each of ``values`` reprojected to the tile, cut to the window (copies, one window)."""
         if self._tile is None:
             self._tile = np.full((self.n, self.n), np.nan, np.float32)
-        tile = _to_tile(values, self.region, self.h, self.v, self.n, nearest, out=self._tile)
-        part = tile[self.window]
-        if np.count_nonzero(np.isfinite(part)) != np.count_nonzero(np.isfinite(tile)):
-            self._widen()  # a value outside the window (never seen): fall back to the whole tile
-            part = tile[self.window]
-        part = part.copy()
-        tile[self.window] = np.nan  # all NaN again (nothing lies outside the window)
-        return part
+        tile = self._tile
+        parts = []
+        for field_values in values:
+            _to_tile(field_values, self.region, self.h, self.v, self.n, nearest, out=tile)
+            if np.count_nonzero(np.isfinite(tile[self.window])) != np.count_nonzero(np.isfinite(tile)):
+                # a value outside the window (never seen): the whole tile from now on
+                self._widen()
+                return [_to_tile(x, self.region, self.h, self.v, self.n, nearest) for x in values]
+            parts.append(tile[self.window].copy())
+            tile[self.window] = np.nan  # all NaN again (nothing lies outside the window)
+        return parts
 
     def _widen(self) -> None:
         inside = np.zeros((self.n, self.n), bool)
@@ -264,6 +267,7 @@ class _TileFootprint:
         self.window = (slice(0, self.n), slice(0, self.n))
         self.inside = inside
         self._buffers.clear()
+        self._tile = None  # it holds that field's values
 
     def sds(self, name: str, window_values: NDArray, outside: int) -> NDArray:
         """The whole-tile SDS ``name``: ``window_values`` in the window, ``outside`` elsewhere.
@@ -329,7 +333,7 @@ def _lst_qc(values: NDArray, inside: NDArray) -> NDArray:
 def _write_lst(  # type: ignore[no-untyped-def]
     report, product, day, lst_day, lst_night, tile, footprint: _TileFootprint
 ) -> None:
-    tday, tnight = (footprint.field(x) for x in (lst_day, lst_night))
+    tday, tnight = footprint.fields(lst_day, lst_night)
     # outside the window: no value (stored 0, the fill) and outside the region (QC 0b11)
     fields = {
         "LST_Day_1km": (_stored(tday, 0.02, 0, "uint16"), 0, formats.LST_ATTRS),
@@ -341,7 +345,7 @@ def _write_lst(  # type: ignore[no-untyped-def]
 
 
 def _write_albedo(report: SynthReport, day: Day, tile: str, footprint: _TileFootprint) -> None:
-    bsa, wsa = (footprint.field(x) for x in (day.albedo_bsa, day.albedo_wsa))
+    bsa, wsa = footprint.fields(day.albedo_bsa, day.albedo_wsa)
     quality = np.where(np.isfinite(bsa), 0, 255).astype(np.uint8)
     fields = {  # outside the window: the fill of each SDS
         "BRDF_Albedo_Band_Mandatory_Quality_shortwave": (quality, 255, formats.ALBEDO_QA_ATTRS),
@@ -365,8 +369,9 @@ def _composite_starts(first: date, last: date) -> list[date]:
 def _write_vi(report: SynthReport, world: World, tile: str, footprint: _TileFootprint) -> None:
     for start in _composite_starts(world.days[0].day, world.days[-1].day):
         days = [d for d in world.days if start <= d.day <= start + timedelta(days=15)]
-        ndvi = footprint.field(np.mean([d.ndvi for d in days], axis=0))
-        evi = footprint.field(np.mean([d.evi for d in days], axis=0))
+        ndvi, evi = footprint.fields(
+            np.mean([d.ndvi for d in days], axis=0), np.mean([d.evi for d in days], axis=0)
+        )
         good = np.isfinite(ndvi)
         fields = {  # outside the window: the fill of each SDS
             "1 km 16 days NDVI": (
@@ -394,7 +399,7 @@ def _write_vi(report: SynthReport, world: World, tile: str, footprint: _TileFoot
 
 
 def _write_landcover(report: SynthReport, world: World, tile: str, footprint: _TileFootprint) -> None:
-    lc = footprint.field(world.statics.landcover.astype(np.float32), nearest=True)
+    (lc,) = footprint.fields(world.statics.landcover.astype(np.float32), nearest=True)
     stored = np.where(np.isfinite(lc), np.nan_to_num(lc), 255).astype(np.uint8)
     year = date(world.days[0].day.year, 1, 1)
     fields = {"LC_Type1": (stored, 255, formats.LC_ATTRS)}

@@ -197,7 +197,7 @@ def write_modis_tile(
         sd = SD(str(tmp), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
         sd.setfillmode(SDC.NOFILL)
         sd.attr("HDFEOSVersion").set(SDC.CHAR, "HDFEOS_V2.19")
-        sd.attr("StructMetadata.0").set(SDC.CHAR, meta)
+        _set_text_attribute(sd, "StructMetadata.0", meta)
         for name, (values, attrs) in fields.items():
             sds = sd.create(name, _SDC_TYPES[values.dtype.name], values.shape)
             sds.setcompress(SDC.COMP_DEFLATE, level)
@@ -213,6 +213,30 @@ def write_modis_tile(
             sds.endaccess()
         sd.end()
     return target
+
+
+#: pyhdf character buffers of long text attributes, by text (pyhdf fills one per call, a
+#: character at a time: ~1300 Python steps for each tile's StructMetadata.0).
+_TEXT_BUFFERS: dict[str, Any] = {}
+
+
+def _set_text_attribute(sd: Any, name: str, text: str) -> None:
+    """What ``sd.attr(name).set(SDC.CHAR, text)`` writes, the buffer built once per text."""
+    from pyhdf import hdfext
+    from pyhdf.SD import SDC
+
+    setattr_ = getattr(hdfext, "SDsetattr", None)
+    if setattr_ is None or not hasattr(hdfext, "array_byte") or not text.isascii():
+        sd.attr(name).set(SDC.CHAR, text)
+        return
+    buf = _TEXT_BUFFERS.get(text)
+    if buf is None:
+        buf = hdfext.array_byte(len(text))
+        for i, code in enumerate(text.encode("ascii")):
+            buf[i] = code
+        _TEXT_BUFFERS[text] = buf
+    if setattr_(sd._id, name, SDC.CHAR, len(text), buf) < 0:
+        raise OSError(f"cannot set HDF4 attribute {name}")
 
 
 def tile_geometry(h: int, v: int, n: int) -> tuple[Any, Any]:
