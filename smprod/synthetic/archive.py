@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,18 +68,22 @@ def write_archive(
     ``spec`` holds the world's knobs (:class:`~smprod.synthetic.spec.WorldSpec`; default: the
     world ``smprod synth`` has always written, file for file).
     """
+    import rasterio
+
     spec = spec or WorldSpec()
     region = region_from_bbox(bbox, coarse_km)
     world = simulate(region, start, ndays, seed, spec=spec)
     rng = np.random.default_rng(seed + 1)
     report = SynthReport(Path(out), region)
     smap_error = SmapError.draw(spec, region, coarse_km, rng.spawn(1)[0])
-    _write_static(report, world)
-    for i, day in enumerate(world.days):
-        _write_smap(report, day, rng, coarse_km, smap_error)
-        _write_imerg(report, day, rng, runs=_imerg_runs(i, ndays))
-        _write_truth(report, day)
-    _write_modis(report, world)
+    # one GDAL environment (rasterio's defaults) for every reprojection and GeoTIFF, not one each
+    with rasterio.Env():
+        _write_static(report, world)
+        for i, day in enumerate(world.days):
+            _write_smap(report, day, rng, coarse_km, smap_error)
+            _write_imerg(report, day, rng, runs=_imerg_runs(i, ndays))
+            _write_truth(report, day)
+        _write_modis(report, world)
     _write_stations(report, world, rng)
     return report
 
@@ -170,16 +176,31 @@ def _global_lonlat(km: int) -> tuple[NDArray, NDArray]:
 # ---------------------------------------------------------------------------------- MODIS
 
 
-def _to_tile(values: NDArray, region: Region, h: int, v: int, n: int, nearest: bool = False) -> NDArray:
+@cache
+def _rasterio_crs_ease() -> CRS:
+    return CRS.from_wkt(CRS_EASE2.to_wkt())
+
+
+@cache
+def _rasterio_tile_geometry(h: int, v: int, n: int) -> tuple[CRS, Any]:
     crs, transform = formats.tile_geometry(h, v, n)
-    out = np.full((n, n), np.nan, np.float32)
+    return CRS.from_wkt(crs.to_wkt()), transform
+
+
+def _to_tile(
+    values: NDArray, region: Region, h: int, v: int, n: int, nearest: bool = False, out: NDArray | None = None
+) -> NDArray:
+    """``values`` (region's 1 km grid) on tile hHHvVV of ``n`` pixels; ``out``: an all-NaN tile to use."""
+    crs, transform = _rasterio_tile_geometry(h, v, n)
+    if out is None:
+        out = np.full((n, n), np.nan, np.float32)
     reproject(
         values.astype(np.float32),
         out,
         src_transform=region.fine.transform,
-        src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+        src_crs=_rasterio_crs_ease(),
         dst_transform=transform,
-        dst_crs=CRS.from_wkt(crs.to_wkt()),
+        dst_crs=crs,
         src_nodata=np.nan,
         dst_nodata=np.nan,
         resampling=Resampling.nearest if nearest else Resampling.bilinear,
@@ -190,6 +211,75 @@ def _to_tile(values: NDArray, region: Region, h: int, v: int, n: int, nearest: b
 def _stored(values: NDArray, scale: float, fill: int, dtype: str, divide: bool = False) -> NDArray:
     scaled = values * scale if divide else values / scale
     return np.where(np.isfinite(values), np.round(np.nan_to_num(scaled)), fill).astype(dtype)
+
+
+#: Pixels of margin around the region's footprint on a tile (the bilinear footprint may reach a
+#: pixel past the nearest-neighbour one); every day's field is checked to lie inside anyway.
+_FOOTPRINT_MARGIN = 4
+
+
+class _TileFootprint:
+    """Where the region lands on one MODIS tile at ``n`` pixels per side, and the tile's buffers.
+
+    The region covers a small window of a 1200 or 2400 pixel tile; everything outside it is the
+    same fill every day. So each day's reprojected field is cut to the window, the SDS values
+    are computed on the window only and pasted into one buffer per SDS that keeps the fill
+    outside (the file content is that of the whole-tile computation, value for value). The
+    reprojection itself stays whole-tile: GDAL's result depends on how it chunks the whole
+    destination, so a window reprojected alone can differ in the last bits.
+    """
+
+    def __init__(self, region: Region, h: int, v: int, n: int) -> None:
+        self.region, self.h, self.v, self.n = region, h, v, n
+        inside = np.isfinite(_to_tile(np.ones(region.fine.shape), region, h, v, n, nearest=True))
+        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+        if rows.size:
+            m = _FOOTPRINT_MARGIN
+            self.window = (
+                slice(max(0, rows[0] - m), min(n, rows[-1] + m + 1)),
+                slice(max(0, cols[0] - m), min(n, cols[-1] + m + 1)),
+            )
+        else:
+            self.window = (slice(0, n), slice(0, n))
+        self.inside = inside[self.window]
+        self._buffers: dict[str, NDArray] = {}
+        self._tile: NDArray | None = None
+
+    def fields(self, *values: NDArray, nearest: bool = False) -> list[NDArray]:
+        """Each of ``values`` reprojected to the tile, cut to the window (copies, one window)."""
+        if self._tile is None:
+            self._tile = np.full((self.n, self.n), np.nan, np.float32)
+        tile = self._tile
+        parts = []
+        for field_values in values:
+            _to_tile(field_values, self.region, self.h, self.v, self.n, nearest, out=tile)
+            if np.count_nonzero(np.isfinite(tile[self.window])) != np.count_nonzero(np.isfinite(tile)):
+                # a value outside the window (never seen): the whole tile from now on
+                self._widen()
+                return [_to_tile(x, self.region, self.h, self.v, self.n, nearest) for x in values]
+            parts.append(tile[self.window].copy())
+            tile[self.window] = np.nan  # all NaN again (nothing lies outside the window)
+        return parts
+
+    def _widen(self) -> None:
+        inside = np.zeros((self.n, self.n), bool)
+        inside[self.window] = self.inside
+        self.window = (slice(0, self.n), slice(0, self.n))
+        self.inside = inside
+        self._buffers.clear()
+        self._tile = None  # it holds that field's values
+
+    def sds(self, name: str, window_values: NDArray, outside: int) -> NDArray:
+        """The whole-tile SDS ``name``: ``window_values`` in the window, ``outside`` elsewhere.
+
+        The buffer is reused by the next call for ``name``: write it before asking again.
+        """
+        buf = self._buffers.get(name)
+        if buf is None or buf.dtype != window_values.dtype:
+            buf = np.full((self.n, self.n), outside, window_values.dtype)
+            self._buffers[name] = buf
+        buf[self.window] = window_values
+        return buf
 
 
 def _production(day: date) -> str:
@@ -204,16 +294,35 @@ def _write_modis(report: SynthReport, world: World) -> None:
     region = report.region
     for tile in modis_tiles(region):
         h, v = int(tile[1:3]), int(tile[4:6])
-        inside_1km = np.isfinite(_to_tile(np.ones(region.fine.shape), region, h, v, 1200, nearest=True))
-        inside_500 = np.isfinite(_to_tile(np.ones(region.fine.shape), region, h, v, 2400, nearest=True))
+        at_1km = _TileFootprint(region, h, v, 1200)
+        at_500 = _TileFootprint(region, h, v, 2400)
         for day in world.days:
             for product, platform in (("MOD11A1", "Terra"), ("MYD11A1", "Aqua")):
-                _write_lst(
-                    report, product, day, day.lst_day[platform], day.lst_night[platform], tile, inside_1km
-                )
-            _write_albedo(report, day, tile, inside_500)
-        _write_vi(report, world, tile, inside_1km)
-        _write_landcover(report, world, tile, inside_500)
+                _write_lst(report, product, day, day.lst_day[platform], day.lst_night[platform], tile, at_1km)
+            _write_albedo(report, day, tile, at_500)
+        _write_vi(report, world, tile, at_1km)
+        _write_landcover(report, world, tile, at_500)
+
+
+def _write_tile(
+    report: SynthReport,
+    product: str,
+    day: date,
+    tile: str,
+    grid_name: str,
+    footprint: _TileFootprint,
+    fields: dict[str, tuple[NDArray, int, dict[str, Any]]],
+) -> None:
+    """One tile file; ``fields``: SDS name -> (values on the window, value outside it, attributes)."""
+    sds = {
+        name: (footprint.sds(name, values, outside), attrs)
+        for name, (values, outside, attrs) in fields.items()
+    }
+    target = report.out / "modis" / product / _modis_name(product, day, tile)
+    formats.write_modis_tile(
+        target, grid_name, sds, footprint.h, footprint.v, level=formats.deflate_level(product)
+    )
+    report.files[product] += 1
 
 
 def _lst_qc(values: NDArray, inside: NDArray) -> NDArray:
@@ -221,32 +330,29 @@ def _lst_qc(values: NDArray, inside: NDArray) -> NDArray:
     return np.where(np.isfinite(values), 0, np.where(inside, 0b10, 0b11)).astype(np.uint8)
 
 
-def _write_lst(report, product, day, lst_day, lst_night, tile, inside) -> None:  # type: ignore[no-untyped-def]
-    h, v = int(tile[1:3]), int(tile[4:6])
-    tday, tnight = (_to_tile(x, report.region, h, v, 1200) for x in (lst_day, lst_night))
+def _write_lst(  # type: ignore[no-untyped-def]
+    report, product, day, lst_day, lst_night, tile, footprint: _TileFootprint
+) -> None:
+    tday, tnight = footprint.fields(lst_day, lst_night)
+    # outside the window: no value (stored 0, the fill) and outside the region (QC 0b11)
     fields = {
-        "LST_Day_1km": (_stored(tday, 0.02, 0, "uint16"), formats.LST_ATTRS),
-        "QC_Day": (_lst_qc(tday, inside), formats.QC_LST_ATTRS),
-        "LST_Night_1km": (_stored(tnight, 0.02, 0, "uint16"), formats.LST_ATTRS),
-        "QC_Night": (_lst_qc(tnight, inside), formats.QC_LST_ATTRS),
+        "LST_Day_1km": (_stored(tday, 0.02, 0, "uint16"), 0, formats.LST_ATTRS),
+        "QC_Day": (_lst_qc(tday, footprint.inside), 0b11, formats.QC_LST_ATTRS),
+        "LST_Night_1km": (_stored(tnight, 0.02, 0, "uint16"), 0, formats.LST_ATTRS),
+        "QC_Night": (_lst_qc(tnight, footprint.inside), 0b11, formats.QC_LST_ATTRS),
     }
-    target = report.out / "modis" / product / _modis_name(product, day.day, tile)
-    formats.write_modis_tile(target, "MODIS_Grid_Daily_1km_LST", fields, h, v)
-    report.files[product] += 1
+    _write_tile(report, product, day.day, tile, "MODIS_Grid_Daily_1km_LST", footprint, fields)
 
 
-def _write_albedo(report: SynthReport, day: Day, tile: str, inside: NDArray) -> None:
-    h, v = int(tile[1:3]), int(tile[4:6])
-    bsa, wsa = (_to_tile(x, report.region, h, v, 2400) for x in (day.albedo_bsa, day.albedo_wsa))
+def _write_albedo(report: SynthReport, day: Day, tile: str, footprint: _TileFootprint) -> None:
+    bsa, wsa = footprint.fields(day.albedo_bsa, day.albedo_wsa)
     quality = np.where(np.isfinite(bsa), 0, 255).astype(np.uint8)
-    fields = {
-        "BRDF_Albedo_Band_Mandatory_Quality_shortwave": (quality, formats.ALBEDO_QA_ATTRS),
-        "Albedo_BSA_shortwave": (_stored(bsa, 0.001, 32767, "int16"), formats.ALBEDO_ATTRS),
-        "Albedo_WSA_shortwave": (_stored(wsa, 0.001, 32767, "int16"), formats.ALBEDO_ATTRS),
+    fields = {  # outside the window: the fill of each SDS
+        "BRDF_Albedo_Band_Mandatory_Quality_shortwave": (quality, 255, formats.ALBEDO_QA_ATTRS),
+        "Albedo_BSA_shortwave": (_stored(bsa, 0.001, 32767, "int16"), 32767, formats.ALBEDO_ATTRS),
+        "Albedo_WSA_shortwave": (_stored(wsa, 0.001, 32767, "int16"), 32767, formats.ALBEDO_ATTRS),
     }
-    target = report.out / "modis" / "MCD43A3" / _modis_name("MCD43A3", day.day, tile)
-    formats.write_modis_tile(target, "MOD_Grid_BRDF", fields, h, v)
-    report.files["MCD43A3"] += 1
+    _write_tile(report, "MCD43A3", day.day, tile, "MOD_Grid_BRDF", footprint, fields)
 
 
 def _composite_starts(first: date, last: date) -> list[date]:
@@ -260,38 +366,44 @@ def _composite_starts(first: date, last: date) -> list[date]:
     return starts
 
 
-def _write_vi(report: SynthReport, world: World, tile: str, inside: NDArray) -> None:
-    h, v = int(tile[1:3]), int(tile[4:6])
+def _write_vi(report: SynthReport, world: World, tile: str, footprint: _TileFootprint) -> None:
     for start in _composite_starts(world.days[0].day, world.days[-1].day):
         days = [d for d in world.days if start <= d.day <= start + timedelta(days=15)]
-        ndvi = _to_tile(np.mean([d.ndvi for d in days], axis=0), report.region, h, v, 1200)
-        evi = _to_tile(np.mean([d.evi for d in days], axis=0), report.region, h, v, 1200)
+        ndvi, evi = footprint.fields(
+            np.mean([d.ndvi for d in days], axis=0), np.mean([d.evi for d in days], axis=0)
+        )
         good = np.isfinite(ndvi)
-        fields = {
-            "1 km 16 days NDVI": (_stored(ndvi, 10000.0, -3000, "int16", divide=True), formats.VI_ATTRS),
+        fields = {  # outside the window: the fill of each SDS
+            "1 km 16 days NDVI": (
+                _stored(ndvi, 10000.0, -3000, "int16", divide=True),
+                -3000,
+                formats.VI_ATTRS,
+            ),
             "1 km 16 days EVI": (
                 _stored(evi, 10000.0, -3000, "int16", divide=True),
+                -3000,
                 {**formats.VI_ATTRS, "units": "EVI"},
             ),
-            "1 km 16 days VI Quality": (np.where(good, 0, 65535).astype(np.uint16), formats.VI_QUALITY_ATTRS),
+            "1 km 16 days VI Quality": (
+                np.where(good, 0, 65535).astype(np.uint16),
+                65535,
+                formats.VI_QUALITY_ATTRS,
+            ),
             "1 km 16 days pixel reliability": (
                 np.where(good, 0, -1).astype(np.int8),
+                -1,
                 formats.RELIABILITY_ATTRS,
             ),
         }
-        target = report.out / "modis" / "MOD13A2" / _modis_name("MOD13A2", start, tile)
-        formats.write_modis_tile(target, "MODIS_Grid_16DAY_1km_VI", fields, h, v)
-        report.files["MOD13A2"] += 1
+        _write_tile(report, "MOD13A2", start, tile, "MODIS_Grid_16DAY_1km_VI", footprint, fields)
 
 
-def _write_landcover(report: SynthReport, world: World, tile: str, inside: NDArray) -> None:
-    h, v = int(tile[1:3]), int(tile[4:6])
-    lc = _to_tile(world.statics.landcover.astype(np.float32), report.region, h, v, 2400, nearest=True)
+def _write_landcover(report: SynthReport, world: World, tile: str, footprint: _TileFootprint) -> None:
+    (lc,) = footprint.fields(world.statics.landcover.astype(np.float32), nearest=True)
     stored = np.where(np.isfinite(lc), np.nan_to_num(lc), 255).astype(np.uint8)
     year = date(world.days[0].day.year, 1, 1)
-    target = report.out / "modis" / "MCD12Q1" / _modis_name("MCD12Q1", year, tile)
-    formats.write_modis_tile(target, "MCD12Q1", {"LC_Type1": (stored, formats.LC_ATTRS)}, h, v)
-    report.files["MCD12Q1"] += 1
+    fields = {"LC_Type1": (stored, 255, formats.LC_ATTRS)}
+    _write_tile(report, "MCD12Q1", year, tile, "MCD12Q1", footprint, fields)
 
 
 # ---------------------------------------------------------------------------------- IMERG
@@ -317,7 +429,7 @@ def _write_imerg(report: SynthReport, day: Day, rng: np.random.Generator, runs: 
         day.precip,
         window,
         src_transform=report.region.fine.transform,
-        src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+        src_crs=_rasterio_crs_ease(),
         dst_transform=transform,
         dst_crs=CRS.from_epsg(4326),
         src_nodata=np.nan,
@@ -356,7 +468,7 @@ def _write_static(report: SynthReport, world: World) -> None:
             values,
             out,
             src_transform=report.region.fine.transform,
-            src_crs=CRS.from_wkt(CRS_EASE2.to_wkt()),
+            src_crs=_rasterio_crs_ease(),
             dst_transform=transform,
             dst_crs=CRS.from_epsg(4326),
             src_nodata=np.nan,

@@ -52,6 +52,16 @@ ALBEDO_ATTRS: dict[str, Any] = {
 }
 ALBEDO_QA_ATTRS: dict[str, Any] = {"units": "concatenated flags", "valid_range": (0, 254), "_FillValue": 255}
 LC_ATTRS: dict[str, Any] = {"units": "class number", "valid_range": (1, 17), "_FillValue": 255}
+#: DEFLATE level of each product's SDS, as the real collection-6/6.1 tiles in ``../shared/realdata``
+#: carry it (``SDgetcompress``: MOD11A1 1, MOD13A2 5, MCD43A3 4; MYD11A1 is made by the same
+#: MOD11 code as MOD11A1). Others (MCD12Q1): 5. The level changes the bytes, never the values.
+DEFLATE_LEVELS: dict[str, int] = {"MOD11A1": 1, "MYD11A1": 1, "MOD13A2": 5, "MCD43A3": 4}
+DEFLATE_LEVEL = 5
+
+
+def deflate_level(product: str) -> int:
+    """The DEFLATE level of ``product``'s tiles (:data:`DEFLATE_LEVELS`, else :data:`DEFLATE_LEVEL`)."""
+    return DEFLATE_LEVELS.get(product, DEFLATE_LEVEL)
 
 
 @contextmanager
@@ -88,11 +98,8 @@ def write_smap(
         for (group_name, sfx), (sm, flag) in zip(SMAP_GROUPS, (am, pm), strict=True):
             g = f.create_group(group_name)
             has = np.isfinite(sm)
-            d = g.create_dataset(
-                "soil_moisture" + sfx,
-                data=np.where(has, sm, SMAP_FILL).astype(np.float32),
-                compression="gzip",
-                compression_opts=4,
+            d = _create_deflated(
+                g, "soil_moisture" + sfx, np.where(has, sm, SMAP_FILL).astype(np.float32, copy=False), 4
             )
             d.attrs.update(
                 {
@@ -105,7 +112,7 @@ def write_smap(
                     "_FillValue": SMAP_FILL,
                 }
             )
-            q = g.create_dataset("retrieval_qual_flag" + sfx, data=flag.astype(np.uint16), compression="gzip")
+            q = _create_deflated(g, "retrieval_qual_flag" + sfx, flag.astype(np.uint16, copy=False))
             q.attrs.update(
                 {
                     "_FillValue": np.uint16(65534),
@@ -119,8 +126,8 @@ def write_smap(
                 ("latitude", lat, -90.0, 90.0),
                 ("longitude", lon, -180.0, 179.999),
             ):
-                c = g.create_dataset(
-                    name + sfx, data=np.where(has, values, SMAP_FILL).astype(np.float32), compression="gzip"
+                c = _create_deflated(
+                    g, name + sfx, np.where(has, values, SMAP_FILL).astype(np.float32, copy=False)
                 )
                 c.attrs.update(
                     {
@@ -131,6 +138,16 @@ def write_smap(
                     }
                 )
     return target
+
+
+def _create_deflated(group: h5py.Group, name: str, values: NDArray, level: int | None = None) -> h5py.Dataset:
+    """``group.create_dataset(name, data=values, compression="gzip", compression_opts=level)``,
+    its chunks compressed by :func:`_write_chunks` (the same dataset, the same values)."""
+    dataset = group.create_dataset(
+        name, shape=values.shape, dtype=values.dtype, compression="gzip", compression_opts=level
+    )
+    _write_chunks(dataset, values)
+    return dataset
 
 
 def struct_metadata(grid_name: str, h: int, v: int, n: int, fields: list[tuple[str, str]]) -> str:
@@ -157,9 +174,19 @@ _HDF_TYPE_NAMES = {"uint8": "DFNT_UINT8", "int8": "DFNT_INT8", "int16": "DFNT_IN
 
 
 def write_modis_tile(
-    target: Path, grid_name: str, fields: dict[str, tuple[NDArray, dict[str, Any]]], h: int, v: int
+    target: Path,
+    grid_name: str,
+    fields: dict[str, tuple[NDArray, dict[str, Any]]],
+    h: int,
+    v: int,
+    level: int = DEFLATE_LEVEL,
 ) -> Path:
-    """HDF4-EOS tile: SDS with attributes, DEFLATE compressed, and the grid's StructMetadata.0."""
+    """HDF4-EOS tile: SDS with attributes, DEFLATE compressed (``level``: the product's, see
+    :data:`DEFLATE_LEVELS`), and the grid's StructMetadata.0.
+
+    Every SDS is written whole, so the library is told not to pre-fill it with its fill value
+    first (``SD_NOFILL``): the same file content without a pass over each tile.
+    """
     from pyhdf.SD import SD, SDC
 
     n = next(iter(fields.values()))[0].shape[0]
@@ -168,11 +195,12 @@ def write_modis_tile(
     )
     with atomic_path(target) as tmp:
         sd = SD(str(tmp), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+        sd.setfillmode(SDC.NOFILL)
         sd.attr("HDFEOSVersion").set(SDC.CHAR, "HDFEOS_V2.19")
-        sd.attr("StructMetadata.0").set(SDC.CHAR, meta)
+        _set_text_attribute(sd, "StructMetadata.0", meta)
         for name, (values, attrs) in fields.items():
             sds = sd.create(name, _SDC_TYPES[values.dtype.name], values.shape)
-            sds.setcompress(SDC.COMP_DEFLATE, 5)
+            sds.setcompress(SDC.COMP_DEFLATE, level)
             sds.long_name = name
             for key, value in attrs.items():
                 if key == "_FillValue":
@@ -185,6 +213,30 @@ def write_modis_tile(
             sds.endaccess()
         sd.end()
     return target
+
+
+#: pyhdf character buffers of long text attributes, by text (pyhdf fills one per call, a
+#: character at a time: ~1300 Python steps for each tile's StructMetadata.0).
+_TEXT_BUFFERS: dict[str, Any] = {}
+
+
+def _set_text_attribute(sd: Any, name: str, text: str) -> None:
+    """What ``sd.attr(name).set(SDC.CHAR, text)`` writes, the buffer built once per text."""
+    from pyhdf import hdfext
+    from pyhdf.SD import SDC
+
+    setattr_ = getattr(hdfext, "SDsetattr", None)
+    if setattr_ is None or not hasattr(hdfext, "array_byte") or not text.isascii():
+        sd.attr(name).set(SDC.CHAR, text)
+        return
+    buf = _TEXT_BUFFERS.get(text)
+    if buf is None:
+        buf = hdfext.array_byte(len(text))
+        for i, code in enumerate(text.encode("ascii")):
+            buf[i] = code
+        _TEXT_BUFFERS[text] = buf
+    if setattr_(sd._id, name, SDC.CHAR, len(text), buf) < 0:
+        raise OSError(f"cannot set HDF4 attribute {name}")
 
 
 def tile_geometry(h: int, v: int, n: int) -> tuple[Any, Any]:
@@ -204,35 +256,118 @@ def write_imerg_daily(target: Path, precip_latlon: NDArray, day: date, run: str)
     """
     import netCDF4
 
-    values = np.flipud(precip_latlon).T[None, :, :]  # (time, lon, lat) with lat south to north
-    with atomic_path(target) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-        nc.setncattr(
-            "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={target.name};"
-        )
-        for dim, size in (("time", 1), ("lon", 3600), ("lat", 1800), ("nv", 2)):
-            nc.createDimension(dim, size)
-        time = nc.createVariable("time", "i4", ("time",))
-        time.units = "days since 1970-01-01 00:00:00Z"
-        time.standard_name = "time"
-        time[:] = [(day - date(1970, 1, 1)).days]
-        lon = nc.createVariable("lon", "f4", ("lon",))
-        lon.units, lon.standard_name = "degrees_east", "longitude"
-        lon[:] = -179.95 + 0.1 * np.arange(3600)
-        lat = nc.createVariable("lat", "f4", ("lat",))
-        lat.units, lat.standard_name = "degrees_north", "latitude"
-        lat[:] = -89.95 + 0.1 * np.arange(1800)
-        var = nc.createVariable(
-            "precipitation",
-            "f4",
-            ("time", "lon", "lat"),
-            zlib=True,
-            complevel=4,
-            fill_value=np.float32(-9999.9),
-        )
-        var.units = "mm/day"
-        var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
-        var[:] = np.where(np.isfinite(values), values, -9999.9).astype(np.float32)
+    # (time, lon, lat) with lat south to north: one contiguous copy, the fill set in place
+    values = np.array(np.flipud(precip_latlon).T[None, :, :], order="C")
+    values[~np.isfinite(values)] = -9999.9
+    values = values.astype(np.float32, copy=False)
+    with atomic_path(target) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            nc.setncattr(
+                "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={target.name};"
+            )
+            for dim, size in (("time", 1), ("lon", 3600), ("lat", 1800), ("nv", 2)):
+                nc.createDimension(dim, size)
+            time = nc.createVariable("time", "i4", ("time",))
+            time.units = "days since 1970-01-01 00:00:00Z"
+            time.standard_name = "time"
+            time[:] = [(day - date(1970, 1, 1)).days]
+            lon = nc.createVariable("lon", "f4", ("lon",))
+            lon.units, lon.standard_name = "degrees_east", "longitude"
+            lon[:] = -179.95 + 0.1 * np.arange(3600)
+            lat = nc.createVariable("lat", "f4", ("lat",))
+            lat.units, lat.standard_name = "degrees_north", "latitude"
+            lat[:] = -89.95 + 0.1 * np.arange(1800)
+            var = nc.createVariable(
+                "precipitation",
+                "f4",
+                ("time", "lon", "lat"),
+                zlib=True,
+                complevel=4,
+                fill_value=np.float32(-9999.9),
+            )
+            var.units = "mm/day"
+            var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
+        with h5py.File(tmp, "r+") as f:  # the values, once netCDF-4 has closed the file
+            _write_chunks(f["precipitation"], values)
     return target
+
+
+#: Compressed chunks whose values are one value throughout (a globe's fill or dry land outside
+#: the region), by (filters, chunk shape, values' shape in the chunk, dtype, value): the same in
+#: every file, so compressed once per process.
+_UNIFORM_CHUNKS: dict[tuple[Any, ...], bytes] = {}
+
+
+def _filtered(chunk: NDArray, shuffle: bool, level: int) -> bytes:
+    """A full chunk through HDF5's shuffle (if set) and deflate filters, in that order."""
+    import zlib
+
+    raw = np.ascontiguousarray(chunk)
+    if shuffle and raw.dtype.itemsize > 1:
+        raw = np.ascontiguousarray(raw.reshape(-1).view(np.uint8).reshape(-1, raw.dtype.itemsize).T)
+    return zlib.compress(raw.tobytes(), level)
+
+
+def _write_chunks(dataset: h5py.Dataset, values: NDArray) -> None:
+    """Write all of ``values`` into the new, unwritten, chunked and deflated ``dataset``.
+
+    What reads back is what ``dataset[...] = values`` writes; the chunks go through the
+    dataset's own filters here (deflate, after shuffle if set), so the many chunks that hold one
+    value (most of a global grid outside a small region) are compressed once per process and
+    reused instead of once per file. Edge chunks are padded with the dataset's fill value, as
+    the library pads them. Any other filter or layout is left to the library.
+    """
+    plist = dataset.id.get_create_plist()
+    pipeline = [plist.get_filter(i)[:3] for i in range(plist.get_nfilters())]
+    codes = [code for code, _, _ in pipeline]
+    chunks = dataset.chunks
+    shuffle = codes == [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]
+    if (
+        not (shuffle or codes == [h5py.h5z.FILTER_DEFLATE])
+        or chunks is None
+        or dataset.shape != values.shape
+        or dataset.dtype != values.dtype
+        or not pipeline[-1][2]
+    ):
+        dataset[...] = values
+        return
+    level = int(pipeline[-1][2][0])
+    grid = tuple(-(-n // c) for n, c in zip(values.shape, chunks, strict=True))
+    # one value throughout a chunk's part of ``values``: equal min and max of each block (the
+    # array padded with its own edge values, so padding never makes a block look non-uniform)
+    padding = [(0, g * c - n) for g, c, n in zip(grid, chunks, values.shape, strict=True)]
+    padded = np.pad(values, padding, "edge") if any(after for _, after in padding) else values
+    blocks = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
+    inner = tuple(range(1, 2 * len(chunks), 2))
+    lows, highs = blocks.min(axis=inner), blocks.max(axis=inner)
+    uniform = lows == highs  # False where NaN
+    fill = np.array(dataset.fillvalue, values.dtype)
+    for index in np.ndindex(*grid):
+        offset = tuple(i * c for i, c in zip(index, chunks, strict=True))
+        part = values[tuple(slice(o, o + c) for o, c in zip(offset, chunks, strict=True))]
+        key = None
+        if uniform[index]:
+            key = (
+                shuffle,
+                level,
+                chunks,
+                part.shape,
+                values.dtype.str,
+                lows[index].tobytes(),
+                fill.tobytes(),
+            )
+            data = _UNIFORM_CHUNKS.get(key)
+            if data is not None:
+                dataset.id.write_direct_chunk(offset, data)
+                continue
+        if part.shape != chunks:
+            full = np.full(chunks, fill, values.dtype)
+            full[tuple(slice(0, n) for n in part.shape)] = part
+            part = full
+        data = _filtered(part, shuffle, level)
+        if key is not None:
+            _UNIFORM_CHUNKS[key] = data
+        dataset.id.write_direct_chunk(offset, data)
 
 
 def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodata: float = np.nan) -> Path:

@@ -56,6 +56,13 @@ LANDCOVER = {
 LAYER_MM = 50.0  # storage of the 5 cm layer per unit volumetric water content
 
 
+def _landcover_property(landcover: NDArray[np.integer], index: int) -> F32:
+    """``LANDCOVER[class][index]`` per pixel (float32), through one table look-up per class."""
+    classes, inverse = np.unique(landcover, return_inverse=True)
+    table = np.array([LANDCOVER[int(c)][index] for c in classes], np.float64)
+    return table[inverse.reshape(landcover.shape)].astype(np.float32)
+
+
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_cells: float) -> F32:
     """Unit-variance Gaussian random field with correlation length ~``scale_cells``."""
     field_ = ndimage.gaussian_filter(rng.standard_normal(shape), scale_cells, mode="wrap")
@@ -110,7 +117,7 @@ def make_statics(region: Region, rng: np.random.Generator, spec: WorldSpec | Non
     landcover = np.select(
         [potential > 1.0, potential > 0.2, potential > -0.5, potential > -1.2], [5, 12, 10, 9], 7
     ).astype(np.int16)
-    veg = np.vectorize(lambda c: LANDCOVER[int(c)][2])(landcover).astype(np.float32)
+    veg = _landcover_property(landcover, 2)
     porosity = (0.505 - 0.00142 * sand - 0.00037 * clay).astype(np.float32)
     fc = np.minimum(0.12 + 0.0033 * clay + 0.0010 * silt, porosity - 0.05).astype(np.float32)
     wp = (0.03 + 0.0025 * clay).astype(np.float32)
@@ -268,8 +275,8 @@ def _observe(rng, day, theta, memory, precip, t_air, st: Statics, spec: WorldSpe
     shape = theta.shape
     wetness = theta / st.porosity
     stress = np.clip((theta - st.wp) / (st.fc - st.wp), 0, 1)  # evaporative fraction proxy
-    base_ndvi = np.vectorize(lambda c: LANDCOVER[int(c)][0])(st.landcover).astype(np.float32)
-    base_alb = np.vectorize(lambda c: LANDCOVER[int(c)][1])(st.landcover).astype(np.float32)
+    base_ndvi = _landcover_property(st.landcover, 0)
+    base_alb = _landcover_property(st.landcover, 1)
     lst_day: dict[str, F32] = {}
     lst_night: dict[str, F32] = {}
     for platform, offset in (("Terra", 0.0), ("Aqua", 2.5)):

@@ -135,6 +135,7 @@ def test_modis_sds_match_the_real_tiles(archive, realdata, product, real_name, f
     for name in fields:
         syn_ds, real_ds = synthetic.select(name), real.select(name)
         assert syn_ds.info()[1:4] == real_ds.info()[1:4], name  # rank, shape, number type
+        assert syn_ds.getcompress() == real_ds.getcompress(), name  # DEFLATE and its level
         real_attrs, syn_attrs = real_ds.attributes(), syn_ds.attributes()
         for key in ("scale_factor", "add_offset", "_FillValue", "valid_range", "units"):
             if key in real_attrs and (key == "units" or not isinstance(real_attrs[key], str)):
