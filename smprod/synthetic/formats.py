@@ -254,42 +254,47 @@ def write_imerg_daily(target: Path, precip_latlon: NDArray, day: date, run: str)
     Args:
         precip_latlon: (1800, 3600) north-up field, NaN = missing.
     """
-    import netCDF4
-
     # (time, lon, lat) with lat south to north: one contiguous copy, the fill set in place
     values = np.array(np.flipud(precip_latlon).T[None, :, :], order="C")
     values[~np.isfinite(values)] = -9999.9
     values = values.astype(np.float32, copy=False)
     with atomic_path(target) as tmp:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-            nc.setncattr(
-                "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={target.name};"
-            )
-            for dim, size in (("time", 1), ("lon", 3600), ("lat", 1800), ("nv", 2)):
-                nc.createDimension(dim, size)
-            time = nc.createVariable("time", "i4", ("time",))
-            time.units = "days since 1970-01-01 00:00:00Z"
-            time.standard_name = "time"
-            time[:] = [(day - date(1970, 1, 1)).days]
-            lon = nc.createVariable("lon", "f4", ("lon",))
-            lon.units, lon.standard_name = "degrees_east", "longitude"
-            lon[:] = -179.95 + 0.1 * np.arange(3600)
-            lat = nc.createVariable("lat", "f4", ("lat",))
-            lat.units, lat.standard_name = "degrees_north", "latitude"
-            lat[:] = -89.95 + 0.1 * np.arange(1800)
-            var = nc.createVariable(
-                "precipitation",
-                "f4",
-                ("time", "lon", "lat"),
-                zlib=True,
-                complevel=4,
-                fill_value=np.float32(-9999.9),
-            )
-            var.units = "mm/day"
-            var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
+        _write_imerg_layout(tmp, target.name, day, run)
         with h5py.File(tmp, "r+") as f:  # the values, once netCDF-4 has closed the file
             _write_chunks(f["precipitation"], values)
     return target
+
+
+def _write_imerg_layout(path: Path, granule_id: str, day: date, run: str) -> None:
+    """An IMERG daily file's dimensions, coordinates and empty ``precipitation`` variable."""
+    import netCDF4
+
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncattr(
+            "FileHeader", f"AlgorithmID=3IMERGDL;AlgorithmVersion=3IMERGD_7.2;GranuleID={granule_id};"
+        )
+        for dim, size in (("time", 1), ("lon", 3600), ("lat", 1800), ("nv", 2)):
+            nc.createDimension(dim, size)
+        time = nc.createVariable("time", "i4", ("time",))
+        time.units = "days since 1970-01-01 00:00:00Z"
+        time.standard_name = "time"
+        time[:] = [(day - date(1970, 1, 1)).days]
+        lon = nc.createVariable("lon", "f4", ("lon",))
+        lon.units, lon.standard_name = "degrees_east", "longitude"
+        lon[:] = -179.95 + 0.1 * np.arange(3600)
+        lat = nc.createVariable("lat", "f4", ("lat",))
+        lat.units, lat.standard_name = "degrees_north", "latitude"
+        lat[:] = -89.95 + 0.1 * np.arange(1800)
+        var = nc.createVariable(
+            "precipitation",
+            "f4",
+            ("time", "lon", "lat"),
+            zlib=True,
+            complevel=4,
+            fill_value=np.float32(-9999.9),
+        )
+        var.units = "mm/day"
+        var.long_name = f"Daily mean precipitation rate (combined microwave-IR) estimate ({run})"
 
 
 #: Compressed chunks whose values are one value throughout (a globe's fill or dry land outside
@@ -317,30 +322,14 @@ def _write_chunks(dataset: h5py.Dataset, values: NDArray) -> None:
     reused instead of once per file. Edge chunks are padded with the dataset's fill value, as
     the library pads them. Any other filter or layout is left to the library.
     """
-    plist = dataset.id.get_create_plist()
-    pipeline = [plist.get_filter(i)[:3] for i in range(plist.get_nfilters())]
-    codes = [code for code, _, _ in pipeline]
-    chunks = dataset.chunks
-    shuffle = codes == [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]
-    if (
-        not (shuffle or codes == [h5py.h5z.FILTER_DEFLATE])
-        or chunks is None
-        or dataset.shape != values.shape
-        or dataset.dtype != values.dtype
-        or not pipeline[-1][2]
-    ):
+    deflate = _deflate_of(dataset, values)
+    if deflate is None:
         dataset[...] = values
         return
-    level = int(pipeline[-1][2][0])
+    shuffle, level = deflate
+    chunks = dataset.chunks
     grid = tuple(-(-n // c) for n, c in zip(values.shape, chunks, strict=True))
-    # one value throughout a chunk's part of ``values``: equal min and max of each block (the
-    # array padded with its own edge values, so padding never makes a block look non-uniform)
-    padding = [(0, g * c - n) for g, c, n in zip(grid, chunks, values.shape, strict=True)]
-    padded = np.pad(values, padding, "edge") if any(after for _, after in padding) else values
-    blocks = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
-    inner = tuple(range(1, 2 * len(chunks), 2))
-    lows, highs = blocks.min(axis=inner), blocks.max(axis=inner)
-    uniform = lows == highs  # False where NaN
+    uniform, lows = _uniform_blocks(values, chunks, grid)
     fill = np.array(dataset.fillvalue, values.dtype)
     for index in np.ndindex(*grid):
         offset = tuple(i * c for i, c in zip(index, chunks, strict=True))
@@ -356,18 +345,52 @@ def _write_chunks(dataset: h5py.Dataset, values: NDArray) -> None:
                 lows[index].tobytes(),
                 fill.tobytes(),
             )
-            data = _UNIFORM_CHUNKS.get(key)
-            if data is not None:
-                dataset.id.write_direct_chunk(offset, data)
-                continue
-        if part.shape != chunks:
-            full = np.full(chunks, fill, values.dtype)
-            full[tuple(slice(0, n) for n in part.shape)] = part
-            part = full
-        data = _filtered(part, shuffle, level)
-        if key is not None:
-            _UNIFORM_CHUNKS[key] = data
-        dataset.id.write_direct_chunk(offset, data)
+            if key not in _UNIFORM_CHUNKS:
+                _UNIFORM_CHUNKS[key] = _filtered(_padded_chunk(part, chunks, fill), shuffle, level)
+            dataset.id.write_direct_chunk(offset, _UNIFORM_CHUNKS[key])
+            continue
+        dataset.id.write_direct_chunk(offset, _filtered(_padded_chunk(part, chunks, fill), shuffle, level))
+
+
+def _deflate_of(dataset: h5py.Dataset, values: NDArray) -> tuple[bool, int] | None:
+    """(shuffle, deflate level) of a chunked dataset whose filters are deflate, after shuffle if
+    set, and whose shape and dtype are those of ``values``; None for any other layout."""
+    plist = dataset.id.get_create_plist()
+    pipeline = [plist.get_filter(i)[:3] for i in range(plist.get_nfilters())]
+    codes = [code for code, _, _ in pipeline]
+    shuffle = codes == [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]
+    if (
+        not (shuffle or codes == [h5py.h5z.FILTER_DEFLATE])
+        or dataset.chunks is None
+        or dataset.shape != values.shape
+        or dataset.dtype != values.dtype
+        or not pipeline[-1][2]
+    ):
+        return None
+    return shuffle, int(pipeline[-1][2][0])
+
+
+def _uniform_blocks(
+    values: NDArray, chunks: tuple[int, ...], grid: tuple[int, ...]
+) -> tuple[NDArray[np.bool_], NDArray]:
+    """Per chunk of ``grid``: whether its part of ``values`` is one value throughout (equal min
+    and max; False where NaN), and that minimum. The array is padded with its own edge values,
+    so padding never makes a block look non-uniform."""
+    padding = [(0, g * c - n) for g, c, n in zip(grid, chunks, values.shape, strict=True)]
+    padded = np.pad(values, padding, "edge") if any(after for _, after in padding) else values
+    blocks = padded.reshape([x for g, c in zip(grid, chunks, strict=True) for x in (g, c)])
+    inner = tuple(range(1, 2 * len(chunks), 2))
+    lows, highs = blocks.min(axis=inner), blocks.max(axis=inner)
+    return lows == highs, lows
+
+
+def _padded_chunk(part: NDArray, chunks: tuple[int, ...], fill: NDArray) -> NDArray:
+    """A chunk's values at the chunk's full shape, an edge chunk padded with the fill value."""
+    if part.shape == chunks:
+        return part
+    full = np.full(chunks, fill, part.dtype)
+    full[tuple(slice(0, n) for n in part.shape)] = part
+    return full
 
 
 def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodata: float = np.nan) -> Path:
