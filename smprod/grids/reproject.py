@@ -57,7 +57,6 @@ _RIO_DROPPED_ATTRS = ("crs", "grid_mapping", "transform")
 
 
 @lru_cache(maxsize=256)
-@lru_cache(maxsize=256)
 def _grid_template(grid: RegionGrid) -> xr.DataArray:
     """An empty DataArray on ``grid`` with the coords, CRS and transform rioxarray writes.
 
@@ -115,10 +114,7 @@ def _check_bounds(
 
 def _check_overlap(da: xr.DataArray, grid: RegionGrid) -> None:
     """Raise GranuleRegionError if ``da`` does not cover any part of ``grid``."""
-    crs = da.rio.crs
-    if crs is None:
-        raise GranuleFormatError(_source(da), "no CRS: cannot reproject")
-    _check_bounds(da.rio.bounds(), crs, grid, _source(da))
+    _check_bounds(da.rio.bounds(), da.rio.crs, grid, _source(da))
 
 
 def _reproject(
@@ -332,8 +328,6 @@ def smap_to_coarse(ds: xr.Dataset, region: Region) -> xr.Dataset:
         GranuleRegionError: ``ds`` does not cover the whole region.
     """
     km = int(ds.attrs["grid_km"])
-    if region.coarse.km % km:
-        raise GridError(f"SMAP {km} km grid does not nest in the region's {region.coarse.km} km coarse grid")
     values = {name: ds[name].values for name in SMAP_VARIABLES}
     coarse = smap_arrays_to_coarse(values, _grid_of(ds, km), region, str(ds.attrs.get("source", "")))
     out = xr.Dataset(attrs=dict(ds.attrs))

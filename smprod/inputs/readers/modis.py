@@ -331,15 +331,7 @@ def read_landcover(path: str | Path) -> xr.Dataset:
     return _with_tile(path, _LANDCOVER.dataset)
 
 
-#: Product short name -> reader.
-READERS = {
-    "MOD11A1": read_lst,
-    "MYD11A1": read_lst,
-    "MOD13A2": read_vi,
-    "MYD13A2": read_vi,
-    "MCD43A3": read_albedo,
-    "MCD12Q1": read_landcover,
-}
+#: Product short name -> how it is read (whole: :func:`read_modis`; windowed: :func:`read_modis_window`).
 PRODUCTS = {
     "MOD11A1": _LST,
     "MYD11A1": _LST,
@@ -358,13 +350,13 @@ def read_modis(path: str | Path) -> xr.Dataset:
             that disagree with the tile in the name.
     """
     path = Path(path)
-    return READERS[_supported(path)](path)
+    return _with_tile(path, PRODUCTS[_supported(path)].dataset)
 
 
 def _supported(path: Path) -> str:
     product = modis_name(path).product
-    if product not in READERS:
-        raise GranuleFormatError(path, f"{product} is not a supported MODIS product {sorted(READERS)}")
+    if product not in PRODUCTS:
+        raise GranuleFormatError(path, f"{product} is not a supported MODIS product {sorted(PRODUCTS)}")
     return product
 
 
@@ -394,7 +386,7 @@ def read_modis_window(path: str | Path, window: RegionGrid) -> NativeFields:
         native = _read_window(tile, PRODUCTS[product], window)
     finally:
         tile.close()
-    return native if native is not None else _native_of(READERS[product](path))
+    return native if native is not None else _native_of(read_modis(path))
 
 
 def _read_window(tile: _Tile, product: _Product, window: RegionGrid) -> NativeFields | None:
