@@ -307,6 +307,7 @@ def _training_spec(ctx: Ctx, end: date) -> TrainingSpec:
         coarse_product=ctx.settings.coarse_product,
         kind=ctx.settings.model_kind,
         terrain_bands=ctx.settings.terrain_bands,
+        subgrid_blend=ctx.settings.subgrid_blend,
         model_name=ctx.settings.model_name,
         promotion_metric=ctx.settings.promotion_metric,
         code_version=__version__,

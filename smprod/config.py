@@ -62,6 +62,8 @@ DEFAULT_BBOX = (-100.0, 34.0, -96.0, 37.0)
 #: (docs/models.md): best or within 0.3 points on both. Here, not in ``smprod.science.correction``, so
 #: reading the settings does not import numpy and scipy (every command starts by it).
 DEFAULT_GAP_CORRECTION_KM = 54.0
+#: Weight of the sub-grid anomaly model (smprod.science.subgrid), chosen on the accuracy suite.
+DEFAULT_SUBGRID_BLEND = 0.5
 #: Scale (km) whose cell means equal SMAP's, for both products (the ``conservation_km`` setting).
 DEFAULT_CONSERVATION_KM: Literal[9, 36] = 36
 #: Default least share of the region's coarse cells with a valid SMAP retrieval on the day (setting
@@ -152,6 +154,12 @@ class Settings(BaseSettings):
     model_name: str = "smprod-downscaler"
     model_kind: ModelKind = "rf"
     terrain_bands: int = Field(1, ge=1, le=5, description="Models per elevation band (1: one model).")
+    subgrid_blend: float = Field(
+        DEFAULT_SUBGRID_BLEND,
+        ge=0,
+        le=1,
+        description="Weight of the sub-grid anomaly model in the 1 km pattern (0: the main model alone).",
+    )
     training_window_days: int = Field(60, ge=7, le=3650)
     gap_correction_km: float = Field(
         DEFAULT_GAP_CORRECTION_KM,

@@ -37,6 +37,7 @@ from smprod.mlops.tracking import TRAINING_EXPERIMENT, ensure_experiment
 from smprod.product.provenance import ModelInfo, training_of
 from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, load_model, make_model
+from smprod.science.subgrid import DEFAULT_BLEND, SubgridModel
 from smprod.science.training import (
     COARSE_FOOTPRINT_KM,
     SplitMetrics,
@@ -94,6 +95,7 @@ class TrainingSpec:
     seed: int = 0
     code_version: str = "unknown"
     terrain_bands: int = 1
+    subgrid_blend: float = DEFAULT_BLEND
 
 
 def _holdout_split(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -160,14 +162,24 @@ def _too_few(samples: WindowSamples, fit: int, held: int) -> str:
 
 
 def fit_calibrated(
-    kind: str, fit_table: pd.DataFrame, holdout: pd.DataFrame, seed: int = 0, terrain_bands: int = 1
+    kind: str,
+    fit_table: pd.DataFrame,
+    holdout: pd.DataFrame,
+    seed: int = 0,
+    terrain_bands: int = 1,
+    subgrid_blend: float = DEFAULT_BLEND,
 ) -> tuple[Downscaler, float]:
     """The model as production makes it: fitted on ``fit_table``, sigma calibrated on ``holdout``.
 
+    With ``subgrid_blend`` > 0 the sub-grid anomaly model is fitted on both (it never enters the
+    coarse predictions the holdout scores and calibrates; :mod:`smprod.science.subgrid`).
     Returns the model and the one-sigma coverage reached on the holdout.
     """
     model = make_model(kind, PREDICTORS, seed, terrain_bands)
     model.fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy(), cell_mean_predictors(fit_table))
+    if subgrid_blend > 0:
+        window = pd.concat([fit_table, holdout], ignore_index=True)
+        model.subgrid = SubgridModel(subgrid_blend, seed).fit(window)
     return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
 
 
@@ -205,7 +217,9 @@ def _fit_and_log(
         tempfile.TemporaryDirectory() as tmp,
     ):
         metrics, split_results = _split_metrics(spec, fit_table)
-        model, coverage = fit_calibrated(spec.kind, fit_table, holdout, spec.seed, spec.terrain_bands)
+        model, coverage = fit_calibrated(
+            spec.kind, fit_table, holdout, spec.seed, spec.terrain_bands, spec.subgrid_blend
+        )
         score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
         metrics.update(score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
@@ -397,6 +411,7 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path, tag
         {
             "kind": spec.kind,
             "terrain_bands": spec.terrain_bands,
+            "subgrid_blend": spec.subgrid_blend,
             "window_days": spec.window_days,
             "seed": spec.seed,
             "n_samples": len(table),

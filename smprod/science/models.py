@@ -28,6 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import RidgeCV
 
 from smprod.errors import ModelError
+from smprod.science.subgrid import SubgridModel
 
 KINDS = ("rf", "xgb", "stack")
 #: One-sigma coverage the calibration aims at (a Gaussian's 68.27 %).
@@ -99,6 +100,9 @@ class Downscaler:
     #: One fitted model per band (empty without bands) and its number of training samples.
     band_models: list[Downscaler] = field(default_factory=list)
     band_samples: list[int] = field(default_factory=list)
+    #: The sub-grid anomaly model blended into the 1 km field (None: the main model alone, as
+    #: every model saved before it existed; :mod:`smprod.science.subgrid`).
+    subgrid: SubgridModel | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle; a model saved by an earlier smprod lacks the fields added since (a champion
@@ -281,6 +285,9 @@ class Downscaler:
             "ranges": self.ranges,
             "classes": self.classes,
             "terrain_bands": {"edges_m": self.band_edges, "samples": self.band_samples},
+            "subgrid": None
+            if self.subgrid is None
+            else {"blend": self.subgrid.blend, "samples": self.subgrid.samples},
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
         }
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -21,6 +21,7 @@ from smprod.inputs.dayfiles import InputStore
 from smprod.qa import QA
 from smprod.science.features import CLASS_CHECKED, RANGE_CHECKED, fine_features
 from smprod.science.models import Downscaler
+from smprod.science.subgrid import blend
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -28,11 +29,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Prediction:
-    """The model's 1 km field of a day before mass correction."""
+    """The model's 1 km field of a day before mass correction.
+
+    ``subgrid``: the sub-grid model's anomaly (zero mean per coarse cell, NaN where missing), or
+    None when the model has none; :func:`predict_region` blends it into ``values``.
+    """
 
     values: NDArray[np.float32]
     sigma: NDArray[np.float32]
     qa: NDArray[np.uint8]
+    subgrid: NDArray[np.float64] | None = None
 
 
 def tiles(region: Region, size: int | None = None) -> Iterator[RegionGrid]:
@@ -66,7 +72,11 @@ def predict_tile(
         qa[complete] |= np.where(extrapolated, np.uint8(QA.OUT_OF_TRAINING_RANGE), 0).astype(np.uint8)
     qa[~complete] |= np.uint8(QA.NO_RETRIEVAL)
     qa |= input_qa.ravel()
-    return Prediction(values.reshape(tile.shape), sigma.reshape(tile.shape), qa.reshape(tile.shape))
+    subgrid = None
+    if model.subgrid is not None:
+        subgrid = model.subgrid.anomaly(features, tile.shape, region.factor)
+        subgrid[~complete.reshape(tile.shape)] = np.nan
+    return Prediction(values.reshape(tile.shape), sigma.reshape(tile.shape), qa.reshape(tile.shape), subgrid)
 
 
 def predict_region(
@@ -77,7 +87,9 @@ def predict_region(
     size: int | None = None,
     client: Client | None = None,
 ) -> Prediction:
-    """Predict the whole region tile by tile into preallocated output arrays.
+    """Predict the whole region tile by tile into preallocated output arrays; a model with a
+    sub-grid model gets its anomaly blended in over the whole region
+    (:func:`smprod.science.subgrid.blend`, so the result does not depend on the tiling).
 
     With a Dask ``client`` every row of tiles is one task on the cluster (the model is sent to
     the workers once); the workers read the inputs from ``store``'s work directory, which they
@@ -87,13 +99,14 @@ def predict_region(
         np.full(region.fine.shape, np.nan, np.float32),
         np.full(region.fine.shape, np.nan, np.float32),
         np.zeros(region.fine.shape, np.uint8),
+        None if model.subgrid is None else np.full(region.fine.shape, np.nan),
     )
     rows = _rows_of_tiles(region, size)
     if client is None:
         for row in rows:
             for tile, part in _predict_tiles(model, day, region, store, row):
                 _place(out, region, tile, part)
-        return out
+        return _blended(out, model, region)
     shared_model = client.scatter(model, broadcast=True)
     futures = [
         client.submit(_predict_tiles, shared_model, day, region, InputStore(store.layout), row, pure=False)
@@ -103,7 +116,14 @@ def predict_region(
         for tile, part in future.result():
             _place(out, region, tile, part)
         future.release()
-    return out
+    return _blended(out, model, region)
+
+
+def _blended(out: Prediction, model: Downscaler, region: Region) -> Prediction:
+    if out.subgrid is None or model.subgrid is None:
+        return out
+    values = blend(out.values, out.subgrid, region.factor, model.subgrid.blend)
+    return Prediction(values.astype(np.float32), out.sigma, out.qa, out.subgrid)
 
 
 def _rows_of_tiles(region: Region, size: int | None) -> list[list[RegionGrid]]:
@@ -123,3 +143,5 @@ def _place(out: Prediction, region: Region, tile: RegionGrid, part: Prediction) 
     rows = slice(tile.row0 - region.fine.row0, tile.row0 - region.fine.row0 + tile.nrows)
     cols = slice(tile.col0 - region.fine.col0, tile.col0 - region.fine.col0 + tile.ncols)
     out.values[rows, cols], out.sigma[rows, cols], out.qa[rows, cols] = part.values, part.sigma, part.qa
+    if out.subgrid is not None and part.subgrid is not None:
+        out.subgrid[rows, cols] = part.subgrid

@@ -30,6 +30,7 @@ from smprod.grids.ease import Region
 from smprod.grids.regrid import FWHM_PER_SIGMA, gaussian_mean
 from smprod.inputs.dayfiles import InputStore
 from smprod.science.features import PREDICTORS, coarse_features
+from smprod.science.subgrid import add_local_means
 from smprod.validation.metrics import score
 
 #: Full width at half maximum (km) of the footprint a coarse SMAP value averages: 0 for SPL3SMP
@@ -82,7 +83,8 @@ class WindowSamples:
 
     Attributes:
         days: every day of the window, oldest first.
-        table: complete samples of the ingested days (``TABLE_COLUMNS``; may be empty).
+        table: complete samples of the ingested days (``TABLE_COLUMNS`` and the neighbourhood
+            means of :func:`smprod.science.subgrid.add_local_means`; may be empty).
         missing: days without gridded inputs (not ingested).
         incomplete: ingested days without a single complete sample (a predictor or SMAP
             missing in every cell, e.g. the lagged SMAP of the first days of an archive).
@@ -106,7 +108,7 @@ def window_samples(
     frames = [_day_samples(day, region, store, footprint_km) for day in ingested]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
     complete = np.isfinite(table[[*PREDICTORS, "sm"]].to_numpy(np.float64)).all(axis=1)
-    table = table.loc[complete].reset_index(drop=True)
+    table = add_local_means(table.loc[complete].reset_index(drop=True), region.coarse.shape, region.coarse.km)
     with_samples = set(table["day"])
     return WindowSamples(
         days=days,

@@ -1,0 +1,139 @@
+"""The sub-grid anomaly model: deviations from the local mean, learned between coarse cells.
+
+The main model (:mod:`smprod.science.models`) learns absolute soil moisture from absolute
+predictors between coarse cells; its 1 km field's deviations from each cell mean are the
+product's sub-grid pattern after the mass correction. Between coarse cells that relation is
+dominated by the large-scale state (the SMAP lags, rain, position), and only part of it carries
+over to the deviations inside a cell (docs/models.md, "The accuracy suite").
+
+This model learns the deviations directly, as multi-scale downscaling does: on every training
+day, each coarse cell's deviation of SMAP from its neighbourhood mean (Gaussian, sigma
+:data:`NEIGHBOURHOOD_KM`) against the same deviations of the land-surface predictors
+(:data:`SUBGRID_PREDICTORS`). At 1 km it is applied to each pixel's deviation from its own
+coarse cell's mean (scale invariance of the deviation relation). Its anomaly is combined with
+the main model's (:func:`blend`): rescaled to the main anomaly's amplitude over the day's region
+(a forest trained on the smaller coarse deviations saturates on the larger 1 km ones), then
+averaged with weight ``subgrid_blend``. Cell means are untouched, so the mass correction and the
+uncertainty are as before.
+
+Chosen on the accuracy suite's six tuning worlds (docs/models.md): product / bilinear ubRMSE
+lower on every one of them with the blend at 0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from smprod.config import DEFAULT_SUBGRID_BLEND
+from smprod.grids.regrid import block_mean, gaussian_mean, upsample_nearest
+
+#: Predictors whose deviations the model learns: the land-surface and terrain fields that vary
+#: inside a coarse cell (not the SMAP lags, calendar, position or land-cover class).
+SUBGRID_PREDICTORS = (
+    "lst_day", "lst_night", "ndvi", "evi", "albedo", "precip", "precip_3d",
+    "elevation", "slope", "sand", "clay",
+)  # fmt: skip
+#: Gaussian sigma (km) of the neighbourhood a coarse cell's deviation is taken from. 24 and
+#: 72 km measured within 0.006 of 36 km on the tuning worlds.
+NEIGHBOURHOOD_KM = 36.0
+#: Suffix of a training-table column holding the neighbourhood mean of a predictor (or of sm).
+LOCAL_SUFFIX = "_local"
+#: Below this share of the Gaussian weight on valid cells a neighbourhood mean is missing.
+MIN_LOCAL_WEIGHT = 0.05
+#: Default weight of the sub-grid model's anomaly in the product's (0: the main model alone).
+DEFAULT_BLEND = DEFAULT_SUBGRID_BLEND
+TREES = 60
+MIN_SAMPLES_LEAF = 5
+
+
+def add_local_means(table: pd.DataFrame, shape: tuple[int, int], cell_km: float) -> pd.DataFrame:
+    """``table`` (one row per day and coarse ``cell``, raveled over ``shape``) with the
+    neighbourhood mean of every sub-grid predictor and of ``sm`` among the table's own cells of
+    that day (``<name>_local``)."""
+    sigma = NEIGHBOURHOOD_KM / cell_km
+    names = (*SUBGRID_PREDICTORS, "sm")
+    local = {name: np.full(len(table), np.nan) for name in names}
+    for _, rows in table.groupby("day").indices.items():
+        cells = table["cell"].to_numpy()[rows]
+        for name in names:
+            grid = np.full(shape[0] * shape[1], np.nan)
+            grid[cells] = table[name].to_numpy()[rows]
+            mean, weight = gaussian_mean(
+                grid.reshape(shape), np.isfinite(grid.reshape(shape)), sigma, mode="constant"
+            )
+            local[name][rows] = np.where(weight > MIN_LOCAL_WEIGHT, mean, np.nan).ravel()[cells]
+    return table.assign(**{name + LOCAL_SUFFIX: values for name, values in local.items()})
+
+
+def _deviations(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {name: table[name].to_numpy() - table[name + LOCAL_SUFFIX].to_numpy() for name in SUBGRID_PREDICTORS}
+    )
+
+
+@dataclass
+class SubgridModel:
+    """A forest of deviations from the local mean (module docstring)."""
+
+    blend: float = DEFAULT_BLEND
+    seed: int = 0
+    samples: int = 0
+    forest: Any = field(default=None, repr=False)
+
+    def fit(self, table: pd.DataFrame) -> SubgridModel:
+        """Fit on a training table carrying :func:`add_local_means` columns."""
+        from sklearn.ensemble import RandomForestRegressor
+
+        X = _deviations(table)  # noqa: N806
+        y = table["sm"].to_numpy() - table["sm" + LOCAL_SUFFIX].to_numpy()
+        ok = np.isfinite(X.to_numpy()).all(axis=1) & np.isfinite(y)
+        self.samples = int(ok.sum())
+        self.forest = RandomForestRegressor(
+            TREES, min_samples_leaf=MIN_SAMPLES_LEAF, max_features=0.5, n_jobs=2, random_state=self.seed
+        ).fit(X.loc[ok], y[ok])
+        return self
+
+    def anomaly(self, features: pd.DataFrame, shape: tuple[int, int], factor: int) -> NDArray[np.float64]:
+        """The 1 km anomaly (zero mean in every coarse cell) of a window of whole cells.
+
+        ``features``: the 1 km predictors of the window, row-major over ``shape``; a pixel's
+        deviation is from its coarse cell's mean over the valid pixels. NaN where a deviation is
+        missing.
+        """
+        deviations = {}
+        for name in SUBGRID_PREDICTORS:
+            values = features[name].to_numpy(np.float64).reshape(shape)
+            deviations[name] = (values - upsample_nearest(block_mean(values, factor, 0.999), factor)).ravel()
+        X = pd.DataFrame(deviations)  # noqa: N806
+        ok = np.isfinite(X.to_numpy()).all(axis=1)
+        out = np.full(len(X), np.nan)
+        if ok.any():
+            out[ok] = self.forest.predict(X.loc[ok])
+        return _cell_anomaly(out.reshape(shape), factor)
+
+
+def _cell_anomaly(values: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
+    """``values`` minus the mean of their coarse cell's valid pixels."""
+    return values - upsample_nearest(block_mean(values, factor, 0.999), factor)
+
+
+def blend(values: NDArray, anomaly: NDArray[np.float64], factor: int, weight: float) -> NDArray[np.float64]:
+    """The main model's field with its sub-grid anomaly averaged with the sub-grid model's.
+
+    The sub-grid anomaly is rescaled to the main anomaly's standard deviation over the pixels
+    where both exist; cell means are kept. Pixels without a sub-grid anomaly keep the main
+    model's value.
+    """
+    values = np.asarray(values, np.float64)
+    main = _cell_anomaly(values, factor)
+    both = np.isfinite(main) & np.isfinite(anomaly)
+    spread = float(np.std(anomaly[both])) if both.any() else 0.0
+    if spread == 0.0 or weight == 0.0:
+        return values
+    rescaled = anomaly * (float(np.std(main[both])) / spread)
+    return np.where(both, values + weight * (rescaled - main), values)
