@@ -40,10 +40,7 @@ def series(
     bbox: BBoxOpt = None,
 ) -> None:
     """Soil moisture, uncertainty, QA, SMAP and bilinear SMAP at a point, one line per day."""
-    with importing():  # numpy, pyproj, rasterio: most of the command's start-up
-        # The reading threads would import rasterio on their first read, with the collector on.
-        import rasterio  # noqa: F401
-
+    with importing():  # numpy, pyproj, h5py: most of the command's start-up after the settings
         from smprod.access import series as access
         from smprod.errors import ProductError
         from smprod.grids.ease import region_from_bbox

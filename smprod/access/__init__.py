@@ -4,8 +4,9 @@
 and the bilinear-SMAP baseline; :mod:`smprod.access.extract` cuts an area out of many days into
 one CF-conventions dataset. Both read the product files through the product contract
 (:func:`smprod.product.read_layers` / :func:`smprod.product.read_product`, only the window
-they need) and never the environment or the clock: the work layout, the region and the dates are
-arguments.
+they need; the series reads its one pixel a COG with :mod:`smprod.access.cogpixel`, which leaves
+any file it does not read to ``read_layers``) and never the environment or the clock: the work
+layout, the region and the dates are arguments.
 
 This module holds what they share: the closed day range of a request, and the region a work
 directory's products are on (for readers given no settings, such as the served API).

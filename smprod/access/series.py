@@ -1,37 +1,46 @@
 """A point's soil-moisture time series from the published products.
 
-For each day, the 1 km pixel containing the point is read from the day's COGs (a one-pixel
-window: only the tile holding it is decompressed), with the QA bits decoded by name, and set
-beside the coarse SMAP value of its cell and the bilinear-SMAP baseline at the pixel
-(:func:`smprod.grids.regrid.bilinear_at` of the coarse ``sm`` of ``inputs/YYYY/MM/DD/coarse.nc``,
-read as the 3 x 3 coarse cells around the pixel's; equal to the whole-field interpolation).
+For each day, the 1 km pixel containing the point is read from the day's COGs (only the tile
+holding it is inflated, and only up to the pixel's row: :mod:`smprod.access.cogpixel`), with the
+QA bits decoded by name, and set beside the coarse SMAP value of its cell and the bilinear-SMAP
+baseline at the pixel (:func:`smprod.grids.regrid.bilinear_at` of the coarse ``sm`` of
+``inputs/YYYY/MM/DD/coarse.nc``, read as the 3 x 3 coarse cells around the pixel's; equal to the
+whole-field interpolation).
 
 A day without a product is listed as missing; a day whose files cannot be read is listed as
 unreadable with the reason, and the other days go on.
+
+What a series imports is kept to what its reads need (numpy, pyproj and h5py; no rasterio,
+netCDF4 or xarray unless a file is not of the layout read directly), as ``smprod series`` starts
+a process for one answer: ``tests/unit/access/test_series_imports.py`` holds it to that.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import h5py
 import numpy as np
 from numpy.typing import NDArray
 
 from smprod.access import day_range
+from smprod.access.cogpixel import UnsupportedFileError, read_pixel
 from smprod.errors import ConfigError, MissingInputError, ProductError
 from smprod.grids.ease import EaseGrid, Region, xy_to_lonlat
 from smprod.grids.regrid import bilinear_at
-from smprod.layout import WorkLayout
+from smprod.layout import ProductFiles, WorkLayout
 from smprod.product.bands import QA_NODATA
-from smprod.product.read import ProductLayers, read_layers
+from smprod.product.dayswitch import finish_switch, one_version
 from smprod.qa import flag_names
 
 if TYPE_CHECKING:
@@ -49,23 +58,29 @@ CSV_COLUMNS = (
 CSV_DIGITS = 7
 #: Decimals of the printed values (m3/m3; the product is not better than about 0.01).
 PRINT_DECIMALS = 4
-#: Threads reading product days' COGs at once for a series, one a core (at most 8): inflating a
-#: day's tiles (most of a day's cost) runs in GDAL without the GIL, so on 2 cores 60 days take
-#: about half the time (``benchmarks/series.py``); the coarse netCDF files stay on the calling
-#: thread, as HDF5 is not built thread-safe.
+#: Threads reading a series' days at once, one a core (at most 8): inflating a tile runs in zlib
+#: without the GIL, and h5py serialises its own calls.
 READ_THREADS = min(8, os.cpu_count() or 1)
-#: GDAL settings of the day's one-pixel reads, the cheapest that still read the pixel and check
-#: the file's grid (:func:`smprod.product.read.read_layers`). A day's read was 3 opens of about
-#: 1.2 ms plus inflating the tile of each COG; these cut its CPU time by about a quarter
-#: (``benchmarks/series.py``). ``EMPTY_DIR``: a day's directory holds that day's files only and a
-#: COG has no sidecar (internal overviews, nodata in the file), so GDAL need not list the directory
-#: for ``.aux.xml``/``.ovr``/``.msk`` files at each open. ``GEOKEYS``: the CRS is taken from the
-#: file's GeoTIFF keys without matching it to the EPSG registry (PROJ database look-ups, about a
-#: third of an open): rasterio reads the CRS at every open, and the pixel read does not use it.
-#: One environment a day also spares rasterio setting one up at each open. Set here, not in the
-#: product reader: ``smprod/product`` is part of the product code digest (``PRODUCT_CODE``), which
-#: a change there would alter, and every day would be produced again.
+#: GDAL settings of a day's one-pixel reads when they go through the product contract (a COG not
+#: of the layout :mod:`smprod.access.cogpixel` reads, or a file it cannot read, whose error GDAL
+#: gives): the cheapest that still read the pixel and check the file's grid. ``EMPTY_DIR``: a
+#: day's directory holds that day's files only and a COG has no sidecar, so GDAL need not list the
+#: directory at each open. ``GEOKEYS``: the CRS is taken from the file's GeoTIFF keys without
+#: matching it to the EPSG registry (PROJ look-ups, a third of an open), which the pixel read does
+#: not use. Set here, not in the product reader: ``smprod/product`` is part of the product code
+#: digest (``PRODUCT_CODE``), which a change there would alter, and every day would be produced
+#: again.
 PIXEL_READ_GDAL = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GTIFF_SRS_SOURCE": "GEOKEYS"}
+#: Attributes by which netCDF4 would mask or scale a variable's values beyond its fill value: a
+#: coarse ``sm`` with one of them is read by netCDF4 itself (:func:`coarse_values`).
+NETCDF_VALUE_ATTRS = frozenset(
+    {"missing_value", "valid_range", "valid_min", "valid_max", "scale_factor", "add_offset", "_Unsigned"}
+)
+#: netCDF's default fill value of float variables, which netCDF4 masks when no ``_FillValue`` is set.
+NETCDF_DEFAULT_FILL = 9.969209968386869e36
+#: Serialises what the reading threads must not do at once: netCDF4 calls (HDF5 is not built
+#: thread-safe) and the first import of rasterio.
+_LIBRARY_LOCK = threading.Lock()
 #: Coarse SMAP variable of the day inputs (``docs/architecture.md``, "Gridded day inputs").
 COARSE_SM = "sm"
 
@@ -191,8 +206,7 @@ def point_series(
     """The point's pixel on every day from ``start`` to ``end`` (both included; defaults as in
     :func:`series_range`).
 
-    The days' COGs are read by :data:`READ_THREADS` threads at once while this thread reads the
-    days' coarse SMAP (:func:`read_point_day` day by day gives the same days).
+    The days are read by :data:`READ_THREADS` threads at once (:func:`read_point_day` each).
 
     Raises:
         ConfigError: if the point is outside the region or ``start`` is after ``end``.
@@ -202,68 +216,68 @@ def point_series(
     first, last = series_range(layout, start, end)
     days = day_range(first, last)
     with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="smprod-series") as pool:
-        pixels = [pool.submit(_read_pixel, layout, region, cell, day) for day in days]
-        coarse = [_read_coarse(layout, region, cell, day) for day in days]
-        parts = zip(days, pixels, coarse, strict=True)
-        return PointSeries(
-            cell, tuple(_series_day(day, read.result(), values) for day, read, values in parts)
-        )
+        return PointSeries(cell, tuple(pool.map(lambda day: read_point_day(layout, region, cell, day), days)))
 
 
 def read_point_day(layout: WorkLayout, region: Region, cell: PointCell, day: date) -> SeriesDay:
     """One day at the cell: missing, unreadable (with the reason), or the values."""
-    return _series_day(day, _read_pixel(layout, region, cell, day), _read_coarse(layout, region, cell, day))
-
-
-def _read_pixel(
-    layout: WorkLayout, region: Region, cell: PointCell, day: date
-) -> ProductLayers | ProductError | None:
-    """The cell's pixel of the day's COGs; None without a product, the error if unreadable."""
     files = layout.product_files(day)
     if not files.soil_moisture.exists():
-        return None
-    import rasterio
-
+        return SeriesDay(day, MISSING)  # its inputs are not read
     try:
-        window = (slice(cell.row, cell.row + 1), slice(cell.col, cell.col + 1))
-        with rasterio.Env(**PIXEL_READ_GDAL):
-            return read_layers(files, window, grid=region.fine)
+        values = pixel_values(files, region, cell)
+        smap, bilinear = coarse_values(layout.inputs_dir(day) / "coarse.nc", region, cell)
     except ProductError as err:
-        return err
-
-
-def _read_coarse(
-    layout: WorkLayout, region: Region, cell: PointCell, day: date
-) -> tuple[float, float] | ProductError:
-    """SMAP and bilinear SMAP of the day at the cell (NaN without inputs), or the error."""
-    if not layout.product_files(day).soil_moisture.exists():
-        return math.nan, math.nan  # a missing day: its inputs are not read
-    try:
-        return coarse_values(layout.inputs_dir(day) / "coarse.nc", region, cell)
-    except ProductError as err:
-        return err
-
-
-def _series_day(
-    day: date, read: ProductLayers | ProductError | None, coarse: tuple[float, float] | ProductError
-) -> SeriesDay:
-    if read is None:
-        return SeriesDay(day, MISSING)
-    for failed in (read, coarse):
-        if isinstance(failed, ProductError):
-            return SeriesDay(day, UNREADABLE, reason=str(failed))
-    assert isinstance(read, ProductLayers) and not isinstance(coarse, ProductError)
-    layers = read.layers
-    qa = int(layers["qa"][0, 0])
+        return SeriesDay(day, UNREADABLE, reason=str(err))
+    qa = int(values["qa"])
     return SeriesDay(
         day,
         PRODUCT,
-        soil_moisture=float(layers["soil_moisture"][0, 0]),
-        uncertainty=float(layers["uncertainty"][0, 0]),
+        soil_moisture=float(values["soil_moisture"]),
+        uncertainty=float(values["uncertainty"]),
         qa=None if qa == QA_NODATA else qa,
-        smap=coarse[0],
-        bilinear_smap=coarse[1],
+        smap=smap,
+        bilinear_smap=bilinear,
     )
+
+
+def pixel_values(files: ProductFiles, region: Region, cell: PointCell) -> dict[str, float]:
+    """The cell's pixel in each of the day's COGs (asset key -> value), of one version of the day.
+
+    As :func:`smprod.product.read.read_layers` with a one-pixel window on ``region.fine`` reads it,
+    provenance check included: by :func:`smprod.access.cogpixel.read_pixel` when every file is of
+    its layout, else through ``read_layers`` itself (which also words the error of a file that
+    cannot be read).
+
+    Raises:
+        ProductError: if a file is missing or unreadable or not on the region's 1 km grid, or the
+            provenance is missing or does not parse.
+    """
+    shape, transform = region.fine.shape, tuple(region.fine.transform)[:6]
+
+    def read() -> dict[str, float]:
+        json.loads(files.provenance.read_text())  # as read_layers: a day without one is unreadable
+        cogs = files.cogs().items()
+        return {key: read_pixel(path, cell.row, cell.col, shape, transform) for key, path in cogs}
+
+    finish_switch(files.directory)
+    try:
+        return one_version(files.directory, read)
+    except (UnsupportedFileError, OSError, ValueError):
+        return _contract_pixel_values(files, region, cell)
+
+
+def _contract_pixel_values(files: ProductFiles, region: Region, cell: PointCell) -> dict[str, float]:
+    """:func:`pixel_values` through :func:`smprod.product.read.read_layers` (GDAL)."""
+    with _LIBRARY_LOCK:
+        import rasterio
+
+        from smprod.product.read import read_layers
+
+    window = (slice(cell.row, cell.row + 1), slice(cell.col, cell.col + 1))
+    with rasterio.Env(**PIXEL_READ_GDAL):
+        layers = read_layers(files, window, grid=region.fine).layers
+    return {key: layers[key][0, 0].item() for key in layers}
 
 
 def coarse_values(path: Path, region: Region, cell: PointCell) -> tuple[float, float]:
@@ -278,7 +292,12 @@ def coarse_values(path: Path, region: Region, cell: PointCell) -> tuple[float, f
     r, c = cell.coarse_row, cell.coarse_col
     rows = slice(max(0, r - 1), min(region.coarse.nrows, r + 2))
     cols = slice(max(0, c - 1), min(region.coarse.ncols, c + 2))
-    block = _read_coarse_window(path, region, rows, cols)
+    if not path.exists():
+        return math.nan, math.nan
+    try:
+        block = _read_coarse_hdf5(path, region, rows, cols)
+    except UnsupportedFileError:
+        block = _read_coarse_netcdf(path, region, rows, cols)
     if block is None:
         return math.nan, math.nan
     top, left = r - rows.start, c - cols.start
@@ -287,25 +306,62 @@ def coarse_values(path: Path, region: Region, cell: PointCell) -> tuple[float, f
     return float(block[top, left]), bilinear_at(block, factor, row, col)
 
 
-def _read_coarse_window(path: Path, region: Region, rows: slice, cols: slice) -> NDArray[np.float64] | None:
-    import netCDF4
+def _read_coarse_hdf5(path: Path, region: Region, rows: slice, cols: slice) -> NDArray[np.float64] | None:
+    """The window of ``sm`` read with h5py (a netCDF-4 file is HDF5; about a third of netCDF4's
+    open), masked as netCDF4 masks it: values equal to ``_FillValue`` (else to netCDF's default
+    fill) are NaN.
 
-    if not path.exists():
-        return None
+    Raises:
+        UnsupportedFileError: if h5py cannot read the file (not HDF5: a netCDF-3 file, a damaged one) or
+            ``sm`` is not a float array netCDF4 would give as stored (:data:`NETCDF_VALUE_ATTRS`, a
+            fill value of another type): then netCDF4 reads it, and words the error.
+        ProductError: if ``sm`` is not on the region's coarse grid.
+    """
     try:
-        with netCDF4.Dataset(path) as ds:
-            if COARSE_SM not in ds.variables:
+        with h5py.File(path, "r") as file:
+            variable = file.get(COARSE_SM)
+            if variable is None:
                 return None
-            variable = ds.variables[COARSE_SM]
-            if tuple(variable.shape) != region.coarse.shape:
-                raise ProductError(
-                    f"{path}: {COARSE_SM} has shape {tuple(variable.shape)}, the region's coarse grid "
-                    f"is {region.coarse.shape}; were the inputs made for another --bbox or coarse product?"
-                )
-            values = variable[rows, cols]
-    except (OSError, RuntimeError) as err:  # netCDF4: OSError opening, RuntimeError reading
-        raise ProductError(f"{path} cannot be read: {err}") from err
+            if not isinstance(variable, h5py.Dataset) or variable.dtype.kind != "f":
+                raise UnsupportedFileError(f"{path}: {COARSE_SM} is not a float array")
+            names = set(variable.attrs.keys())
+            fill = variable.attrs["_FillValue"] if "_FillValue" in names else NETCDF_DEFAULT_FILL
+            if names & NETCDF_VALUE_ATTRS or np.shape(fill) not in ((), (1,)):
+                raise UnsupportedFileError(f"{path}: {COARSE_SM} is masked or scaled by its attributes")
+            if "_FillValue" in names and np.asarray(fill).dtype != variable.dtype:
+                raise UnsupportedFileError(f"{path}: {COARSE_SM} has a fill value of another type")
+            _check_coarse_shape(path, tuple(variable.shape), region)
+            stored = variable[rows, cols]
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise UnsupportedFileError(f"{path}: {err}") from err
+    values = np.asarray(stored, dtype=np.float64)
+    values[values == np.asarray(fill, dtype=stored.dtype).astype(np.float64).item()] = np.nan
+    return values
+
+
+def _read_coarse_netcdf(path: Path, region: Region, rows: slice, cols: slice) -> NDArray[np.float64] | None:
+    """The window of ``sm`` read with netCDF4 (masked as it masks; one thread at a time)."""
+    with _LIBRARY_LOCK:
+        import netCDF4
+
+        try:
+            with netCDF4.Dataset(path) as ds:
+                if COARSE_SM not in ds.variables:
+                    return None
+                variable = ds.variables[COARSE_SM]
+                _check_coarse_shape(path, tuple(variable.shape), region)
+                values = variable[rows, cols]
+        except (OSError, RuntimeError) as err:  # netCDF4: OSError opening, RuntimeError reading
+            raise ProductError(f"{path} cannot be read: {err}") from err
     return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+
+
+def _check_coarse_shape(path: Path, shape: tuple[int, ...], region: Region) -> None:
+    if shape != region.coarse.shape:
+        raise ProductError(
+            f"{path}: {COARSE_SM} has shape {shape}, the region's coarse grid "
+            f"is {region.coarse.shape}; were the inputs made for another --bbox or coarse product?"
+        )
 
 
 def series_lines(series: PointSeries) -> list[str]:

@@ -8,21 +8,27 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pytest
 import rasterio.env
 from numpy.testing import assert_allclose
 from PIL import Image
 
+from smprod.access import series as series_module
+from smprod.access.cogpixel import UnsupportedFileError
 from smprod.access.series import (
     CSV_COLUMNS,
     DEFAULT_SERIES_DAYS,
     MISSING,
+    NETCDF_DEFAULT_FILL,
     PIXEL_READ_GDAL,
     PRODUCT,
     UNREADABLE,
     PointSeries,
+    coarse_values,
     locate_point,
+    pixel_values,
     plot_series,
     point_series,
     series_csv,
@@ -146,6 +152,69 @@ def test_a_day_made_for_another_region_is_unreadable_with_the_reason(products, t
     series = point_series(layout, products.region, lon, lat, FIRST, LAST)
     assert [day.status for day in series.days] == [PRODUCT, MISSING, MISSING, UNREADABLE]
     assert "is not on the configured region's 1 km grid" in series.days[-1].reason
+
+
+def test_the_direct_pixel_read_gives_what_the_product_contract_reads(products, monkeypatch) -> None:
+    # read_layers (GDAL) is where a file the direct reader steps aside from goes: both must agree.
+    cells = [locate_point(products.region, *_centre(products.region, r, c)) for r, c in PIXELS]
+    direct = [pixel_values(products.layout.product_files(day), products.region, cell)
+              for day in PRODUCT_DAYS for cell in cells]  # fmt: skip
+
+    def step_aside(*args: object) -> float:
+        raise UnsupportedFileError("forced")
+
+    monkeypatch.setattr(series_module, "read_pixel", step_aside)
+    contract = [pixel_values(products.layout.product_files(day), products.region, cell)
+                for day in PRODUCT_DAYS for cell in cells]  # fmt: skip
+    assert all(type(v) in (int, float) for values in direct + contract for v in values.values())
+    assert [_nan_as_none(values) for values in direct] == [_nan_as_none(values) for values in contract]
+
+
+def _nan_as_none(values: dict[str, float]) -> dict[str, float | None]:
+    return {key: None if np.isnan(value) else value for key, value in values.items()}
+
+
+#: Pixels the read paths are compared at: corners, a value-less pixel, both QA bits, the middle.
+PIXELS = [(0, 0), (0, 143), (107, 0), (107, 143), (2, 3), (45, 65), (54, 70)]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "file_format"),
+    [
+        ({}, "NETCDF4"),  # netCDF's default fill value masked
+        ({"_FillValue": np.float32(-1)}, "NETCDF4"),
+        ({"_FillValue": np.float32(np.nan)}, "NETCDF4"),  # as xarray writes it
+        ({"valid_max": np.float32(0.3)}, "NETCDF4"),  # netCDF4 masks by it: read by netCDF4
+        ({"missing_value": np.float32(0.2)}, "NETCDF4"),
+        ({"scale_factor": np.float32(2)}, "NETCDF4"),
+        ({}, "NETCDF3_CLASSIC"),  # not HDF5: read by netCDF4
+    ],
+)  # fmt: skip
+def test_the_coarse_read_gives_what_netcdf4_gives(
+    products, monkeypatch, tmp_path: Path, attrs: dict, file_format: str
+) -> None:
+    region = products.region
+    values = np.random.default_rng(5).uniform(0.1, 0.4, region.coarse.shape).astype(np.float32)
+    values[0, 0], values[0, 1], values[1, 1] = -1, NETCDF_DEFAULT_FILL, np.nan  # fills
+    values[1, 2], values[2, 0] = 0.35, 0.2  # above valid_max, missing_value
+    path = tmp_path / "coarse.nc"
+    with netCDF4.Dataset(path, "w", format=file_format) as ds:
+        ds.createDimension("y", region.coarse.nrows)
+        ds.createDimension("x", region.coarse.ncols)
+        fill = attrs.pop("_FillValue", None)
+        variable = ds.createVariable("sm", "f4", ("y", "x"), fill_value=fill)
+        variable.set_auto_maskandscale(False)
+        variable.setncatts(attrs)
+        variable[:] = values
+    cells = [locate_point(region, *_centre(region, r * 36 + 5, c * 36 + 30))
+             for r in range(region.coarse.nrows) for c in range(region.coarse.ncols)]  # fmt: skip
+    read = [coarse_values(path, region, cell) for cell in cells]
+
+    def step_aside(*args: object) -> None:
+        raise UnsupportedFileError("forced")
+
+    monkeypatch.setattr(series_module, "_read_coarse_hdf5", step_aside)
+    assert_allclose(read, [coarse_values(path, region, cell) for cell in cells], rtol=0, atol=0)
 
 
 def test_the_pixel_reads_gdal_settings_do_not_outlive_the_series(products) -> None:
