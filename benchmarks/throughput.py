@@ -7,7 +7,8 @@ For each size (millions of 1 km cells) a square region of whole 36 km cells is s
 gridded inputs written (:mod:`smprod.synthetic.gridded`, the same files ingest writes). One model
 per kind is trained on the smallest region's coarse table (as in operations: a model trained on a
 window of days, applied to the region), with the sub-grid anomaly model as production fits it
-(``--subgrid-blends``: one model per value, 0 the main model alone, labelled ``KIND-0``). Each size runs in a fresh child process, so its peak
+(``--subgrid-blends``: one model per value, 0 the main model alone, labelled ``KIND-0``).
+Each size runs in a fresh child process, so its peak
 memory (``VmHWM`` of ``/proc/self/status``, which is per process; ``ru_maxrss`` of a child inherits
 the parent's high-water mark) is its own. The child times :func:`smprod.product.produce.produce_day`
 ``--repeats`` times and prints the median. Prints a table: cells, median seconds, million cells
