@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from smprod.config import NEAR_REAL_TIME, REANALYSIS
+from smprod.config import DEFAULT_SUBGRID_BLEND, NEAR_REAL_TIME, REANALYSIS
 from smprod.errors import ModelError
 from smprod.grids.ease import Region
 from smprod.inputs.dayfiles import InputStore
@@ -37,7 +37,7 @@ from smprod.mlops.tracking import TRAINING_EXPERIMENT, ensure_experiment
 from smprod.product.provenance import ModelInfo, training_of
 from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler, load_model, make_model
-from smprod.science.subgrid import DEFAULT_BLEND, SubgridModel
+from smprod.science.subgrid import SubgridModel
 from smprod.science.training import (
     COARSE_FOOTPRINT_KM,
     SplitMetrics,
@@ -95,7 +95,7 @@ class TrainingSpec:
     seed: int = 0
     code_version: str = "unknown"
     terrain_bands: int = 1
-    subgrid_blend: float = DEFAULT_BLEND
+    subgrid_blend: float = DEFAULT_SUBGRID_BLEND
 
 
 def _holdout_split(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -167,7 +167,7 @@ def fit_calibrated(
     holdout: pd.DataFrame,
     seed: int = 0,
     terrain_bands: int = 1,
-    subgrid_blend: float = DEFAULT_BLEND,
+    subgrid_blend: float = DEFAULT_SUBGRID_BLEND,
 ) -> tuple[Downscaler, float]:
     """The model as production makes it: fitted on ``fit_table``, sigma calibrated on ``holdout``.
 

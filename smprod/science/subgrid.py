@@ -39,14 +39,12 @@ SUBGRID_PREDICTORS = (
     "elevation", "slope", "sand", "clay",
 )  # fmt: skip
 #: Gaussian sigma (km) of the neighbourhood a coarse cell's deviation is taken from. 24 and
-#: 72 km measured within 0.006 of 36 km on the tuning worlds.
+#: 72 km measured within 0.006 of 36 km on plains-36 (docs/models.md); not tried elsewhere.
 NEIGHBOURHOOD_KM = 36.0
 #: Suffix of a training-table column holding the neighbourhood mean of a predictor (or of sm).
 LOCAL_SUFFIX = "_local"
 #: Below this share of the Gaussian weight on valid cells a neighbourhood mean is missing.
 MIN_LOCAL_WEIGHT = 0.05
-#: Default weight of the sub-grid model's anomaly in the product's (0: the main model alone).
-DEFAULT_BLEND = DEFAULT_SUBGRID_BLEND
 TREES = 60
 MIN_SAMPLES_LEAF = 5
 
@@ -58,14 +56,14 @@ def add_local_means(table: pd.DataFrame, shape: tuple[int, int], cell_km: float)
     sigma = NEIGHBOURHOOD_KM / cell_km
     names = (*SUBGRID_PREDICTORS, "sm")
     local = {name: np.full(len(table), np.nan) for name in names}
-    for _, rows in table.groupby("day").indices.items():
-        cells = table["cell"].to_numpy()[rows]
+    all_cells = table["cell"].to_numpy()
+    for rows in table.groupby("day").indices.values():
+        cells = all_cells[rows]
         for name in names:
             grid = np.full(shape[0] * shape[1], np.nan)
             grid[cells] = table[name].to_numpy()[rows]
-            mean, weight = gaussian_mean(
-                grid.reshape(shape), np.isfinite(grid.reshape(shape)), sigma, mode="constant"
-            )
+            grid = grid.reshape(shape)
+            mean, weight = gaussian_mean(grid, np.isfinite(grid), sigma, mode="constant")
             local[name][rows] = np.where(weight > MIN_LOCAL_WEIGHT, mean, np.nan).ravel()[cells]
     return table.assign(**{name + LOCAL_SUFFIX: values for name, values in local.items()})
 
@@ -80,7 +78,7 @@ def _deviations(table: pd.DataFrame) -> pd.DataFrame:
 class SubgridModel:
     """A forest of deviations from the local mean (module docstring)."""
 
-    blend: float = DEFAULT_BLEND
+    blend: float = DEFAULT_SUBGRID_BLEND
     seed: int = 0
     samples: int = 0
     forest: Any = field(default=None, repr=False)
@@ -105,11 +103,12 @@ class SubgridModel:
         deviation is from its coarse cell's mean over the valid pixels. NaN where a deviation is
         missing.
         """
-        deviations = {}
-        for name in SUBGRID_PREDICTORS:
-            values = features[name].to_numpy(np.float64).reshape(shape)
-            deviations[name] = (values - upsample_nearest(block_mean(values, factor, 0.999), factor)).ravel()
-        X = pd.DataFrame(deviations)  # noqa: N806
+        X = pd.DataFrame(  # noqa: N806
+            {
+                name: _cell_anomaly(features[name].to_numpy(np.float64).reshape(shape), factor).ravel()
+                for name in SUBGRID_PREDICTORS
+            }
+        )
         ok = np.isfinite(X.to_numpy()).all(axis=1)
         out = np.full(len(X), np.nan)
         if ok.any():
