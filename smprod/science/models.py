@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,12 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import RidgeCV
 
 from smprod.errors import ModelError
+from smprod.science.forest import N_JOBS, tree_predictions
 from smprod.science.subgrid import SubgridModel
 
 KINDS = ("rf", "xgb", "stack")
 #: One-sigma coverage the calibration aims at (a Gaussian's 68.27 %).
 ONE_SIGMA = 0.6827
-N_JOBS = 2
 XGB_MEMBERS = 5
 #: The predictor that defines terrain bands, and the fewest training samples a band may have.
 TERRAIN_PREDICTOR = "elevation"
@@ -58,27 +57,15 @@ def _xgb(seed: int) -> Any:
     )
 
 
-def _rf(seed: int, n_estimators: int = 150) -> RandomForestRegressor:
+#: Trees of the main forest. 80 scored as 150 on the accuracy suite (three seeds each, every world
+#: within 0.005 of its mean; docs/models.md, "Forest sizes") at about half the prediction time.
+RF_TREES = 80
+
+
+def _rf(seed: int, n_estimators: int = RF_TREES) -> RandomForestRegressor:
     return RandomForestRegressor(
         n_estimators=n_estimators, min_samples_leaf=3, max_features=0.5, n_jobs=N_JOBS, random_state=seed
     )
-
-
-def _tree_predictions(forest: RandomForestRegressor, X: NDArray[np.float32]) -> NDArray[np.float64]:  # noqa: N803
-    """Every tree's prediction, shape (trees, rows), computed on ``N_JOBS`` threads.
-
-    Tree traversal releases the GIL, so threads share the cores without copying the forest;
-    each tree writes its own row, so the result does not depend on scheduling.
-    """
-    X = np.ascontiguousarray(X, dtype=np.float32)  # noqa: N806  (the trees' own dtype)
-    out = np.empty((len(forest.estimators_), len(X)), np.float64)
-
-    def one(index: int) -> None:
-        out[index] = forest.estimators_[index].predict(X, check_input=False)
-
-    with ThreadPoolExecutor(N_JOBS) as pool:
-        list(pool.map(one, range(len(forest.estimators_))))
-    return out
 
 
 @dataclass
@@ -195,7 +182,7 @@ class Downscaler:
         if not self.estimators:
             raise ModelError("model is not fitted")
         if self.kind == "rf":
-            return _tree_predictions(self.estimators[0], X.to_numpy(np.float32))
+            return tree_predictions(self.estimators[0], X.to_numpy(np.float32))
         if self.kind == "xgb":
             return np.stack([member.predict(X) for member in self.estimators])
         stack = self.estimators[0]
