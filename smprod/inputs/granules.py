@@ -18,13 +18,18 @@ selection rules an operator expects:
 - MODIS (``PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf``, MODIS naming conventions, LP DAAC):
   Terra (``MOD``) and Aqua (``MYD``) are different products and are both kept; per product,
   tile and date the newest collection, then the newest production time wins.
+- GOSIF solar-induced fluorescence (Li & Xiao 2019, ``GOSIF_YYYYDDD.tif``: the 8-day composite
+  starting on day of year DDD; ``GOSIF_YYYY.Mmm.tif``: month mm): one file per period, no
+  releases, so a slot has one candidate. Ingested (with the ``use_sif`` setting) is the 8-day one.
 
 Dates: SMAP and IMERG carry the calendar day; MODIS ``AYYYYDDD`` is the day of year (the
-composite *start* for the 16-day MOD13A2/MYD13A2); MCD12Q1 is yearly (``AYYYY001``).
+composite *start* for the 16-day MOD13A2/MYD13A2); MCD12Q1 is yearly (``AYYYY001``); GOSIF
+``YYYYDDD`` is its 8-day composite's start (the last of a year ends on 31 December).
 
 Readable but not ingested: IMERG half-hourly granules
-(``3B-HHR[-E|-L].MS.MRG.3IMERG.YYYYMMDD-SHHMMSS-EHHMMSS.MMMM.VVVV.HDF5``) and MODIS land-tile
-products other than :data:`MODIS_PRODUCTS` (the MODIS reader names them as unsupported).
+(``3B-HHR[-E|-L].MS.MRG.3IMERG.YYYYMMDD-SHHMMSS-EHHMMSS.MMMM.VVVV.HDF5``), MODIS land-tile
+products other than :data:`MODIS_PRODUCTS` (the MODIS reader names them as unsupported) and the
+monthly GOSIF composites.
 """
 
 from __future__ import annotations
@@ -59,9 +64,14 @@ IMERG_RUN_RANK = {"Early": 0, "Late": 1, "Final": 2}
 VI_COMPOSITE_DAYS = 16
 #: MODIS platform by product prefix.
 MODIS_PLATFORM = {"MOD": "Terra", "MYD": "Aqua", "MCD": "Combined"}
+#: GOSIF products (names of our own: GOSIF is distributed outside CMR, by the University of New
+#: Hampshire, globalecology.unh.edu): the 8-day composites (ingested) and the monthly ones.
+SIF_PRODUCT, SIF_MONTHLY_PRODUCT = "GOSIF_8day", "GOSIF_monthly"
+#: Days a GOSIF 8-day composite spans, starting on the day in its name (Li & Xiao 2019).
+SIF_COMPOSITE_DAYS = 8
 
 #: The products smprod ingests: :func:`parse_granule_name` accepts only these.
-INGESTED_PRODUCTS = frozenset((*SMAP_PRODUCTS, *MODIS_PRODUCTS, *IMERG_PRODUCTS.values()))
+INGESTED_PRODUCTS = frozenset((*SMAP_PRODUCTS, *MODIS_PRODUCTS, *IMERG_PRODUCTS.values(), SIF_PRODUCT))
 
 #: What competing granules share (see :attr:`GranuleName.slot`).
 Slot = tuple[str, str, date]
@@ -71,6 +81,7 @@ NAME_FORMS = {
     "SMAP": "SMAP_L3_SM_P[_E]_YYYYMMDD_RNNNNN_NNN.h5",
     "IMERG": "3B-DAY[-E|-L].MS.MRG.3IMERG.YYYYMMDD-S000000-E235959.VNNX.nc4 (or 3B-HHR...HDF5)",
     "MODIS": "PRODUCT.AYYYYDDD.hHHvVV.CCC.YYYYDDDHHMMSS.hdf",
+    "SIF": "GOSIF_YYYYDDD.tif (8-day composite starting on day DDD) or GOSIF_YYYY.Mmm.tif (month mm)",
 }
 
 _SMAP_RE = re.compile(r"^SMAP_L3_SM_P_(E_)?(\d{8})_R(\d{5})_(\d{3})\.h5$")
@@ -84,6 +95,8 @@ _IMERG_HHR_RE = re.compile(
 _MODIS_RE = re.compile(
     r"^(M[OYC]D\d{2}[A-Z0-9]+)\.A(\d{4})(\d{3})\.h(\d{2})v(\d{2})\.(\d{3})\.(\d{13})\.hdf$"
 )
+_GOSIF_RE = re.compile(r"^GOSIF_(\d{4})(\d{3})\.tif$")
+_GOSIF_MONTHLY_RE = re.compile(r"^GOSIF_(\d{4})\.M(\d{2})\.tif$")
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,7 @@ class GranuleName:
         name: the file name itself; also the granule id in the ledger.
         product: CMR short name (``SPL3SMP``, ``MOD11A1``, ``GPM_3IMERGDF``, ...).
         day: the date the granule is for (MODIS composites: the start; MCD12Q1: 1 January).
-        family: ``SMAP``, ``MODIS`` or ``IMERG``.
+        family: ``SMAP``, ``MODIS``, ``IMERG`` or ``SIF``.
         tile: MODIS ``hHHvVV``; None otherwise.
         collection: MODIS collection (``061``); None otherwise.
         production: MODIS production time; None otherwise.
@@ -126,6 +139,8 @@ class GranuleName:
             return f"{self.release}_{self.counter:03d}"
         if self.family == "IMERG":
             return f"{self.run} {self.version}"
+        if self.family == "SIF":
+            return "GOSIF"
         stamp = f".{self.production:%Y%j%H%M%S}" if self.production else ""
         return f"{self.collection}{stamp}"
 
@@ -174,6 +189,12 @@ class GranuleName:
             return self.day, self.day + timedelta(days=VI_COMPOSITE_DAYS - 1)
         if self.product == "MCD12Q1":
             return self.day, date(self.day.year, 12, 31)
+        if self.product == SIF_PRODUCT:
+            end = self.day + timedelta(days=SIF_COMPOSITE_DAYS - 1)
+            return self.day, min(end, date(self.day.year, 12, 31))
+        if self.product == SIF_MONTHLY_PRODUCT:
+            following = date(self.day.year + self.day.month // 12, self.day.month % 12 + 1, 1)
+            return self.day, following - timedelta(days=1)
         return self.day, self.day
 
     def covers(self, day: date) -> bool:
@@ -240,16 +261,31 @@ def _modis(match: re.Match[str], name: str) -> GranuleName:
     )
 
 
+def _gosif(match: re.Match[str], name: str) -> GranuleName:
+    year, doy = match.groups()
+    day = datetime.strptime(f"{year}{doy}", "%Y%j").date()
+    return GranuleName(name=name, product=SIF_PRODUCT, day=day, family="SIF")
+
+
+def _gosif_monthly(match: re.Match[str], name: str) -> GranuleName:
+    year, month = match.groups()
+    return GranuleName(
+        name=name, product=SIF_MONTHLY_PRODUCT, day=date(int(year), int(month), 1), family="SIF"
+    )
+
+
 _GRAMMAR = (
     (_SMAP_RE, _smap),
     (_IMERG_RE, _imerg),
     (_IMERG_HHR_RE, _imerg_half_hourly),
     (_MODIS_RE, _modis),
+    (_GOSIF_RE, _gosif),
+    (_GOSIF_MONTHLY_RE, _gosif_monthly),
 )
 
 
 def parse_name(name: str) -> GranuleName | None:
-    """Parse any official SMAP L3, IMERG (daily or half-hourly) or MODIS land-tile file name.
+    """Parse any official SMAP L3, IMERG (daily or half-hourly), MODIS land-tile or GOSIF file name.
 
     This is what the readers dispatch on: they read formats, including products smprod does not
     ingest. None for any other name, and for a name that matches a pattern but holds an

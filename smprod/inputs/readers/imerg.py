@@ -23,10 +23,10 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from smprod.errors import GranuleFormatError, GranuleRegionError
+from smprod.errors import GranuleFormatError
 from smprod.grids.ease import RegionGrid
 from smprod.inputs.granules import GranuleName, parse_name
-from smprod.inputs.readers import open_hdf5
+from smprod.inputs.readers import lonlat_window, open_hdf5
 
 #: Cell size (degrees) of the IMERG global grid and its west/south edges.
 RESOLUTION = 0.1
@@ -115,22 +115,6 @@ def _as_yx(
     return np.where(bad, np.nan, data).astype(np.float32)
 
 
-def _window(
-    lon: NDArray[np.float64], lat: NDArray[np.float64], window: RegionGrid | None, path: Path
-) -> dict[str, slice]:
-    """Index slices of the lon/lat cells covering ``window`` plus a margin for bilinear weights."""
-    if window is None:
-        return {"lon": slice(None), "lat": slice(None)}
-    minlon, minlat, maxlon, maxlat = window.lonlat_bounds()
-    select = {}
-    for dim, coord, low, high in (("lon", lon, minlon, maxlon), ("lat", lat, minlat, maxlat)):
-        inside = np.nonzero((coord >= low - WINDOW_MARGIN) & (coord <= high + WINDOW_MARGIN))[0]
-        if inside.size == 0:
-            raise GranuleRegionError(path, f"no {dim} cell within {low:.2f}..{high:.2f} degrees")
-        select[dim] = slice(int(inside.min()), int(inside.max()) + 1)
-    return select
-
-
 def read_imerg(path: str | Path, window: RegionGrid | None = None) -> xr.DataArray:
     """Read an IMERG granule's precipitation as a north-up ``(y, x)`` DataArray on EPSG:4326.
 
@@ -168,7 +152,7 @@ def _read_window(
     try:
         lat = snap_to_centres(_coordinate(f, var, "lat", path), SOUTH, path, "lat")
         lon = snap_to_centres(_coordinate(f, var, "lon", path), WEST, path, "lon")
-        select = _window(lon, lat, window, path)
+        select = lonlat_window(lon, lat, window, path, WINDOW_MARGIN)
         data = _as_yx(var, path, {"lon": lon.size, "lat": lat.size}, select)
     except (OSError, ValueError) as err:  # truncated or corrupt: opens, then a chunk read fails
         raise GranuleFormatError(path, f"data cannot be read ({err})") from err

@@ -326,6 +326,8 @@ class EarthdataSource(GranuleSource):
         local = {ref.name: ref for ref in self.archive.find(query)}
         merged: dict[str, GranuleRef] = {}
         for product in query.products:
+            if product not in self.versions:  # not in CMR (GOSIF): the archive's copies only
+                continue
             for ref in self.search(query, product):
                 have = local.pop(ref.name, None)
                 merged[ref.name] = GranuleRef(
