@@ -242,7 +242,15 @@ NETWORK_TASK: dict[str, Any] = {
 def ingest_task(ctx: Ctx, day: date) -> IngestReport:
     from smprod.inputs.ingest import ingest_day
 
-    return ingest_day(day, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine)
+    return ingest_day(
+        day,
+        ctx.region,
+        ctx.settings.coarse_product,
+        ctx.source(),
+        ctx.layout,
+        ctx.engine,
+        use_sif=ctx.settings.use_sif,
+    )
 
 
 @task(name="model", cache_policy=NO_CACHE)
@@ -289,7 +297,14 @@ def ingest_window_task(ctx: Ctx, end: date) -> WindowReport:
     logger = get_run_logger()
     days = training_days(end, ctx.settings.training_window_days)
     report = ingest_window(
-        days, ctx.region, ctx.settings.coarse_product, ctx.source(), ctx.layout, ctx.engine, logger.info
+        days,
+        ctx.region,
+        ctx.settings.coarse_product,
+        ctx.source(),
+        ctx.layout,
+        ctx.engine,
+        logger.info,
+        ctx.settings.use_sif,
     )
     for line in report.lines():
         logger.info(line)
@@ -308,6 +323,7 @@ def _training_spec(ctx: Ctx, end: date) -> TrainingSpec:
         kind=ctx.settings.model_kind,
         terrain_bands=ctx.settings.terrain_bands,
         subgrid_blend=ctx.settings.subgrid_blend,
+        use_sif=ctx.settings.use_sif,
         model_name=ctx.settings.model_name,
         promotion_metric=ctx.settings.promotion_metric,
         code_version=__version__,
@@ -341,7 +357,14 @@ def reanalysis_window_task(ctx: Ctx, first: date, last: date) -> list[date]:
     offered = smap_days(source, reanalysis_days(first, last, size), ctx.region, ctx.settings.coarse_product)
     days = reanalysis_days(first, last, size, latest=max(offered, default=None))
     report = ingest_window(
-        days, ctx.region, ctx.settings.coarse_product, source, ctx.layout, ctx.engine, logger.info
+        days,
+        ctx.region,
+        ctx.settings.coarse_product,
+        source,
+        ctx.layout,
+        ctx.engine,
+        logger.info,
+        ctx.settings.use_sif,
     )
     for line in report.lines():
         logger.info("reanalysis %s..%s: %s", first, last, line)

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
         le=1,
         description="Weight of the sub-grid anomaly model in the 1 km pattern (0: the main model alone).",
     )
+    use_sif: bool = Field(
+        False,
+        description="GOSIF solar-induced fluorescence as a predictor (GOSIF_YYYYDDD.tif in the "
+        "archive); a model keeps the predictors it was trained with.",
+    )
     training_window_days: int = Field(60, ge=7, le=3650)
     gap_correction_km: float = Field(
         DEFAULT_GAP_CORRECTION_KM,

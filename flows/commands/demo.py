@@ -79,7 +79,15 @@ def _ingest_training_days(settings: Settings, days: Sequence[date]) -> None:
         source = ctx.source()
         for day in days:
             if not (ctx.layout.inputs_dir(day) / "coarse.nc").exists():
-                ingest_day(day, ctx.region, settings.coarse_product, source, ctx.layout, ctx.engine)
+                ingest_day(
+                    day,
+                    ctx.region,
+                    settings.coarse_product,
+                    source,
+                    ctx.layout,
+                    ctx.engine,
+                    use_sif=settings.use_sif,
+                )
 
 
 #: Port of the ``mlflow ui`` command the demo prints.

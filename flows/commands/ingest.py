@@ -75,6 +75,7 @@ def ingest(
         WorkLayout(settings.workdir),
         engine,
         force,
+        use_sif=settings.use_sif,
     )
     _print_report(report)
 

@@ -24,6 +24,8 @@ they must agree on lives here:
   :func:`smprod.product.produce.input_key`).
 - **Writing.** :func:`write_day_inputs`: each file netCDF-4 (zlib level 1) to a temporary sibling,
   then renamed; the fine variables chunked on the processing tiles.
+- **Adding.** :func:`add_fine_variable`: an optional 1 km variable (:data:`SIF`) put into a
+  day's existing files (its coarse aggregate too), the rest of them as they were.
 - **Reading.** :class:`InputStore`: coarse files loaded whole, 1 km files read window by window;
   a store may be limited to a fixed set of days (what a product day was keyed on).
 """
@@ -65,7 +67,12 @@ FINE_UNITS = {
     "lst_day": "K", "lst_night": "K", "ndvi": "1", "evi": "1", "albedo_bsa": "1", "albedo_wsa": "1",
     "precip": "mm/day", "precip_3d": "mm", "landcover": "IGBP class", "elevation": "m",
     "slope": "degrees", "sand": "percent", "silt": "percent", "clay": "percent", "precip_filled": "1",
+    "sif": "W m-2 um-1 sr-1",
 }  # fmt: skip
+#: Optional 1 km variable written by ingest with the ``use_sif`` setting: GOSIF solar-induced
+#: fluorescence of the 8-day composite covering the day (bilinear from 0.05 degrees, NaN over
+#: water, snow and ice or without a composite); aggregated to ``coarse.nc`` like the MODIS fields.
+SIF = "sif"
 #: Optional 1 km variable written by ingest (uint8 bits, 0 = observed): which precipitation fields
 #: :func:`fill_precip` filled at the pixel. Not aggregated to the coarse file, whose ``precip`` and
 #: ``precip_3d`` are of the observed values only (NaN where filled), so training never learns
@@ -308,6 +315,40 @@ def write_day_inputs(
         _write_atomic(_dataset(fine, region.fine, attrs), fine_path, fine_chunks),
         _write_atomic(_dataset(coarse, region.coarse, attrs), coarse_path),
     )
+
+
+def add_fine_variable(
+    layout: WorkLayout, region: Region, day: date, name: str, values: NDArray, attrs: Mapping[str, str]
+) -> tuple[Path, Path]:
+    """Put the 1 km variable ``name`` (its block mean into ``coarse.nc``) into the day's existing
+    files, each rewritten atomically with ``attrs`` over its global attributes; every other
+    variable keeps its stored values.
+
+    Raises:
+        MissingInputError: the day has no files yet.
+    """
+    fine_path, coarse_path = day_files(layout, day)
+    if not (fine_path.exists() and coarse_path.exists()):
+        raise MissingInputError(f"no gridded inputs for {day} ({fine_path.parent}): ingest the day first")
+    side = region.tile_pixels
+    fine_chunks = (min(side, region.fine.nrows), min(side, region.fine.ncols))
+    fine_values, fine_attrs = _stored_values(fine_path)
+    coarse_values_, coarse_attrs = _stored_values(coarse_path)
+    fine_values[name] = np.asarray(values, np.float32)
+    coarse_values_[name] = block_mean(fine_values[name], region.factor).astype(np.float32)
+    return (
+        _write_atomic(_dataset(fine_values, region.fine, {**fine_attrs, **attrs}), fine_path, fine_chunks),
+        _write_atomic(_dataset(coarse_values_, region.coarse, {**coarse_attrs, **attrs}), coarse_path),
+    )
+
+
+def _stored_values(path: Path) -> tuple[dict[str, NDArray], dict[str, str]]:
+    """A day file's variables as stored (land cover int16, not masked) and its global attributes
+    without the digests (:func:`_dataset` computes them again)."""
+    with xr.open_dataset(path, engine="netcdf4", mask_and_scale=False) as ds:
+        values = {str(name): np.asarray(ds[name].values) for name in ds.data_vars if name != "spatial_ref"}
+        attrs = {key: str(value) for key, value in ds.attrs.items() if key != DIGESTS_ATTR}
+    return values, attrs
 
 
 def _dataset(values: dict[str, NDArray], grid: RegionGrid, attrs: dict[str, str]) -> xr.Dataset:

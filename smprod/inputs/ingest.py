@@ -15,7 +15,13 @@ For a day D (design, "Data flow" 1-3) the granules needed are:
   usable run does not stop D, D+1 and D+2: its values are filled
   (:func:`~smprod.inputs.dayfiles.fill_precip`: the mean of the valid days of D-2..D, 0 mm where
   none) and the pixels marked in ``precip_filled`` (QA ``precip_filled`` in the product);
-- static layers ``elevation`` (and ``slope`` from it), ``sand``, ``silt``, ``clay``.
+- static layers ``elevation`` (and ``slope`` from it), ``sand``, ``silt``, ``clay``;
+- only with ``use_sif`` (the setting of that name): the GOSIF 8-day composite covering D
+  (:func:`sif_composites`: start <= D within 8 days; none: ``sif`` NaN, noted in ``missing``),
+  bilinear to 1 km as precipitation (its 0.05 degree cells are 4-6 km), into ``fine.nc``
+  variable ``sif`` and its block mean in ``coarse.nc``. Without the setting nothing is asked
+  of the source for SIF and the files are as before. :func:`add_sif` puts SIF into days already
+  ingested without it (the rest of their files untouched).
 
 For every slot the best candidate (:func:`smprod.inputs.granules.rank_candidates`) is fetched, read and
 gridded; a candidate that fails to download correctly, open, or pass a check is quarantined
@@ -68,7 +74,9 @@ from smprod.inputs.dayfiles import (
     PRECIP_DAYS,
     PRECIP_FILLED,
     PRECIP_FILLED_3D,
+    SIF,
     SMAP_LAGS,
+    add_fine_variable,
     day_attrs,
     day_files,
     fill_precip,
@@ -77,7 +85,13 @@ from smprod.inputs.dayfiles import (
     read_record,
     write_day_inputs,
 )
-from smprod.inputs.granules import IMERG_PRODUCTS, IMERG_RUN_RANK, modis_tiles
+from smprod.inputs.granules import (
+    IMERG_PRODUCTS,
+    IMERG_RUN_RANK,
+    SIF_COMPOSITE_DAYS,
+    SIF_PRODUCT,
+    modis_tiles,
+)
 from smprod.inputs.sources.base import STATIC_LAYERS, GranuleQuery, GranuleRef, GranuleSource
 from smprod.layout import WorkLayout
 
@@ -133,17 +147,33 @@ class IngestReport:
     reused: bool = False
 
 
-def day_queries(day: date, region: Region, coarse_product: str) -> list[GranuleQuery]:
-    """The granule queries a product day needs (module docstring)."""
+def day_queries(day: date, region: Region, coarse_product: str, use_sif: bool = False) -> list[GranuleQuery]:
+    """The granule queries a product day needs (module docstring); SIF only with ``use_sif``."""
     bbox = region.fine.lonlat_bounds()
     tiles = modis_tiles(region)
     modis_daily = ("MOD11A1", "MYD11A1", "MOD13A2", "MYD13A2", "MCD43A3")
-    return [
+    queries = [
         GranuleQuery((coarse_product,), day - timedelta(days=LAG_DAYS), day, bbox),
         GranuleQuery(modis_daily, day, day, bbox, tiles),
         GranuleQuery(("MCD12Q1",), date(day.year - LANDCOVER_YEARS_BACK, 1, 1), day, bbox, tiles),
         GranuleQuery(tuple(IMERG_PRODUCTS.values()), day - timedelta(days=PRECIP_DAYS - 1), day, bbox),
     ]
+    return [*queries, sif_query(day, region)] if use_sif else queries
+
+
+def sif_query(day: date, region: Region) -> GranuleQuery:
+    """The GOSIF composites that may cover ``day`` (those starting in the 8 days up to it)."""
+    first = day - timedelta(days=SIF_COMPOSITE_DAYS - 1)
+    return GranuleQuery((SIF_PRODUCT,), first, day, region.fine.lonlat_bounds())
+
+
+def sif_composites(refs: Sequence[GranuleRef], day: date) -> list[GranuleRef]:
+    """The GOSIF 8-day composites for ``day``, best first: those starting on D or in the 7 days
+    before it, the latest start first (the one whose period covers D, then older ones)."""
+    first = day - timedelta(days=SIF_COMPOSITE_DAYS - 1)
+    return _best_first(
+        [r for r in refs if r.granule.product == SIF_PRODUCT and first <= r.granule.day <= day]
+    )
 
 
 def _best_first(refs: Sequence[GranuleRef]) -> list[GranuleRef]:
@@ -354,8 +384,57 @@ def _static(source: GranuleSource, region: Region, report: IngestReport) -> dict
     return out
 
 
+def _sif(
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
+) -> dict[str, NDArray]:
+    """GOSIF ``sif`` on the 1 km grid, bilinear (module docstring); without a valid composite
+    nothing, noted in ``missing``."""
+    from smprod.grids.reproject import to_fine
+    from smprod.inputs.readers.sif import read_gosif
+
+    def read(path: Path) -> NDArray:
+        return to_fine(read_gosif(path, window=region.fine), region, "bilinear").values.astype(np.float32)
+
+    got = loader.first_valid(sif_composites(refs, day), read)
+    if got is None:
+        first = day - timedelta(days=SIF_COMPOSITE_DAYS - 1)
+        report.missing.append(f"{SIF}: no valid GOSIF 8-day composite starting {first}..{day}")
+        return {}
+    return {SIF: got[1]}
+
+
+def add_sif(
+    day: date, region: Region, source: GranuleSource, layout: WorkLayout, engine: Engine
+) -> IngestReport:
+    """Put GOSIF ``sif`` into the files of a day ingested without it (turning ``use_sif`` on for
+    days already ingested, without reading their other granules again).
+
+    Only ``sif`` (NaN without a valid composite) and the ``inputs``/``missing`` attributes
+    change; the fingerprint stays the one of the files' other inputs, so a later
+    :func:`ingest_day` with ``use_sif`` ingests the day whole again.
+
+    Raises:
+        MissingInputError: the day has not been ingested.
+        DatabaseError: the ledger cannot be written.
+    """
+    report = IngestReport(day, *day_files(layout, day))
+    if not (report.fine.exists() and report.coarse.exists()):
+        raise MissingInputError(f"no gridded inputs for {day} ({report.fine.parent}): ingest the day first")
+    record = read_record(report.coarse)
+    refs = source.find(sif_query(day, region))
+    ledger.record_found(engine, refs)
+    values = _sif(_DayLoader(source, engine, layout, report), refs, day, region, report)
+    report.inputs = {**record.inputs, **report.inputs}
+    report.missing = [note for note in record.missing if not note.startswith(f"{SIF}:")] + report.missing
+    attrs = {"inputs": json.dumps(report.inputs, sort_keys=True), "missing": json.dumps(report.missing)}
+    add_fine_variable(layout, region, day, SIF, values.get(SIF, _nan_field(region)), attrs)
+    ledger.mark_used(engine, report.inputs.get(SIF_PRODUCT, []), day)
+    report.smap_release, report.precip_run = record.smap_release, record.precip_run
+    return report
+
+
 def _fingerprint(
-    refs: Sequence[GranuleRef], source: GranuleSource, region: Region, coarse_product: str
+    refs: Sequence[GranuleRef], source: GranuleSource, region: Region, coarse_product: str, use_sif: bool
 ) -> str:
     """What the day's inputs depend on, hashed (module docstring, "Reuse")."""
     import smprod
@@ -365,7 +444,7 @@ def _fingerprint(
         stat = path.stat()
         statics[name] = [stat.st_size, stat.st_mtime_ns]
     grid = region.coarse
-    payload = {
+    payload: dict[str, object] = {
         "version": smprod.__version__,
         "coarse_product": coarse_product,
         "region": [grid.km, grid.row0, grid.col0, grid.nrows, grid.ncols, region.fine.km],
@@ -373,6 +452,8 @@ def _fingerprint(
         "static": statics,
         "code": ingest_code_digest(),
     }
+    if use_sif:  # only then: a day ingested without SIF keeps its fingerprint
+        payload["sif"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -422,6 +503,7 @@ def ingest_day(
     layout: WorkLayout,
     engine: Engine,
     force: bool = False,
+    use_sif: bool = False,
 ) -> IngestReport:
     """Find, fetch, read and grid the granules of ``day``; write its ``fine.nc`` and ``coarse.nc``.
 
@@ -433,22 +515,23 @@ def ingest_day(
         layout: the work directory (inputs and quarantine folders).
         engine: the database holding the granule ledger.
         force: ingest even when the day's files are current (module docstring, "Reuse").
+        use_sif: also the GOSIF composite covering the day (the setting; variable ``sif``).
 
     Raises:
         MissingInputError: no valid SMAP granule of ``coarse_product`` for ``day``.
         DatabaseError: the ledger cannot be written.
     """
     report = IngestReport(day, *day_files(layout, day))
-    refs = source.find_many(day_queries(day, region, coarse_product))
+    refs = source.find_many(day_queries(day, region, coarse_product, use_sif))
     ledger.record_found(engine, refs)
-    if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product))):
+    if not force and (reused := _reuse(report, _fingerprint(refs, source, region, coarse_product, use_sif))):
         return reused
     loader = _DayLoader(source, engine, layout, report)
     smap = _required_smap(loader, refs, day, region, coarse_product)
     lags = _lagged(smap, day, region, report)
-    fine = _fine_fields(loader, refs, day, region)
+    fine = _fine_fields(loader, refs, day, region, use_sif)
     used = [r for r in refs if r.name not in report.quarantined]
-    attrs = _day_attrs(report, coarse_product, _fingerprint(used, source, region, coarse_product))
+    attrs = _day_attrs(report, coarse_product, _fingerprint(used, source, region, coarse_product, use_sif))
     write_day_inputs(layout, region, day, fine, smap[day.isoformat()], lags, attrs)
     ledger.mark_used(engine, [name for names in report.inputs.values() for name in names], day)
     return report
@@ -485,17 +568,19 @@ def _required_smap(
 
 
 def _fine_fields(
-    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region
+    loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, use_sif: bool = False
 ) -> dict[str, NDArray]:
-    """Every ``FINE_VARIABLES`` field (MODIS, IMERG, static; a missing one NaN, land cover -1) and
-    ``precip_filled``."""
+    """Every ``FINE_VARIABLES`` field (MODIS, IMERG, static; a missing one NaN, land cover -1),
+    ``precip_filled`` and, with ``use_sif``, ``sif``."""
     report = loader.report
     fine = {
         **_modis(loader, refs, day, region, report),
         **_precip(loader, refs, day, region, report),
         **_static(loader.source, region, report),
+        **(_sif(loader, refs, day, region, report) if use_sif else {}),
     }
-    fine = {name: fine.get(name, _nan_field(region)) for name in (*FINE_VARIABLES, PRECIP_FILLED)}
+    names = (*FINE_VARIABLES, PRECIP_FILLED, *((SIF,) if use_sif else ()))
+    fine = {name: fine.get(name, _nan_field(region)) for name in names}
     if fine["landcover"].dtype != np.int16:  # no land cover: the float NaN placeholder
         fine["landcover"] = np.full(region.fine.shape, LANDCOVER_NODATA, dtype=np.int16)
     return fine

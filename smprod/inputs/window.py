@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region
-from smprod.inputs.dayfiles import InputStore
-from smprod.inputs.ingest import ingest_day
+from smprod.inputs.dayfiles import SIF, InputStore
+from smprod.inputs.ingest import add_sif, ingest_day
 from smprod.inputs.sources.base import GranuleQuery, GranuleSource
 from smprod.layout import WorkLayout
 
@@ -172,6 +172,15 @@ def smap_days(source: GranuleSource, days: Sequence[date], region: Region, coars
     return {ref.granule.day for ref in source.find(query)}
 
 
+def _add_missing_sif(
+    days: Sequence[date], region: Region, source: GranuleSource, layout: WorkLayout, engine: Engine
+) -> None:
+    """SIF added to those of ``days`` ingested without it (:func:`smprod.inputs.ingest.add_sif`)."""
+    store = InputStore(layout)
+    for day in (d for d in days if SIF not in store.record(d, "fine").digests):
+        add_sif(day, region, source, layout, engine)
+
+
 def ingest_window(
     days: Sequence[date],
     region: Region,
@@ -180,28 +189,28 @@ def ingest_window(
     layout: WorkLayout,
     engine: Engine,
     progress: Callable[[str], None] | None = None,
+    use_sif: bool = False,
 ) -> WindowReport:
-    """Ingest the days of a training window that have no gridded inputs yet (cold start).
+    """Ingest the days of a training window without gridded inputs (cold start); with ``use_sif``
+    (the setting) also the SIF of days ingested without it (:func:`smprod.inputs.ingest.add_sif`).
 
     Args:
         days: the window, oldest first (:func:`training_days`).
         region, coarse_product: the work directory's region and coarse SMAP product.
         source: where granules come from (archive, or Earthdata downloading into it).
-        layout: the work directory.
-        engine: the database holding the granule ledger.
+        layout, engine: the work directory and the database holding the granule ledger.
         progress: called with one line per day ingested or skipped (a long window takes minutes).
 
     Raises:
         DatabaseError: the ledger cannot be written.
     """
-    store = InputStore(layout)
-    plan = plan_window(
-        days, {day for day in days if store.has(day)}, smap_days(source, days, region, coarse_product)
-    )
+    ingested = {day for day in days if InputStore(layout).has(day)}
+    plan = plan_window(days, ingested, smap_days(source, days, region, coarse_product))
     report = WindowReport(plan, coarse_product)
+    _add_missing_sif(plan.ingested if use_sif else (), region, source, layout, engine)
     for count, day in enumerate(plan.to_ingest, start=1):
         try:
-            ingest_day(day, region, coarse_product, source, layout, engine)
+            ingest_day(day, region, coarse_product, source, layout, engine, use_sif=use_sif)
         except MissingInputError as err:  # e.g. every copy of the day's SMAP quarantined
             report.skipped[day] = str(err)
             outcome = f"skipped: {err}"
