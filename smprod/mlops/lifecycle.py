@@ -35,7 +35,7 @@ from smprod.mlops.pickles import moved_modules_importable
 from smprod.mlops.registry import CHAMPION
 from smprod.mlops.tracking import TRAINING_EXPERIMENT, ensure_experiment
 from smprod.product.provenance import ModelInfo, training_of
-from smprod.science.features import PREDICTORS
+from smprod.science.features import PREDICTORS, predictor_names
 from smprod.science.models import Downscaler, load_model, make_model
 from smprod.science.subgrid import SubgridModel
 from smprod.science.training import (
@@ -96,6 +96,18 @@ class TrainingSpec:
     code_version: str = "unknown"
     terrain_bands: int = 1
     subgrid_blend: float = DEFAULT_SUBGRID_BLEND
+    #: The ``use_sif`` setting: ``sif`` among the model's predictors.
+    use_sif: bool = False
+
+    @property
+    def predictors(self) -> tuple[str, ...]:
+        """The predictors the model is trained with (and predicts with, whatever comes later)."""
+        return predictor_names(self.use_sif)
+
+    @property
+    def model_settings(self) -> tuple[int, int, float, tuple[str, ...]]:
+        """:func:`fit_calibrated`'s arguments after the tables: seed, bands, blend, predictors."""
+        return self.seed, self.terrain_bands, self.subgrid_blend, self.predictors
 
 
 def _holdout_split(table: pd.DataFrame, keep: Collection[date] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -168,19 +180,22 @@ def fit_calibrated(
     seed: int = 0,
     terrain_bands: int = 1,
     subgrid_blend: float = DEFAULT_SUBGRID_BLEND,
+    predictors: tuple[str, ...] = PREDICTORS,
 ) -> tuple[Downscaler, float]:
     """The model as production makes it: fitted on ``fit_table``, sigma calibrated on ``holdout``.
 
     With ``subgrid_blend`` > 0 the sub-grid anomaly model is fitted on both (it never enters the
     coarse predictions the holdout scores and calibrates; :mod:`smprod.science.subgrid`).
+    ``predictors``: the model's list (:attr:`TrainingSpec.predictors`), recorded in the model.
     Returns the model and the one-sigma coverage reached on the holdout.
     """
-    model = make_model(kind, PREDICTORS, seed, terrain_bands)
-    model.fit(fit_table[list(PREDICTORS)], fit_table["sm"].to_numpy(), cell_mean_predictors(fit_table))
+    columns = list(predictors)
+    model = make_model(kind, predictors, seed, terrain_bands)
+    model.fit(fit_table[columns], fit_table["sm"].to_numpy(), cell_mean_predictors(fit_table, predictors))
     if subgrid_blend > 0:
         window = pd.concat([fit_table, holdout], ignore_index=True)
         model.subgrid = SubgridModel(subgrid_blend, seed).fit(window)
-    return model, model.calibrate(holdout[list(PREDICTORS)], holdout["sm"].to_numpy())
+    return model, model.calibrate(holdout[columns], holdout["sm"].to_numpy())
 
 
 @dataclass(frozen=True)
@@ -207,7 +222,8 @@ def _fit_and_log(
 ) -> _Logged:
     """Fit on the samples of ``days`` (``keep``: days never held out), log the run with ``tags``
     and the model to MLflow's training experiment."""
-    samples = window_samples(days, spec.region, store, COARSE_FOOTPRINT_KM[spec.coarse_product])
+    footprint = COARSE_FOOTPRINT_KM[spec.coarse_product]
+    samples = window_samples(days, spec.region, store, footprint, spec.predictors)
     fit_table, holdout = split_window(samples, keep)
     experiment = ensure_experiment(tracking_uri, TRAINING_EXPERIMENT, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
@@ -217,9 +233,7 @@ def _fit_and_log(
         tempfile.TemporaryDirectory() as tmp,
     ):
         metrics, split_results = _split_metrics(spec, fit_table)
-        model, coverage = fit_calibrated(
-            spec.kind, fit_table, holdout, spec.seed, spec.terrain_bands, spec.subgrid_blend
-        )
+        model, coverage = fit_calibrated(spec.kind, fit_table, holdout, *spec.model_settings)
         score = split_metrics(model.predict(holdout), holdout["sm"].to_numpy())
         metrics.update(score.as_dict("holdout"))
         metrics["uncertainty_coverage_1sigma"] = coverage
@@ -229,9 +243,9 @@ def _fit_and_log(
             python_model=DownscalerPyfunc(),
             artifacts={"downscaler": str(model.save(Path(tmp) / "downscaler"))},
             signature=mlflow.models.infer_signature(
-                holdout[list(PREDICTORS)].head(50), model.predict(holdout.head(50))
+                holdout[list(model.predictors)].head(50), model.predict(holdout.head(50))
             ),
-            input_example=holdout[list(PREDICTORS)].head(5),
+            input_example=holdout[list(model.predictors)].head(5),
         )
         run_id = run.info.run_id
     return _Logged(model, run_id, info.model_uri, holdout, score, metrics, tuple(notes))
@@ -297,8 +311,9 @@ def train_reanalysis(
     logged = _fit_and_log(spec, days, store, tracking_uri, artifact_root, tags, keep=block_days)
     client = registry.client_for(tracking_uri)
     version = registry.register_version(client, spec.model_name, logged.model_uri, logged.run_id, tags)
+    model = logged.model
     info = ModelInfo(
-        spec.model_name, str(version.version), logged.run_id, logged.model.kind, REANALYSIS, window
+        spec.model_name, str(version.version), logged.run_id, model.kind, REANALYSIS, window, model.predictors
     )
     return ReanalysisModel(logged.model, info, block, logged.notes)
 
@@ -314,10 +329,10 @@ def _split_metrics(spec: TrainingSpec, table: pd.DataFrame) -> tuple[dict[str, f
         if len(train) == 0 or len(test) == 0:
             results[label] = (np.empty(0), np.empty(0))
             continue
-        model = make_model(spec.kind, PREDICTORS, spec.seed, spec.terrain_bands).fit(
-            table.loc[train, list(PREDICTORS)], table.loc[train, "sm"].to_numpy()
+        model = make_model(spec.kind, spec.predictors, spec.seed, spec.terrain_bands).fit(
+            table.loc[train, list(spec.predictors)], table.loc[train, "sm"].to_numpy()
         )
-        predicted = model.predict(table.loc[test, list(PREDICTORS)])
+        predicted = model.predict(table.loc[test, list(spec.predictors)])
         observed = table.loc[test, "sm"].to_numpy()
         metrics.update(split_metrics(predicted, observed).as_dict(label))
         results[label] = (predicted, observed)
@@ -398,7 +413,22 @@ def _load(
     start, end = tags.get("window_start"), tags.get("window_end")
     window = (date.fromisoformat(start), date.fromisoformat(end)) if start and end else None
     mode = tags.get("training_mode") or NEAR_REAL_TIME
-    return model, ModelInfo(name, version, run_id, model.kind, mode, window)
+    return model, ModelInfo(name, version, run_id, model.kind, mode, window, tuple(model.predictors))
+
+
+def _run_params(spec: TrainingSpec, samples: int) -> dict[str, object]:
+    """The MLflow parameters of a training run: the model settings and the sample counts."""
+    return {
+        "kind": spec.kind,
+        "terrain_bands": spec.terrain_bands,
+        "subgrid_blend": spec.subgrid_blend,
+        "use_sif": spec.use_sif,
+        "window_days": spec.window_days,
+        "seed": spec.seed,
+        "n_samples": samples,
+        "holdout_days": HOLDOUT_DAYS,
+        "promotion_metric": spec.promotion_metric,
+    }
 
 
 def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path, tags) -> list[str]:  # type: ignore[no-untyped-def]
@@ -407,25 +437,14 @@ def _log_run(spec, table, metrics, model, holdout, split_results, tmp: Path, tag
     from smprod.mlops import review_plots
 
     days = sorted(table["day"].unique())
-    mlflow.log_params(
-        {
-            "kind": spec.kind,
-            "terrain_bands": spec.terrain_bands,
-            "subgrid_blend": spec.subgrid_blend,
-            "window_days": spec.window_days,
-            "seed": spec.seed,
-            "n_samples": len(table),
-            "holdout_days": HOLDOUT_DAYS,
-            "promotion_metric": spec.promotion_metric,
-        }
-    )
+    mlflow.log_params(_run_params(spec, len(table)))
     mlflow.set_tags(
         {
             "window_start": str(days[0]),
             "window_end": str(spec.end),
             "region_bbox": ",".join(map(str, spec.region.bbox)),
             "coarse_product": spec.coarse_product,
-            "predictors": ",".join(PREDICTORS),
+            "predictors": ",".join(model.predictors),
             "code_version": spec.code_version,
             **tags,
         }

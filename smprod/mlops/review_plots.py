@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from smprod.grids.ease import Region
-from smprod.science.features import PREDICTORS
 from smprod.science.models import Downscaler
 
 
@@ -57,7 +56,7 @@ def importances(model: Downscaler, path: Path) -> None:
 
 def shap_summary(model: Downscaler, holdout: pd.DataFrame, path: Path) -> str | None:
     """Mean |SHAP| per predictor: exact TreeSHAP via xgboost ``pred_contribs`` or shap's TreeExplainer."""
-    sample = holdout[list(PREDICTORS)].head(300)
+    sample = holdout[list(model.predictors)].head(300)
     if sample.empty:
         return f"{path.name} skipped: no held-out sample"
     if model.kind == "xgb":
@@ -73,7 +72,7 @@ def shap_summary(model: Downscaler, holdout: pd.DataFrame, path: Path) -> str | 
     mean_abs = np.abs(contributions).mean(axis=0)
     order = np.argsort(mean_abs)
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.barh(np.array(PREDICTORS)[order], mean_abs[order])
+    ax.barh(np.array(model.predictors)[order], mean_abs[order])
     ax.set_xlabel("mean |SHAP value| (m3/m3)")
     ax.set_title("SHAP attributions on held-out days")
     fig.tight_layout()

@@ -42,7 +42,9 @@ class ModelInfo:
 
     ``training_mode``: ``near-real-time`` (the champion, trained on days before the ones it
     makes) or ``reanalysis`` (trained on a window around its block of days, days after them
-    included); ``window``: the first and last day of its training window (None when unknown).
+    included); ``window``: the first and last day of its training window (None when unknown);
+    ``predictors``: the model's own list (with ``sif`` when trained with the ``use_sif``
+    setting; empty when unknown).
     """
 
     name: str
@@ -51,6 +53,7 @@ class ModelInfo:
     kind: str
     training_mode: str = NEAR_REAL_TIME
     window: tuple[date, date] | None = None
+    predictors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ def provenance_record(
 
 
 def model_record(model: ModelInfo) -> dict[str, Any]:
-    """The ``model`` block: name, version, run, kind, training mode and window (when known)."""
+    """The ``model`` block: name, version, run, kind, training mode, window and predictors (when known)."""
     record: dict[str, Any] = {
         "name": model.name,
         "version": model.version,
@@ -207,6 +210,8 @@ def model_record(model: ModelInfo) -> dict[str, Any]:
     }
     if model.window is not None:
         record["window"] = {"start": model.window[0].isoformat(), "end": model.window[1].isoformat()}
+    if model.predictors:
+        record["predictors"] = list(model.predictors)
     return record
 
 

@@ -21,6 +21,12 @@ whose input is missing everywhere raises :class:`~smprod.errors.MissingInputErro
   day of D-2..D without any usable run: :func:`smprod.inputs.dayfiles.fill_precip`) the pixel is
   flagged ``QA.PRECIP_FILLED``.
 
+* ``sif`` (only in the predictor lists of models trained with the ``use_sif`` setting,
+  :func:`predictor_names`): GOSIF solar-induced fluorescence of the 8-day composite covering the
+  day (Sang et al. 2026). Its gaps (water, snow and ice, a missing composite) are filled as the
+  MODIS gaps are, and flagged the same way (``QA.MODIS_GAP_FILLED``: every QA bit is in use).
+  The features of a day are those of the model's own list, whatever the current setting.
+
 Gap filling reads the neighbouring days the input store holds; the producer limits the store to
 the days its input key was made of (:meth:`InputStore.only`), so a day ingested meanwhile does
 not change a product made under an older key.
@@ -39,7 +45,7 @@ from numpy.typing import NDArray
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
 from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
-from smprod.inputs.dayfiles import PRECIP_FILLED, InputStore
+from smprod.inputs.dayfiles import PRECIP_FILLED, SIF, InputStore
 from smprod.qa import QA
 
 PREDICTORS = (
@@ -63,6 +69,16 @@ PREDICTORS = (
     "lat",
     "lon",
 )
+#: The optional predictor of the ``use_sif`` setting (not in :data:`PREDICTORS`, the design's
+#: list, which every model keeps).
+SIF_PREDICTOR = SIF
+
+
+def predictor_names(use_sif: bool = False) -> tuple[str, ...]:
+    """The predictors a model is trained with: :data:`PREDICTORS`, then ``sif`` with ``use_sif``."""
+    return (*PREDICTORS, SIF_PREDICTOR) if use_sif else PREDICTORS
+
+
 #: Predictors whose 1 km values are checked against their training range (QA
 #: ``out_of_training_range``), and on which side: the ones that change from day to day.
 #: Precipitation only above: a dry day is never unlike training, however short the window. Not
@@ -71,9 +87,11 @@ PREDICTORS = (
 #: so the flag would say nothing), the calendar terms (every production day follows its training
 #: window) and lat/lon (the region's outer half cell lies beyond the coarse cell centres).
 RANGE_CHECKED: dict[str, str] = {
-    **dict.fromkeys(("sm_lag3", "sm_lag7", "lst_day", "lst_night", "ndvi", "evi", "albedo"), "both"),
+    **dict.fromkeys(("sm_lag3", "sm_lag7", "lst_day", "lst_night", "ndvi", "evi", "albedo", SIF), "both"),
     **dict.fromkeys(("precip", "precip_3d"), "upper"),
 }
+
+
 #: Categorical predictors: a class never seen in training is flagged the same way.
 CLASS_CHECKED = ("landcover",)
 #: MODIS-derived inputs that are gap-filled in time.
@@ -153,33 +171,35 @@ def _fill_spatially(values: NDArray, factor: int) -> NDArray:
 
 
 def fine_features(
-    day: date, region: Region, store: InputStore, tile: RegionGrid | None = None
+    day: date,
+    region: Region,
+    store: InputStore,
+    tile: RegionGrid | None = None,
+    predictors: tuple[str, ...] = PREDICTORS,
 ) -> tuple[pd.DataFrame, NDArray[np.uint8]]:
     """Predictors at 1 km for ``tile`` (default: the whole region), row-major pixels.
 
-    ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells.
+    ``tile`` must be a window of ``region.fine`` aligned to whole coarse cells; ``predictors``:
+    the model's list (:data:`PREDICTORS`, or :func:`predictor_names` with SIF).
 
     Returns:
-        (DataFrame with the PREDICTORS columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``,
+        (DataFrame with the ``predictors`` columns, uint8 QA bits of the tile: ``MODIS_GAP_FILLED``,
         ``SMAP_LAG_FILLED`` and ``PRECIP_FILLED`` where an input was filled)
     """
     tile = tile or region.fine
     r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
     coarse = store.open(day, "coarse")
     columns: dict[str, NDArray] = {}
-    filled_any = np.zeros(tile.shape, bool)
-    modis: dict[str, NDArray] = {}
-    for name in MODIS_INPUTS:
-        values, filled = gap_fill(day, name, store, partial(_read_window, store, name, tile, region))
-        modis[name] = _fill_spatially(values, region.factor)
-        filled_any |= filled
+    names = MODIS_INPUTS + ((SIF,) if SIF in predictors else ())  # sif: gap filled as MODIS
+    modis, filled_any = _gap_filled(day, names, region, store, tile)
     lag_filled = np.zeros(tile.shape, bool)
     for lag in ("sm_lag3", "sm_lag7"):
         columns[lag], filled = _lag_window(coarse[lag].values, region.factor, r0, c0, tile.shape)
         lag_filled |= filled
     lon, lat = tile.lonlat()
     zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
-    columns.update({name: modis[name] for name in ("lst_day", "lst_night", "ndvi", "evi")})
+    kept = ("lst_day", "lst_night", "ndvi", "evi", *names[len(MODIS_INPUTS) :])  # and sif
+    columns.update({name: modis[name] for name in kept})
     columns["albedo"] = albedo_from_bsa_wsa(modis["albedo_bsa"], modis["albedo_wsa"], zenith)
     for name in ("precip", "precip_3d", "elevation", "slope", "sand", "silt", "clay", "landcover"):
         columns[name] = store.read(day, name, tile, region)
@@ -187,9 +207,22 @@ def fine_features(
     columns.update(
         doy_sin=np.full(tile.shape, doy_sin), doy_cos=np.full(tile.shape, doy_cos), lat=lat, lon=lon
     )
-    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in predictors})
     _check_present(frame, day, "1 km")
     return frame, _input_qa(filled_any, lag_filled, _precip_filled(day, store, tile, region))
+
+
+def _gap_filled(
+    day: date, names: tuple[str, ...], region: Region, store: InputStore, tile: RegionGrid
+) -> tuple[dict[str, NDArray], NDArray[np.bool_]]:
+    """The tile's ``names`` (MODIS inputs, SIF) gap filled in time then in space, and where any was."""
+    fields: dict[str, NDArray] = {}
+    filled_any = np.zeros(tile.shape, bool)
+    for name in names:
+        values, filled = gap_fill(day, name, store, partial(_read_window, store, name, tile, region))
+        fields[name] = _fill_spatially(values, region.factor)
+        filled_any |= filled
+    return fields, filled_any
 
 
 def _precip_filled(day: date, store: InputStore, tile: RegionGrid, region: Region) -> NDArray[np.bool_]:
@@ -224,20 +257,28 @@ def _lag_window(
 
 
 def _read_window(store: InputStore, name: str, tile: RegionGrid, region: Region, day: date) -> NDArray:
+    """The day's window of ``name``; NaN for ``sif`` on a day ingested without it."""
+    if name == SIF and SIF not in store.open(day, "fine"):
+        return np.full(tile.shape, np.nan)
     return store.read(day, name, tile, region).astype(np.float64)
 
 
-def coarse_features(day: date, region: Region, store: InputStore) -> pd.DataFrame:
-    """Predictors and the SMAP target on the coarse grid (aggregated with the 50% rule)."""
+def coarse_features(
+    day: date, region: Region, store: InputStore, predictors: tuple[str, ...] = PREDICTORS
+) -> pd.DataFrame:
+    """``predictors`` and the SMAP target on the coarse grid (aggregated with the 50% rule); a
+    day ingested without ``sif`` has it NaN (no complete sample with SIF)."""
     coarse = store.open(day, "coarse")
     lon, lat = _coarse_lonlat(region.coarse)
     zenith = noon_solar_zenith(lat, day.timetuple().tm_yday)
     doy_sin, doy_cos = _doy_terms(day)
-    columns = {name: coarse[name].values.astype(np.float64) for name in PREDICTORS if name in coarse}
+    columns = {name: coarse[name].values.astype(np.float64) for name in predictors if name in coarse}
+    if SIF in predictors and SIF not in coarse:
+        columns[SIF] = np.full(region.coarse.shape, np.nan)
     columns["albedo"] = albedo_from_bsa_wsa(coarse["albedo_bsa"].values, coarse["albedo_wsa"].values, zenith)
     columns.update(doy_sin=np.full(lat.shape, doy_sin), doy_cos=np.full(lat.shape, doy_cos), lat=lat, lon=lon)
     columns["landcover"] = np.where(coarse["landcover"].values < 0, np.nan, coarse["landcover"].values)
-    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in PREDICTORS})
+    frame = pd.DataFrame({name: np.asarray(columns[name], np.float64).ravel() for name in predictors})
     frame["sm"] = coarse["sm"].values.astype(np.float64).ravel()
     frame["day"] = day
     frame["cell"] = np.arange(lat.size)
@@ -250,7 +291,7 @@ def _coarse_lonlat(grid: RegionGrid) -> tuple[NDArray, NDArray]:
 
 
 def _check_present(frame: pd.DataFrame, day: date, scale: str) -> None:
-    absent = [name for name in PREDICTORS if not np.isfinite(frame[name].to_numpy()).any()]
+    absent = [name for name in frame.columns if not np.isfinite(frame[name].to_numpy()).any()]
     if absent:
         raise MissingInputError(
             f"{day}: predictors {absent} have no valid value at {scale}; check the inputs"

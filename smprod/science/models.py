@@ -223,9 +223,12 @@ class Downscaler:
     ) -> NDArray[np.bool_]:
         """Rows that extrapolate: a ``ranged`` predictor outside its training range on the side
         named (``"both"``, ``"lower"`` or ``"upper"``; default: every predictor, both sides), or a
-        ``categorical`` one with a value never seen in training."""
+        ``categorical`` one with a value never seen in training. A ``ranged`` name the model was
+        not trained on (``sif`` for a model without it) is not judged."""
         flags = np.zeros(len(X), bool)
         for name, side in (dict.fromkeys(self.ranges, "both") if ranged is None else ranged).items():
+            if name not in self.ranges:
+                continue
             low, high = self.ranges[name]
             values = X[name].to_numpy()
             if side in ("both", "lower"):

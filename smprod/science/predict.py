@@ -58,8 +58,9 @@ def tiles(region: Region, size: int | None = None) -> Iterator[RegionGrid]:
 def predict_tile(
     model: Downscaler, day: date, region: Region, store: InputStore, tile: RegionGrid
 ) -> Prediction:
-    """Predict one tile; pixels with an incomplete predictor row get NaN and NO_RETRIEVAL."""
-    features, input_qa = fine_features(day, region, store, tile)
+    """Predict one tile from the model's own predictors (``model.predictors``: with or without
+    ``sif`` as it was trained); pixels with an incomplete predictor row get NaN and NO_RETRIEVAL."""
+    features, input_qa = fine_features(day, region, store, tile, model.predictors)
     complete = np.isfinite(features.to_numpy(np.float64)).all(axis=1)
     values = np.full(len(features), np.nan, np.float32)
     sigma = np.full(len(features), np.nan, np.float32)

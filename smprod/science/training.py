@@ -41,7 +41,7 @@ COARSE_FOOTPRINT_KM = {"SPL3SMP": 0.0, "SPL3SMP_E": 33.0}
 #: calendar terms, position, or the land-cover class, a mode).
 FOOTPRINT_SMOOTHED = (
     "lst_day", "lst_night", "ndvi", "evi", "albedo", "precip", "precip_3d",
-    "elevation", "slope", "sand", "silt", "clay",
+    "elevation", "slope", "sand", "silt", "clay", "sif",
 )  # fmt: skip
 #: A smoothed value needs valid cells carrying at least this share of the footprint's weight.
 FOOTPRINT_MIN_WEIGHT = 0.2
@@ -63,10 +63,12 @@ def footprint_smoothed(values: np.ndarray, footprint_km: float, cell_km: float) 
     return np.where(weight >= FOOTPRINT_MIN_WEIGHT, mean, np.nan)
 
 
-def _day_samples(day: date, region: Region, store: InputStore, footprint_km: float) -> pd.DataFrame:
-    frame = coarse_features(day, region, store)
+def _day_samples(
+    day: date, region: Region, store: InputStore, footprint_km: float, predictors: tuple[str, ...]
+) -> pd.DataFrame:
+    frame = coarse_features(day, region, store, predictors)
     if footprint_km > 0:
-        for name in FOOTPRINT_SMOOTHED:
+        for name in (n for n in FOOTPRINT_SMOOTHED if n in predictors):
             frame[name + CELL_MEAN_SUFFIX] = frame[name]
             grid = frame[name].to_numpy().reshape(region.coarse.shape)
             frame[name] = footprint_smoothed(grid, footprint_km, region.coarse.km).ravel()
@@ -97,17 +99,22 @@ class WindowSamples:
 
 
 def window_samples(
-    days: Iterable[date], region: Region, store: InputStore, footprint_km: float = 0.0
+    days: Iterable[date],
+    region: Region,
+    store: InputStore,
+    footprint_km: float = 0.0,
+    predictors: tuple[str, ...] = PREDICTORS,
 ) -> WindowSamples:
     """The complete coarse samples of ``days`` (those ingested), with the days that gave none.
 
-    ``footprint_km``: as for :func:`training_table`.
+    ``footprint_km``, ``predictors``: as for :func:`training_table`.
     """
     days = tuple(days)
     ingested = [day for day in days if store.has(day)]
-    frames = [_day_samples(day, region, store, footprint_km) for day in ingested]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
-    complete = np.isfinite(table[[*PREDICTORS, "sm"]].to_numpy(np.float64)).all(axis=1)
+    frames = [_day_samples(day, region, store, footprint_km, predictors) for day in ingested]
+    empty = pd.DataFrame(columns=[*predictors, "sm", "day", "cell"])
+    table = pd.concat(frames, ignore_index=True) if frames else empty
+    complete = np.isfinite(table[[*predictors, "sm"]].to_numpy(np.float64)).all(axis=1)
     table = add_local_means(table.loc[complete].reset_index(drop=True), region.coarse.shape, region.coarse.km)
     with_samples = set(table["day"])
     return WindowSamples(
@@ -119,29 +126,34 @@ def window_samples(
 
 
 def training_table(
-    days: Iterable[date], region: Region, store: InputStore, footprint_km: float = 0.0
+    days: Iterable[date],
+    region: Region,
+    store: InputStore,
+    footprint_km: float = 0.0,
+    predictors: tuple[str, ...] = PREDICTORS,
 ) -> pd.DataFrame:
-    """Complete coarse samples (predictors + ``sm``, ``day``, ``cell``) of the ingested ``days``.
+    """Complete coarse samples (``predictors`` + ``sm``, ``day``, ``cell``) of the ingested ``days``.
 
     ``footprint_km``: the coarse product's footprint (:data:`COARSE_FOOTPRINT_KM`); the
     continuous predictors are smoothed over it (module docstring). 0 pairs cell means as they are.
+    ``predictors``: the model's (:func:`smprod.science.features.predictor_names`).
 
     Raises:
         MissingInputError: when none of ``days`` is ingested.
     """
-    samples = window_samples(days, region, store, footprint_km)
+    samples = window_samples(days, region, store, footprint_km, predictors)
     if len(samples.missing) == len(samples.days):
         raise MissingInputError("no ingested day in the training window; run smprod ingest for those days")
     return samples.table
 
 
-def cell_mean_predictors(table: pd.DataFrame) -> pd.DataFrame:
-    """The predictors of ``table`` with every footprint-smoothed one back at its cell means (the
-    values whose range the 1 km values are compared with; the table itself when nothing was
-    smoothed)."""
-    out = table.loc[:, list(PREDICTORS)].copy()
+def cell_mean_predictors(table: pd.DataFrame, predictors: tuple[str, ...] = PREDICTORS) -> pd.DataFrame:
+    """The ``predictors`` of ``table`` with every footprint-smoothed one back at its cell means
+    (the values whose range the 1 km values are compared with; the table itself when nothing
+    was smoothed)."""
+    out = table.loc[:, list(predictors)].copy()
     for name in FOOTPRINT_SMOOTHED:
-        if name + CELL_MEAN_SUFFIX in table:
+        if name in out and name + CELL_MEAN_SUFFIX in table:
             out[name] = table[name + CELL_MEAN_SUFFIX]
     return out
 
