@@ -1,7 +1,8 @@
 """Write a whole synthetic archive (``smprod synth``): granules in the real formats + the truth.
 
 Layout below ``out`` (any layout works for the system, which finds files by name):
-``smap/``, ``modis/<product>/``, ``imerg/``, ``static/``, ``insitu/<network>/<station>/``,
+``smap/``, ``modis/<product>/``, ``imerg/``, ``sif/`` (GOSIF 8-day composites,
+:mod:`smprod.synthetic.fluorescence`), ``static/``, ``insitu/<network>/<station>/``,
 ``truth/truth_YYYYMMDD.tif``. Deterministic for a seed: no wall-clock time enters any file.
 """
 
@@ -25,6 +26,7 @@ from smprod.grids.ease import CRS_EASE2, EaseGrid, Region, region_from_bbox
 from smprod.grids.regrid import FWHM_PER_SIGMA, block_mean
 from smprod.inputs.granules import modis_tiles
 from smprod.synthetic import formats
+from smprod.synthetic.fluorescence import write_sif
 from smprod.synthetic.spec import WorldSpec
 from smprod.synthetic.world import Day, World, simulate, smooth_noise
 
@@ -84,6 +86,7 @@ def write_archive(
             _write_imerg(report, day, rng, runs=_imerg_runs(i, ndays))
             _write_truth(report, day)
         _write_modis(report, world)
+        report.files["sif"] += write_sif(report.out, world, seed)  # its own random stream
     _write_stations(report, world, rng)
     return report
 
@@ -355,19 +358,20 @@ def _write_albedo(report: SynthReport, day: Day, tile: str, footprint: _TileFoot
     _write_tile(report, "MCD43A3", day.day, tile, "MOD_Grid_BRDF", footprint, fields)
 
 
-def _composite_starts(first: date, last: date) -> list[date]:
-    """MOD13A2 16-day composite start days (DOY 1, 17, ...) whose period meets first..last."""
+def composite_starts(first: date, last: date, period: int = 16) -> list[date]:
+    """Start days of the composites of ``period`` days restarting each year on 1 January
+    (MOD13A2 16 days: DOY 1, 17, ...; GOSIF 8 days: DOY 1, 9, ...) whose period meets first..last."""
     starts = []
     for year in range(first.year, last.year + 1):
-        for doy in range(1, 366, 16):
+        for doy in range(1, 366, period):
             start = date(year, 1, 1) + timedelta(days=doy - 1)
-            if start <= last and start + timedelta(days=15) >= first:
+            if start <= last and start + timedelta(days=period - 1) >= first:
                 starts.append(start)
     return starts
 
 
 def _write_vi(report: SynthReport, world: World, tile: str, footprint: _TileFootprint) -> None:
-    for start in _composite_starts(world.days[0].day, world.days[-1].day):
+    for start in composite_starts(world.days[0].day, world.days[-1].day):
         days = [d for d in world.days if start <= d.day <= start + timedelta(days=15)]
         ndvi, evi = footprint.fields(
             np.mean([d.ndvi for d in days], axis=0), np.mean([d.evi for d in days], axis=0)
@@ -409,21 +413,24 @@ def _write_landcover(report: SynthReport, world: World, tile: str, footprint: _T
 # ---------------------------------------------------------------------------------- IMERG
 
 
-def _imerg_window(region: Region) -> tuple[slice, slice, object]:
+def latlon_window(region: Region, res: float = 0.1, margin: int = 1) -> tuple[slice, slice, object]:
+    """Rows and columns of the global lat/lon lattice of ``res`` degrees (IMERG 0.1, GOSIF 0.05)
+    that hold the region's coarse grid plus ``margin`` cells, and the window's transform."""
     from affine import Affine
 
     minlon, minlat, maxlon, maxlat = region.coarse.lonlat_bounds()
-    # one cell of margin, kept inside the 3600 x 1800 globe (a region may touch 180 degrees)
-    c0 = max(0, int(np.floor((minlon + 180) / 0.1)) - 1)
-    c1 = min(3600, int(np.ceil((maxlon + 180) / 0.1)) + 1)
-    r0 = max(0, int(np.floor((90 - maxlat) / 0.1)) - 1)
-    r1 = min(1800, int(np.ceil((90 - minlat) / 0.1)) + 1)
-    transform = Affine(0.1, 0, -180 + c0 * 0.1, 0, -0.1, 90 - r0 * 0.1)
+    ncols, nrows = round(360 / res), round(180 / res)
+    # ``margin`` cells, kept inside the globe (a region may touch 180 degrees)
+    c0 = max(0, int(np.floor((minlon + 180) / res)) - margin)
+    c1 = min(ncols, int(np.ceil((maxlon + 180) / res)) + margin)
+    r0 = max(0, int(np.floor((90 - maxlat) / res)) - margin)
+    r1 = min(nrows, int(np.ceil((90 - minlat) / res)) + margin)
+    transform = Affine(res, 0, -180 + c0 * res, 0, -res, 90 - r0 * res)
     return slice(r0, r1), slice(c0, c1), transform
 
 
 def _write_imerg(report: SynthReport, day: Day, rng: np.random.Generator, runs: tuple[str, ...]) -> None:
-    rows, cols, transform = _imerg_window(report.region)
+    rows, cols, transform = latlon_window(report.region)
     window = np.full((rows.stop - rows.start, cols.stop - cols.start), np.nan, np.float32)
     reproject(
         day.precip,

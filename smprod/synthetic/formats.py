@@ -393,8 +393,16 @@ def _padded_chunk(part: NDArray, chunks: tuple[int, ...], fill: NDArray) -> NDAr
     return full
 
 
-def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodata: float = np.nan) -> Path:
-    """A single-band float32 GeoTIFF (static layers, truth)."""
+def write_geotiff(
+    target: Path,
+    values: NDArray,
+    crs: Any,
+    transform: Any,
+    nodata: float | None = np.nan,
+    dtype: str = "float32",
+) -> Path:
+    """A single-band GeoTIFF: float32 with NaN nodata (static layers, truth) or, as GOSIF is
+    distributed, int16 without a nodata tag (its codes: :mod:`smprod.inputs.readers.sif`)."""
     import rasterio
 
     profile = {
@@ -402,7 +410,7 @@ def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodat
         "height": values.shape[0],
         "width": values.shape[1],
         "count": 1,
-        "dtype": "float32",
+        "dtype": dtype,
         "crs": crs,
         "transform": transform,
         "nodata": nodata,
@@ -412,7 +420,7 @@ def write_geotiff(target: Path, values: NDArray, crs: Any, transform: Any, nodat
         "blockysize": 256,
     }
     with atomic_path(target) as tmp, rasterio.open(tmp, "w", **profile) as ds:
-        ds.write(values.astype(np.float32), 1)
+        ds.write(values.astype(dtype), 1)
     return target
 
 

@@ -45,7 +45,7 @@ def test_gridded_inputs_have_ingests_variables_and_tile_chunks(tmp_path):
 )
 def test_imerg_window_stays_inside_the_globe_at_its_edges(bbox):
     from smprod.grids.ease import region_from_bbox
-    from smprod.synthetic.archive import _imerg_window
+    from smprod.synthetic.archive import latlon_window
 
-    rows, cols, _ = _imerg_window(region_from_bbox(bbox))
+    rows, cols, _ = latlon_window(region_from_bbox(bbox))
     assert 0 <= rows.start < rows.stop <= 1800 and 0 <= cols.start < cols.stop <= 3600
