@@ -1,7 +1,7 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
 Usage: python benchmarks/accuracy.py --suite [--worlds a,b] [--ceiling] [--small] [--work DIR]
-       [--reanalysis [--reanalysis-variants]]
+       [--reanalysis [--reanalysis-variants]] [--sif-variants]
        python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
        [--terrain-bands 1] [--archive DIR --bbox W,S,E,N --start YYYY-MM-DD] [--coarse-product SPL3SMP]
        [--gap-correction-km 54]
@@ -16,7 +16,11 @@ history length of days around the block, days after it included; production's de
 ``reanalysis_block_days``) next to the near-real-time product, on the worlds written with days
 after the scored ones (``<work>/<world>-after<N>``), with a table row and summary lines of its
 own; ``--reanalysis-variants`` also the variants ``docs/models.md`` compares (a model per day,
-the day itself left out, the record ending with the scored days).
+the day itself left out, the record ending with the scored days). ``--sif-variants`` scores
+every world also with SIF among the predictors (``product-sif``: the ``use_sif`` setting, the
+GOSIF composites written from the world's own seed and added to its days if they lack them),
+prints the per-world ratios without and with SIF and the adoption verdict (tuning worlds only),
+then the ``product-sif`` summaries before the product's.
 
 Without ``--suite``: writes (or reuses) a synthetic archive in DIR (or reads another world's
 archive, ``--archive``, with its truth under ``truth/`` as the archive contract says; give its
@@ -227,10 +231,12 @@ def run_suite(args: argparse.Namespace) -> None:
     methods = [suite.Method("product")]
     if args.reanalysis or args.reanalysis_variants:
         methods += reanalysis_methods(args.reanalysis_variants)
+    if args.sif_variants:
+        methods.append(suite.Method(SIF_METHOD, use_sif=True))
     results = {}
     for world in worlds:
-        after = suite.after_days(world) if len(methods) > 1 else 0
-        run = suite.prepare(world, args.work, url, after)
+        after = suite.after_days(world) if args.reanalysis or args.reanalysis_variants else 0
+        run = suite.prepare(world, args.work, url, after, sif=args.sif_variants)
         if args.prepare_only:
             continue
         results[world.name] = suite.score(run, methods, ceiling=args.ceiling)
@@ -241,6 +247,9 @@ def run_suite(args: argparse.Namespace) -> None:
         print(suite.format_world(title, results[world.name]), flush=True)
     if args.prepare_only:
         return
+    if args.sif_variants:
+        print("\nproduct / bilinear ubRMSE without and with SIF (same worlds, same seed):")
+        print("\n".join(suite.variant_lines(worlds, results, "product", SIF_METHOD)))
     for method in methods[1:]:  # the line scripts read stays last
         _summaries(worlds, results, method.name, f"{method.name} ")
     _summaries(worlds, results, "product", "")
@@ -255,6 +264,10 @@ def _summaries(worlds: list, results: dict, method: str, prefix: str) -> None:
         if part:
             print(f"{prefix}{label}: " + suite.summary_line(part, method).removeprefix("suite: "))
     print(prefix + suite.summary_line(results, method))
+
+
+#: The suite method with SIF among the predictors (``--sif-variants``).
+SIF_METHOD = "product-sif"
 
 
 def reanalysis_methods(variants: bool) -> list:
@@ -286,6 +299,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--reanalysis-variants", action="store_true", help="with --suite: and the reanalysis variants"
+    )
+    parser.add_argument(
+        "--sif-variants",
+        action="store_true",
+        help="with --suite: each world also with SIF among the predictors (GOSIF added to its archive)",
     )
     parser.add_argument("--stack", type=Path, help="embedded PostgreSQL directory (default WORK/stack)")
     parser.add_argument("--days", type=int, default=40)

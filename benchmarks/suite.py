@@ -40,8 +40,8 @@ from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.grids.ease import Region, region_from_bbox
 from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
-from smprod.inputs.dayfiles import InputStore
-from smprod.inputs.ingest import ingest_day
+from smprod.inputs.dayfiles import SIF, InputStore
+from smprod.inputs.ingest import add_sif, ingest_day
 from smprod.inputs.readers.ismn import read_stm
 from smprod.inputs.sources import ArchiveSource
 from smprod.inputs.window import reanalysis_blocks, reanalysis_days
@@ -53,11 +53,12 @@ from smprod.science.correction import (
     correct_region,
     porosity_from_texture,
 )
-from smprod.science.features import PREDICTORS, fine_features
+from smprod.science.features import PREDICTORS, fine_features, predictor_names
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
 from smprod.science.training import COARSE_FOOTPRINT_KM, training_table
 from smprod.synthetic.archive import write_archive
+from smprod.synthetic.fluorescence import write_sif_archive
 from smprod.synthetic.spec import SuiteWorld
 from smprod.validation.stations import daily_means, find_station_files
 
@@ -92,6 +93,8 @@ class Method:
     include_block: bool = True
     #: Reanalysis: the record ends with the scored days (no day after them to train on).
     at_record_end: bool = False
+    #: SIF among the predictors (the ``use_sif`` setting; the world must be prepared with ``sif``).
+    use_sif: bool = False
 
 
 @dataclass
@@ -130,23 +133,33 @@ def after_days(world: SuiteWorld) -> int:
     return world.history // 2
 
 
-def prepare(world: SuiteWorld, root: Path, database_url: str, after: int = 0) -> WorldRun:
+def prepare(world: SuiteWorld, root: Path, database_url: str, after: int = 0, sif: bool = False) -> WorldRun:
     """Write (once) and ingest (once) ``world`` below ``root / world.name``; with ``after`` days
     after the scored days, below ``root / f"{world.name}-after{after}"`` (a longer simulation
     of the same world: its truth is the same day for day, the inputs of its last scored days
-    differ a little, e.g. IMERG Final instead of Early)."""
+    differ a little, e.g. IMERG Final instead of Early).
+
+    ``sif``: the days also get SIF (ingested with ``use_sif``). A world written or ingested
+    before SIF existed gets its GOSIF composites from its own seed
+    (:func:`smprod.synthetic.fluorescence.write_sif_archive`) and its days' SIF added
+    (:func:`smprod.inputs.ingest.add_sif`); nothing else of it changes.
+    """
     base = root / (f"{world.name}-after{after}" if after else world.name)
     archive, layout = base / "archive", WorkLayout(base / "work")
     region = region_from_bbox(world.bbox, world.coarse_km)
     ndays = world.days + after
     if not (archive / "truth").exists():
         write_archive(archive, world.start, ndays, world.bbox, world.coarse_km, world.seed, world.spec)
+    if sif and not (archive / "sif").exists():
+        write_sif_archive(archive, world.start, ndays, world.bbox, world.coarse_km, world.seed, world.spec)
     store, source = InputStore(layout), ArchiveSource(archive)
     engine = db.make_engine(database_url)
     days = [world.start + timedelta(days=k) for k in range(ndays)]
     for day in days:
         if not store.has(day):
-            ingest_day(day, region, world.coarse_product, source, layout, engine)
+            ingest_day(day, region, world.coarse_product, source, layout, engine, use_sif=sif)
+        elif sif and SIF not in store.record(day, "fine").digests:
+            add_sif(day, region, source, layout, engine)
     engine.dispose()
     history = days[8 : 8 + world.history]
     scored = days[8 + world.history : 8 + world.history + world.test]
@@ -183,8 +196,9 @@ def train(run: WorldRun, method: Method, training: Training | None = None) -> Do
     """The model production would train (default: on the world's history window)."""
     days, keep = training or (tuple(run.train_days), ())
     footprint = COARSE_FOOTPRINT_KM[run.world.coarse_product] if method.footprint else 0.0
-    table = training_table(list(days), run.region, run.store, footprint)
-    model, _ = fit_calibrated(method.kind, *split_holdout(table, keep))
+    predictors = predictor_names(method.use_sif)
+    table = training_table(list(days), run.region, run.store, footprint, predictors)
+    model, _ = fit_calibrated(method.kind, *split_holdout(table, keep), predictors=predictors)
     return model
 
 
@@ -425,3 +439,38 @@ def format_world(name: str, scores: dict[str, Scores]) -> str:
             f"{s.coverage:6.3f}{stations}"
         )
     return "\n".join(lines)
+
+
+#: How much worse than without it a variant may make any world and still be adopted.
+ADOPTION_TOLERANCE = 0.005
+
+
+def variant_lines(
+    worlds: Sequence[SuiteWorld], results: dict[str, dict[str, Scores]], base: str, variant: str
+) -> list[str]:
+    """Per world the ratio of ``base`` and of ``variant`` and their difference, then the verdict.
+
+    The verdict is the adoption rule of a predictor or setting (docs/models.md): ``variant``
+    lowers the median and the worst ratio of the *tuning* worlds, and makes no world (held-out
+    ones included) worse by more than :data:`ADOPTION_TOLERANCE`. The held-out worlds are shown
+    but never decide for the variant.
+    """
+    lines = [f"  {'world':14s} {'role':8s} {base:>10s} {variant:>12s} {'change':>8s}"]
+    for world in worlds:
+        a, b = results[world.name][base].ratio, results[world.name][variant].ratio
+        role = "tuning" if world.tuning else "held-out"
+        lines.append(f"  {world.name:14s} {role:8s} {a:10.3f} {b:12.3f} {b - a:+8.3f}")
+    tuning = [w.name for w in worlds if w.tuning]
+    if not tuning:
+        return [*lines, f"{variant} vs {base}: no tuning world, no verdict"]
+    before = [results[n][base].ratio for n in tuning]
+    after = [results[n][variant].ratio for n in tuning]
+    loss = max(results[w.name][variant].ratio - results[w.name][base].ratio for w in worlds)
+    median_before, median_after = statistics.median(before), statistics.median(after)
+    adopt = median_after < median_before and max(after) < max(before) and loss <= ADOPTION_TOLERANCE
+    lines.append(
+        f"{variant} vs {base}: tuning median {median_before:.3f} -> {median_after:.3f}, tuning worst "
+        f"{max(before):.3f} -> {max(after):.3f}, largest loss on any world {loss:+.3f}: "
+        + ("adopt" if adopt else "keep the default")
+    )
+    return lines

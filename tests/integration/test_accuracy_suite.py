@@ -49,3 +49,31 @@ def test_small_suite_prints_every_world_and_the_suite_line(benchmark_work):
         ratio, residual = float(row[1]), float(row[4])
         assert 0.3 < ratio < 2.0
         assert residual <= 1e-4  # mass conserved wherever feasible
+
+
+def test_small_suite_with_sif_variants_scores_each_world_with_and_without_sif(benchmark_work):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "accuracy.py"),
+            "--suite",
+            "--small",
+            "--sif-variants",
+            "--work",
+            str(benchmark_work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert SUITE_LINE.match(lines[-1]), lines[-1]  # the product's line stays last
+    assert any(
+        SUITE_LINE.match(line.removeprefix("product-sif ")) for line in lines if "product-sif suite:" in line
+    )
+    rows = [line.split() for line in lines if line.strip().startswith("product-sif ")]
+    assert len(rows) == 2 and all(float(row[4]) <= 1e-4 for row in rows)  # mass conserved with SIF too
+    assert any(line.startswith("product-sif vs product: tuning median") for line in lines)
+    assert len(list((benchmark_work / "small-36" / "archive" / "sif").glob("GOSIF_*.tif"))) > 0
