@@ -11,9 +11,9 @@ produced again (:func:`key_changes`):
   and ``coarse.nc`` (recorded by the writer, :data:`smprod.inputs.dayfiles.DIGESTS_ATTR`; a
   changed static layer changes ``elevation``, ``slope``, ...) and of their record (granules used,
   SMAP release, IMERG run, missing inputs);
-- ``gap_filling_days``: the MODIS variables of every day within
-  :data:`~smprod.science.features.GAP_DAYS` of D that is ingested (MODIS gap filling in time
-  reads them); the product then reads only those days (:meth:`InputStore.only`), so a day
+- ``gap_filling_days``: the MODIS variables (and ``sif``, where a day has it) of every day within
+  :data:`~smprod.science.features.GAP_DAYS` of D that is ingested (gap filling in time reads
+  them); the product then reads only those days (:meth:`InputStore.only`), so a day
   ingested later gives a new key, never new bytes under the old one;
 - ``region``: the provenance's region record (bbox, grid, shape, transform);
 - ``settings``: the product settings (:class:`ProductSettings`);
@@ -50,7 +50,7 @@ from smprod.config import (
 )
 from smprod.errors import MissingInputError, ProductError
 from smprod.grids.ease import Region
-from smprod.inputs.dayfiles import DayRecord, InputStore
+from smprod.inputs.dayfiles import SIF, DayRecord, InputStore
 from smprod.layout import ProductFiles, WorkLayout
 from smprod.product.provenance import (
     SOFTWARE_PACKAGES,
@@ -208,10 +208,13 @@ def _day_identity(store: InputStore, day: date) -> dict[str, Any]:
 
 
 def _modis_identity(store: InputStore, day: date) -> str:
-    """One hash of the MODIS variables of a gap-filling day (what gap filling reads of it)."""
+    """One hash of the MODIS variables of a gap-filling day (what gap filling reads of it), and
+    of its ``sif`` when it has one (SIF is gap filled in time too; a day without it keeps the key
+    it had before SIF existed)."""
     record = store.record(day, "fine")
     if record.digests:
-        return _short_hash({name: record.digests.get(name) for name in MODIS_INPUTS})
+        names = (*MODIS_INPUTS, *((SIF,) if SIF in record.digests else ()))
+        return _short_hash({name: record.digests.get(name) for name in names})
     return _short_hash(_file_identity(store, day, "fine", record))
 
 

@@ -80,3 +80,16 @@ def test_each_model_predicts_from_its_own_predictor_list(small_world, with_sif):
     # with SIF: it needs SIF, and says so where the inputs have none
     with pytest.raises(MissingInputError, match="sif"):
         predict_region(sif_model, day, region, InputStore(small_world.layout))
+
+
+def test_sif_of_the_day_and_of_its_gap_filling_days_enters_the_input_key(small_world, with_sif):
+    from smprod.product.produce import ProductSettings, input_key
+
+    day, settings = small_world.days[12], ProductSettings("SPL3SMP")
+    plain = input_key(InputStore(small_world.layout), day, small_world.region, settings).components
+    keyed = input_key(with_sif, day, small_world.region, settings).components
+    assert SIF in keyed["day"]["fine"] and SIF not in plain["day"]["fine"]
+    changed = [
+        d for d in plain["gap_filling_days"] if plain["gap_filling_days"][d] != keyed["gap_filling_days"][d]
+    ]
+    assert changed == sorted(plain["gap_filling_days"])  # every neighbour's SIF is read by gap filling
