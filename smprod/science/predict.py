@@ -1,6 +1,6 @@
 """Prediction of a region at 1 km, tile by tile, so peak memory does not grow with the region.
 
-Tiles are windows of whole coarse cells (:attr:`Region.tile_cells` per side, about 144 km), so
+Tiles are windows of whole coarse cells (:attr:`Region.tile_cells` per side, about 288 km), so
 every tile can be mass-corrected on its own and the results equal an untiled run. A tile reads
 only its own window of the 1 km inputs (:meth:`InputStore.read`), so memory is set by the tile
 and the output layers, not by the region.
