@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -135,12 +136,22 @@ def write_product(
 def _write_files(files: ProductFiles, arrays: ProductArrays, info: ProductInfo) -> None:
     """Write the day's files (in the staging directory, under their published names): each COG
     (checked), the thumbnail, then the provenance with the checksums of the others."""
-    records = {}
-    for key, path in files.cogs().items():
+
+    def cog(key: str, path: Path) -> None:
         write_cog(path, arrays.layer(key), info.region.fine.transform, BANDS[key], _tags(info))
         check_cog(path)
-        records[key] = file_record(path, href=path.name)
-    files.thumbnail.write_bytes(render_thumbnail(arrays.soil_moisture))
+
+    def thumbnail() -> None:
+        files.thumbnail.write_bytes(render_thumbnail(arrays.soil_moisture))
+
+    # The files are independent and GDAL's compression and Pillow's encoding release the GIL:
+    # written at once on threads (each COG's bytes are its own, whatever the order).
+    with ThreadPoolExecutor(len(files.cogs()) + 1) as pool:
+        pending = [pool.submit(cog, key, path) for key, path in files.cogs().items()]
+        pending.append(pool.submit(thumbnail))
+        for future in pending:
+            future.result()
+    records = {key: file_record(path, href=path.name) for key, path in files.cogs().items()}
     records["thumbnail"] = file_record(files.thumbnail, href=files.thumbnail.name)
     record = provenance_record(info, arrays.soil_moisture, arrays.qa, records)
     files.provenance.write_bytes(provenance_bytes(record))

@@ -1,6 +1,6 @@
 """Prediction of a region at 1 km, tile by tile, so peak memory does not grow with the region.
 
-Tiles are windows of whole coarse cells (:attr:`Region.tile_cells` per side, about 144 km), so
+Tiles are windows of whole coarse cells (:attr:`Region.tile_cells` per side, about 288 km), so
 every tile can be mass-corrected on its own and the results equal an untiled run. A tile reads
 only its own window of the 1 km inputs (:meth:`InputStore.read`), so memory is set by the tile
 and the output layers, not by the region.
@@ -9,8 +9,10 @@ and the output layers, not by the region.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +27,11 @@ from smprod.science.subgrid import blend
 
 if TYPE_CHECKING:
     from distributed import Client
+
+#: Tiles predicted at once, on threads. The tree walks release the GIL and the 1 km feature
+#: building mostly does not, so two tiles in flight keep both cores busy where one tile at a
+#: time used about one (docs/models.md, "Speed and memory").
+TILE_THREADS = 2
 
 
 @dataclass
@@ -102,12 +109,14 @@ def predict_region(
         np.zeros(region.fine.shape, np.uint8),
         None if model.subgrid is None else np.full(region.fine.shape, np.nan),
     )
-    rows = _rows_of_tiles(region, size)
     if client is None:
-        for row in rows:
-            for tile, part in _predict_tiles(model, day, region, store, row):
+        with ThreadPoolExecutor(TILE_THREADS) as pool:
+            # pool.map yields in tile order whatever finishes first: placement is deterministic.
+            parts = pool.map(partial(predict_tile, model, day, region, store), tiles(region, size))
+            for tile, part in zip(tiles(region, size), parts, strict=True):
                 _place(out, region, tile, part)
         return _blended(out, model, region)
+    rows = _rows_of_tiles(region, size)
     shared_model = client.scatter(model, broadcast=True)
     futures = [
         client.submit(_predict_tiles, shared_model, day, region, InputStore(store.layout), row, pure=False)

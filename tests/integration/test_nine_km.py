@@ -31,10 +31,10 @@ START = date(2024, 6, 1)
 NDAYS = 10
 
 
-def test_a_9km_day_is_produced_on_144km_tiles_and_conserves_mass(tmp_path, database_url):
+def test_a_9km_day_is_produced_on_288km_tiles_and_conserves_mass(tmp_path, database_url):
     write_archive(tmp_path / "archive", START, NDAYS, BBOX, 9, seed=5)
     region = region_from_bbox(BBOX, 9)
-    assert region.factor == 9 and region.tile_cells == 16 and region.tile_pixels == 144
+    assert region.factor == 9 and region.tile_cells == 32 and region.tile_pixels == 288
     layout, source, engine = (
         WorkLayout(tmp_path / "work"),
         ArchiveSource(tmp_path / "archive"),

@@ -152,3 +152,28 @@ def test_written_files_read_back_with_their_record(tmp_path):
     assert coarse["landcover"].encoding["_FillValue"] == LANDCOVER_NODATA
     assert np.isnan(coarse["landcover"].values).all()  # no class anywhere: decoded as missing
     assert_array_equal(store.read(DAY, "ndvi", region.fine, region), fine["ndvi"])
+
+
+def test_a_window_reads_as_xarray_decodes_it(tmp_path):
+    """The direct netCDF4 window read gives what xarray's CF decoding gives, variable by variable."""
+    region = region_from_bbox((-97.5, 35.0, -96.9, 35.4), 36)
+    layout = WorkLayout(tmp_path)
+    fine, smap, lags = _day(region)
+    rng = np.random.default_rng(3)
+    for name in FINE_VARIABLES:
+        fine[name] = rng.normal(300, 10, region.fine.shape).astype(np.float32)
+        fine[name][rng.random(region.fine.shape) < 0.2] = np.nan
+    classes = rng.integers(1, 17, region.fine.shape).astype(np.int16)
+    classes[rng.random(region.fine.shape) < 0.2] = LANDCOVER_NODATA
+    fine["landcover"] = classes
+    attrs = day_attrs(DAY, {}, smap_release="R1", precip_run="Final", coarse_product="SPL3SMP")
+    fine_path, _ = write_day_inputs(layout, region, DAY, fine, smap, lags, attrs)
+    tile = region.fine.window(region.factor, 0, region.factor, 2 * region.factor)
+    store = InputStore(layout)
+    with xr.open_dataset(fine_path) as ds:
+        for name in FINE_VARIABLES:
+            expected = ds[name].values[tile.row0 - region.fine.row0 :][: tile.nrows, : tile.ncols]
+            got = store.read(DAY, name, tile, region)
+            assert got.dtype == expected.dtype, name
+            assert_array_equal(got, expected)
+    assert np.isnan(store.read(DAY, "landcover", tile, region)).any()  # the fill value is missing
