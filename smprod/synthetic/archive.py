@@ -180,7 +180,8 @@ def _global_lonlat(km: int) -> tuple[NDArray, NDArray]:
 
 
 @cache
-def _rasterio_crs_ease() -> CRS:
+def rasterio_crs_ease() -> CRS:
+    """EASE-Grid 2.0 (EPSG:6933) as rasterio's CRS, for warping the world's fields to a granule's grid."""
     return CRS.from_wkt(CRS_EASE2.to_wkt())
 
 
@@ -201,7 +202,7 @@ def _to_tile(
         values.astype(np.float32),
         out,
         src_transform=region.fine.transform,
-        src_crs=_rasterio_crs_ease(),
+        src_crs=rasterio_crs_ease(),
         dst_transform=transform,
         dst_crs=crs,
         src_nodata=np.nan,
@@ -436,7 +437,7 @@ def _write_imerg(report: SynthReport, day: Day, rng: np.random.Generator, runs: 
         day.precip,
         window,
         src_transform=report.region.fine.transform,
-        src_crs=_rasterio_crs_ease(),
+        src_crs=rasterio_crs_ease(),
         dst_transform=transform,
         dst_crs=CRS.from_epsg(4326),
         src_nodata=np.nan,
@@ -475,7 +476,7 @@ def _write_static(report: SynthReport, world: World) -> None:
             values,
             out,
             src_transform=report.region.fine.transform,
-            src_crs=_rasterio_crs_ease(),
+            src_crs=rasterio_crs_ease(),
             dst_transform=transform,
             dst_crs=CRS.from_epsg(4326),
             src_nodata=np.nan,

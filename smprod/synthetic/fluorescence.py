@@ -122,14 +122,14 @@ def write_sif(out: Path, world: World, seed: int) -> int:
 
 def _to_lattice(region: Region, values: NDArray, transform: object, shape: tuple[int, int]) -> NDArray:
     """A 1 km field averaged onto a window of the 0.05 degree lattice (NaN where it has no data)."""
-    from smprod.synthetic.archive import _rasterio_crs_ease
+    from smprod.synthetic.archive import rasterio_crs_ease
 
     cells = np.full(shape, np.nan, np.float32)
     reproject(
         values.astype(np.float32),
         cells,
         src_transform=region.fine.transform,
-        src_crs=_rasterio_crs_ease(),
+        src_crs=rasterio_crs_ease(),
         dst_transform=transform,
         dst_crs=CRS.from_epsg(4326),
         src_nodata=np.nan,
