@@ -418,7 +418,7 @@ def _open_handle(path: Path) -> netCDF4.Dataset:
 def _decoded(raw: NDArray, fill: Any) -> NDArray:
     """A window as xarray's CF decoding gives it: the fill value as NaN, integers as float32.
 
-    The input files are this package's own (:func:`write_day`): no scale factors or offsets.
+    The input files are this package's own (:func:`write_day_inputs`): no scale factors or offsets.
     """
     if raw.dtype.kind == "f":
         if fill is not None and not np.isnan(fill):
@@ -475,14 +475,19 @@ class InputStore:
         with _OPEN_LOCK:
             return self._open_locked(key)
 
+    def _checked_path(self, day: date, scale: str) -> Path:
+        """The day's file, or MissingInputError when the store does not hold the day."""
+        path = self.path(day, scale)
+        if self.days is not None and day not in self.days:
+            raise MissingInputError(f"{day} is not among the days this store was limited to")
+        if not path.exists():
+            raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
+        return path
+
     def _open_locked(self, key: tuple[date, str]) -> xr.Dataset:
         day, scale = key
         if key not in self._cache:
-            path = self.path(day, scale)
-            if self.days is not None and day not in self.days:
-                raise MissingInputError(f"{day} is not among the days this store was limited to")
-            if not path.exists():
-                raise MissingInputError(f"no gridded inputs for {day} ({path}): run smprod ingest first")
+            path = self._checked_path(day, scale)
             if scale == "fine":
                 self._cache[key] = _open_lazy(path)
             else:
@@ -508,8 +513,7 @@ class InputStore:
 
     def _fine_handle(self, day: date) -> netCDF4.Dataset:
         if day not in self._handles:
-            self.open(day, "fine")  # the same checks and errors as every other read
-            self._handles[day] = _open_handle(self.path(day, "fine"))
+            self._handles[day] = _open_handle(self._checked_path(day, "fine"))
             while len(self._handles) > MAX_OPEN_FILES:
                 self._handles.pop(next(iter(self._handles))).close()
         return self._handles[day]

@@ -29,15 +29,11 @@ def tree_predictions(forest: RandomForestRegressor, X: NDArray) -> NDArray[np.fl
     X = np.ascontiguousarray(X, dtype=np.float32)  # noqa: N806  (the trees' own dtype)
     out = np.empty((len(forest.estimators_), len(X)), np.float64)
 
-    def walk(trees: range) -> None:
-        for index in trees:
-            out[index] = forest.estimators_[index].predict(X, check_input=False)
+    def one(index: int) -> None:
+        out[index] = forest.estimators_[index].predict(X, check_input=False)
 
-    # One task per thread, a contiguous run of trees each: a task per tree cost more in the
-    # executor's queue and locks than the trees themselves on a tile (docs/models.md).
-    chunks = np.array_split(np.arange(len(forest.estimators_)), N_JOBS)
     with ThreadPoolExecutor(N_JOBS) as pool:
-        list(pool.map(walk, [range(c[0], c[-1] + 1) for c in chunks if c.size]))
+        list(pool.map(one, range(len(forest.estimators_))))
     return out
 
 

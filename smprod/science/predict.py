@@ -112,8 +112,9 @@ def predict_region(
     if client is None:
         with ThreadPoolExecutor(TILE_THREADS) as pool:
             # pool.map yields in tile order whatever finishes first: placement is deterministic.
-            parts = pool.map(partial(predict_tile, model, day, region, store), tiles(region, size))
-            for tile, part in zip(tiles(region, size), parts, strict=True):
+            windows = list(tiles(region, size))
+            parts = pool.map(partial(predict_tile, model, day, region, store), windows)
+            for tile, part in zip(windows, parts, strict=True):
                 _place(out, region, tile, part)
         return _blended(out, model, region)
     rows = _rows_of_tiles(region, size)

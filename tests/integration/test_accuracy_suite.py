@@ -23,23 +23,18 @@ SUITE_LINE = re.compile(
 )
 
 
-def test_small_suite_prints_every_world_and_the_suite_line(benchmark_work):
+def _small_suite(work: Path, *options: str) -> list[str]:
+    """The output lines of ``accuracy.py --suite --small`` (with ``options``), which must succeed."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "accuracy.py"), "--suite", "--small", *options]
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "accuracy.py"),
-            "--suite",
-            "--small",
-            "--work",
-            str(benchmark_work),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
+        [*command, "--work", str(work)], capture_output=True, text=True, timeout=900, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    return done.stdout.strip().splitlines()
+
+
+def test_small_suite_prints_every_world_and_the_suite_line(benchmark_work):
+    lines = _small_suite(benchmark_work)
     assert SUITE_LINE.match(lines[-1]), lines[-1]
     assert any(line.startswith("tuning worlds: worlds=1") for line in lines)
     assert any(line.startswith("held-out worlds: worlds=1") for line in lines)
@@ -52,23 +47,7 @@ def test_small_suite_prints_every_world_and_the_suite_line(benchmark_work):
 
 
 def test_small_suite_with_sif_variants_scores_each_world_with_and_without_sif(benchmark_work):
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "accuracy.py"),
-            "--suite",
-            "--small",
-            "--sif-variants",
-            "--work",
-            str(benchmark_work),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    lines = _small_suite(benchmark_work, "--sif-variants")
     assert SUITE_LINE.match(lines[-1]), lines[-1]  # the product's line stays last
     assert any(
         SUITE_LINE.match(line.removeprefix("product-sif ")) for line in lines if "product-sif suite:" in line
