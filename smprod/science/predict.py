@@ -110,24 +110,41 @@ def predict_region(
         None if model.subgrid is None else np.full(region.fine.shape, np.nan),
     )
     if client is None:
-        with ThreadPoolExecutor(TILE_THREADS) as pool:
-            # pool.map yields in tile order whatever finishes first: placement is deterministic.
-            windows = list(tiles(region, size))
-            parts = pool.map(partial(predict_tile, model, day, region, store), windows)
-            for tile, part in zip(windows, parts, strict=True):
-                _place(out, region, tile, part)
-        return _blended(out, model, region)
-    rows = _rows_of_tiles(region, size)
+        _predict_on_threads(out, model, day, region, store, size)
+    else:
+        _predict_on_cluster(out, model, day, region, store, size, client)
+    return _blended(out, model, region)
+
+
+def _predict_on_threads(
+    out: Prediction, model: Downscaler, day: date, region: Region, store: InputStore, size: int | None
+) -> None:
+    with ThreadPoolExecutor(TILE_THREADS) as pool:
+        # pool.map yields in tile order whatever finishes first: placement is deterministic.
+        windows = list(tiles(region, size))
+        parts = pool.map(partial(predict_tile, model, day, region, store), windows)
+        for tile, part in zip(windows, parts, strict=True):
+            _place(out, region, tile, part)
+
+
+def _predict_on_cluster(
+    out: Prediction,
+    model: Downscaler,
+    day: date,
+    region: Region,
+    store: InputStore,
+    size: int | None,
+    client: Client,
+) -> None:
     shared_model = client.scatter(model, broadcast=True)
     futures = [
         client.submit(_predict_tiles, shared_model, day, region, InputStore(store.layout), row, pure=False)
-        for row in rows
+        for row in _rows_of_tiles(region, size)
     ]
     for future in futures:  # in submission order: placement is deterministic
         for tile, part in future.result():
             _place(out, region, tile, part)
         future.release()
-    return _blended(out, model, region)
 
 
 def _blended(out: Prediction, model: Downscaler, region: Region) -> Prediction:
