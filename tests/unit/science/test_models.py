@@ -12,7 +12,7 @@ from smprod.errors import ModelError
 from smprod.inputs.dayfiles import InputStore
 from smprod.qa import QA
 from smprod.science.features import CLASS_CHECKED, PREDICTORS, RANGE_CHECKED
-from smprod.science.models import load_model, make_model
+from smprod.science.models import SPREAD_BLOCK, load_model, make_model, member_spread
 from smprod.science.predict import predict_region
 from smprod.science.training import spatial_split, split_metrics, temporal_split, training_table
 
@@ -87,6 +87,14 @@ def test_terrain_bands_need_elevation_and_enough_samples_per_band():
         make_model("rf", without, terrain_bands=2).fit(table[list(without)], table["sm"])
     with pytest.raises(ModelError, match="at least 1"):
         make_model("rf", PREDICTORS, terrain_bands=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_member_spread_in_blocks_equals_numpy_std_to_the_bit(dtype):
+    members = np.random.default_rng(3).normal(0.25, 0.04, (80, 2 * SPREAD_BLOCK + 777)).astype(dtype)
+    spread = member_spread(members)
+    assert spread.dtype == dtype
+    assert np.array_equal(spread, members.std(axis=0))
 
 
 def test_splits_hold_out_half_the_days_or_cells_and_are_disjoint():
