@@ -47,6 +47,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
+from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
 
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
@@ -257,7 +258,7 @@ def array_digest(values: NDArray) -> str:
 
 def file_attrs(path: Path) -> dict[str, Any]:
     """The global attributes of a netCDF file, without reading its variables."""
-    with netCDF4.Dataset(path) as nc:
+    with _NETCDF_LOCK, netCDF4.Dataset(path) as nc:
         return {name: nc.getncattr(name) for name in nc.ncattrs()}
 
 
@@ -391,6 +392,23 @@ def _write_atomic(ds: xr.Dataset, target: Path, chunks: tuple[int, int] | None =
 
 #: Tiles are predicted on threads: one opens a file (and sets the chunk cache) at a time.
 _OPEN_LOCK = threading.RLock()
+#: Held around every netCDF-C call this module makes with netCDF4 directly (window reads, opening
+#: and closing the handles): netCDF-C and HDF5 are not thread-safe. It is xarray's own lock for
+#: them, so these calls are serialized with xarray's reads and with its closing of files that
+#: were dropped, in whatever thread either happens. Taken after ``_OPEN_LOCK``, never before.
+_NETCDF_LOCK = NETCDF4_PYTHON_LOCK
+#: Handles of stores dropped without :meth:`InputStore.close`. A netCDF4 dataset whose variables
+#: were read is in a reference cycle, so left to itself it is closed by the cyclic garbage
+#: collector, in any thread, without a lock: with another thread inside netCDF-C that crashed
+#: the process (a segfault within seconds when a store is dropped while tiles are read). They
+#: are closed here instead, under the locks, by the next read.
+_DROPPED: list[netCDF4.Dataset] = []
+
+
+def _close_dropped() -> None:
+    """Close the handles of dropped stores; the caller holds ``_OPEN_LOCK`` and ``_NETCDF_LOCK``."""
+    while _DROPPED:
+        _DROPPED.pop().close()
 
 
 def _with_fine_chunk_cache(opener: Callable[[], T]) -> T:
@@ -505,7 +523,8 @@ class InputStore:
         times as much, and a day reads about a thousand windows (docs/models.md, "Speed and memory").
         """
         r0, c0 = tile.row0 - region.fine.row0, tile.col0 - region.fine.col0
-        with _OPEN_LOCK:  # netCDF-C is not thread-safe
+        with _OPEN_LOCK, _NETCDF_LOCK:  # netCDF-C is not thread-safe
+            _close_dropped()
             variable = self._fine_handle(day).variables[name]
             raw = variable[r0 : r0 + tile.nrows, c0 : c0 + tile.ncols]
             fill = getattr(variable, "_FillValue", None)
@@ -517,6 +536,26 @@ class InputStore:
             while len(self._handles) > MAX_OPEN_FILES:
                 self._handles.pop(next(iter(self._handles))).close()
         return self._handles[day]
+
+    def close(self) -> None:
+        """Close the files this store has open (it reopens what it reads afterwards)."""
+        with _OPEN_LOCK:
+            while self._cache:  # xarray closes its files under its own lock
+                self._cache.popitem()[1].close()
+            with _NETCDF_LOCK:
+                while self._handles:
+                    self._handles.popitem()[1].close()
+
+    def __enter__(self) -> InputStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Possibly inside the garbage collector, in a thread that holds the locks: hand the open
+        # handles to the next read rather than wait for a lock here (see _DROPPED).
+        _DROPPED.extend(getattr(self, "_handles", {}).values())
 
     def __getstate__(self) -> dict[str, object]:
         # Open files do not travel (to a Dask worker, say): the copy reopens what it reads.

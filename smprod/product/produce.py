@@ -380,19 +380,27 @@ def produce_day(
     settings = ProductSettings(
         coarse_product, gap_correction_km, conservation_km, min_smap_coverage, low_smap_coverage
     )
-    store = InputStore(layout)
-    coverage, warning = check_smap_coverage(store, day, settings)
-    key = input_key(store, day, region, settings)
-    keyed = store.only(key.days)
-    info = _product_info(keyed, day, region, model, model_info, settings, key, coverage, warning)
-    prediction = predict_region(model, day, region, keyed, client=client)
-    if input_key(InputStore(layout), day, region, settings).value != key.value:
-        raise ProductError(
-            f"{day}: the day inputs of {day} or of its gap-filling days were rewritten while it was "
-            "predicted (another ingest); run the day again"
-        )
-    files = layout.product_files(day)
-    return _correct_and_write_day(files, keyed, prediction, info, gap_correction_km, conservation_km)
+    # The stores are closed when done: their files are closed there, not by the garbage collector.
+    with InputStore(layout) as store:
+        coverage, warning = check_smap_coverage(store, day, settings)
+        key = input_key(store, day, region, settings)
+    with store.only(key.days) as keyed:
+        info = _product_info(keyed, day, region, model, model_info, settings, key, coverage, warning)
+        prediction = predict_region(model, day, region, keyed, client=client)
+        _check_key_unchanged(layout, day, region, settings, key)
+        files = layout.product_files(day)
+        return _correct_and_write_day(files, keyed, prediction, info, gap_correction_km, conservation_km)
+
+
+def _check_key_unchanged(
+    layout: WorkLayout, day: date, region: Region, settings: ProductSettings, key: InputKey
+) -> None:
+    with InputStore(layout) as now:
+        if input_key(now, day, region, settings).value != key.value:
+            raise ProductError(
+                f"{day}: the day inputs of {day} or of its gap-filling days were rewritten while it "
+                "was predicted (another ingest); run the day again"
+            )
 
 
 def _correct_and_write_day(

@@ -167,7 +167,7 @@ class Downscaler:
         """The terrain band (0 = lowest) of every row; all 0 without bands."""
         return np.searchsorted(self.band_edges, X[TERRAIN_PREDICTOR].to_numpy(), side="right")
 
-    def _mean_and_spread(self, X: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # noqa: N803
+    def _mean_and_spread(self, X: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.floating]]:  # noqa: N803
         """(point prediction, unscaled member spread), each band's rows by its own model."""
         if not self.band_models:
             members = self._members(X)

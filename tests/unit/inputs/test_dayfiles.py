@@ -177,3 +177,79 @@ def test_a_window_reads_as_xarray_decodes_it(tmp_path):
             assert got.dtype == expected.dtype, name
             assert_array_equal(got, expected)
     assert np.isnan(store.read(DAY, "landcover", tile, region)).any()  # the fill value is missing
+
+
+def _days_written(layout, region, count):
+    fine, smap, lags = _day(region)
+    attrs = day_attrs(DAY, {}, smap_release="R1", precip_run="Final", coarse_product="SPL3SMP")
+    days = [DAY + timedelta(days=k) for k in range(count)]
+    for day in days:
+        write_day_inputs(layout, region, day, fine, smap, lags, attrs)
+    return days
+
+
+def test_a_dropped_store_leaves_its_files_to_the_next_read_not_to_the_garbage_collector(tmp_path):
+    region = region_from_bbox((-97.5, 35.0, -97.3, 35.2), 36)
+    layout = WorkLayout(tmp_path)
+    (day,) = _days_written(layout, region, 1)
+    store = InputStore(layout)
+    store.read(day, "ndvi", region.fine, region)
+    (handle,) = store._handles.values()
+    del store
+    assert handle.isopen()  # not closed inside __del__, which may hold no lock
+    with InputStore(layout) as other:
+        other.read(day, "ndvi", region.fine, region)
+        assert not handle.isopen()  # closed by that read, under the locks
+        (own,) = other._handles.values()
+    assert not own.isopen() and not other._handles  # closed on leaving the block
+
+
+STRESS = """
+import gc, sys, threading
+from datetime import date
+from pathlib import Path
+from smprod.grids.ease import region_from_bbox
+from smprod.inputs.dayfiles import InputStore
+from smprod.layout import WorkLayout
+from smprod.science.predict import tiles
+
+region = region_from_bbox((-97.5, 35.0, -96.5, 35.6), 36)
+layout = WorkLayout(Path(sys.argv[1]))
+days = [date.fromisoformat(d) for d in sys.argv[2:]]
+windows = list(tiles(region, 1))
+done = threading.Event()
+
+def read_windows():
+    store, k = InputStore(layout), 0
+    while not done.is_set():
+        store.read(days[k % len(days)], "lst_day", windows[k % len(windows)], region)
+        k += 1
+
+readers = [threading.Thread(target=read_windows) for _ in range(2)]
+for thread in readers:
+    thread.start()
+for k in range(120):  # stores dropped while the others read, then collected
+    store = InputStore(layout)
+    for day in days:
+        store.read(day, "ndvi", windows[k % len(windows)], region)
+    del store
+    gc.collect()
+done.set()
+for thread in readers:
+    thread.join()
+print("ok")
+"""
+
+
+def test_stores_dropped_while_other_threads_read_do_not_crash_the_process(tmp_path):
+    """The garbage collector closed a dropped store's netCDF4 files in whatever thread it ran,
+    without a lock, while the tile threads were inside netCDF-C: the process died of a
+    segmentation fault (the throughput benchmark did, within seconds, as this script did)."""
+    import subprocess
+    import sys
+
+    region = region_from_bbox((-97.5, 35.0, -96.5, 35.6), 36)
+    days = _days_written(WorkLayout(tmp_path), region, 4)
+    command = [sys.executable, "-c", STRESS, str(tmp_path), *map(str, days)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-2000:])
