@@ -28,13 +28,29 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from smprod import db
 from smprod.errors import StackError
 from smprod.layout import WorkLayout
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def import_pgserver() -> ModuleType:
+    """The pgserver module, imported without its warning about XDG_RUNTIME_DIR: pgserver's class
+    body asks platformdirs for a runtime directory it never uses here (our data directory is
+    given), and every command that touched the stack printed the warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+    return pgserver
+
 
 DATABASES = ("smprod", "mlflow")
 DEFAULT_PREFECT_PORT = 4200
@@ -92,7 +108,7 @@ class EmbeddedStack:
 
     def up_postgres(self) -> None:
         """Start PostgreSQL if needed, create the databases and migrate ours (idempotent)."""
-        import pgserver
+        pgserver = import_pgserver()
 
         self.root.mkdir(parents=True, exist_ok=True)
         try:
@@ -124,6 +140,7 @@ class EmbeddedStack:
 
     def down_postgres(self) -> None:
         """Stop PostgreSQL (fast shutdown; data stays)."""
+        import_pgserver()  # the package first, quietly
         from pgserver._commands import pg_ctl
 
         if self.postgres_socket_dir() is None:

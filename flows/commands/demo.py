@@ -142,6 +142,6 @@ def _venv_command(name: str) -> str:
 def _pgserver_bin() -> str:
     from pathlib import Path
 
-    import pgserver
+    from infra.stack import import_pgserver
 
-    return str(Path(pgserver.__file__).parent / "pginstall" / "bin")
+    return str(Path(str(import_pgserver().__file__)).parent / "pginstall" / "bin")
