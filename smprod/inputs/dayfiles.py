@@ -401,7 +401,7 @@ _NETCDF_LOCK = NETCDF4_PYTHON_LOCK
 #: were read is in a reference cycle, so left to itself it is closed by the cyclic garbage
 #: collector, in any thread, without a lock: with another thread inside netCDF-C that crashed
 #: the process (a segfault within seconds when a store is dropped while tiles are read). They
-#: are closed here instead, under the locks, by the next read.
+#: are closed here instead, under the locks, by the next read or close of any store.
 _DROPPED: list[netCDF4.Dataset] = []
 
 
@@ -545,6 +545,7 @@ class InputStore:
             with _NETCDF_LOCK:
                 while self._handles:
                     self._handles.popitem()[1].close()
+                _close_dropped()
 
     def __enter__(self) -> InputStore:
         return self
