@@ -11,10 +11,11 @@ produced again (:func:`key_changes`):
   and ``coarse.nc`` (recorded by the writer, :data:`smprod.inputs.dayfiles.DIGESTS_ATTR`; a
   changed static layer changes ``elevation``, ``slope``, ...) and of their record (granules used,
   SMAP release, IMERG run, missing inputs);
-- ``gap_filling_days``: the MODIS variables (and ``sif``, where a day has it) of every day within
-  :data:`~smprod.science.features.GAP_DAYS` of D that is ingested (gap filling in time reads
-  them); the product then reads only those days (:meth:`InputStore.only`), so a day
-  ingested later gives a new key, never new bytes under the old one;
+- ``gap_filling_days``: the MODIS variables (and ``sif``, where a day has it) of every ingested
+  day whose MODIS fields the product may read (:func:`~smprod.science.features.modis_days`:
+  gap filling in time, D +- ``GAP_DAYS``, and the persistent anomalies, back to D -
+  ``PERSISTENT_DAYS``); the product then reads only those days (:meth:`InputStore.only`), so
+  a day ingested later gives a new key, never new bytes under the old one;
 - ``region``: the provenance's region record (bbox, grid, shape, transform);
 - ``settings``: the product settings (:class:`ProductSettings`);
 - ``code``: SHA-256 of the modules that turn inputs and model into the files
@@ -62,7 +63,7 @@ from smprod.product.provenance import (
 from smprod.product.write import correct_and_write
 from smprod.qa import QA
 from smprod.science.correction import porosity_from_texture
-from smprod.science.features import GAP_DAYS, MODIS_INPUTS
+from smprod.science.features import MODIS_INPUTS, modis_days
 from smprod.science.models import Downscaler
 from smprod.science.predict import Prediction, predict_region
 
@@ -172,12 +173,7 @@ def input_key(store: InputStore, day: date, region: Region, settings: ProductSet
 
     if not store.has(day):
         raise MissingInputError(f"no gridded inputs for {day}: run smprod ingest first")
-    neighbours = [
-        day + timedelta(days=step * k)
-        for k in range(1, GAP_DAYS + 1)
-        for step in (-1, 1)
-        if store.has(day + timedelta(days=step * k))
-    ]
+    neighbours = [other for other in modis_days(day) if other != day and store.has(other)]
     components = {
         "day": _day_identity(store, day),
         "gap_filling_days": {d.isoformat(): _modis_identity(store, d) for d in sorted(neighbours)},

@@ -98,6 +98,20 @@ CLASS_CHECKED = ("landcover",)
 MODIS_INPUTS = ("lst_day", "lst_night", "ndvi", "evi", "albedo_bsa", "albedo_wsa")
 #: How far (days) temporal gap filling looks for a valid value.
 GAP_DAYS = 8
+#: MODIS inputs with a persistent 1 km anomaly (:func:`persistent_anomalies`), for the
+#: sub-grid model.
+PERSISTENT_INPUTS = ("lst_day", "lst_night")
+#: Days D-PERSISTENT_DAYS..D the persistent anomaly averages (16 scored better than 8 on every
+#: tuning world of the accuracy suite; docs/models.md, "Persistent anomalies").
+PERSISTENT_DAYS = 16
+
+
+def modis_days(day: date) -> list[date]:
+    """The days whose MODIS fields the features of ``day`` may read, oldest first: gap filling
+    in time (D +- :data:`GAP_DAYS`) and the persistent anomalies (back to D -
+    :data:`PERSISTENT_DAYS`)."""
+    back = max(GAP_DAYS, PERSISTENT_DAYS)
+    return [day + timedelta(days=k) for k in range(-back, GAP_DAYS + 1)]
 
 
 def noon_solar_zenith(lat_deg: NDArray | float, doy: int) -> NDArray:
@@ -157,6 +171,41 @@ def _nearest_valid(
         value[take], distance[take] = field_[take], k
         need &= ~take
     return value, distance
+
+
+def persistent_anomalies(
+    day: date, region: Region, store: InputStore, tile: RegionGrid | None = None, days: int = PERSISTENT_DAYS
+) -> dict[str, NDArray[np.float64]]:
+    """Each pixel's persistent anomaly of :data:`PERSISTENT_INPUTS` against its coarse cell.
+
+    Per day of D-``days``..D that the store holds, the clear-sky (not gap-filled) value minus the
+    mean of the cell's clear pixels that day; the mean of those deviations over the days, 0 where
+    the pixel was never clear. A day's 1 km LST carries a kelvin or more of noise (cloud fringes,
+    view angle, emissivity), as large as the sub-grid signal, while a coarse cell's mean carries
+    almost none: the sub-grid model learns between cell means and is applied to these
+    multi-day anomalies, which average the noise out and keep the pattern that persists
+    (docs/models.md, "Persistent anomalies").
+    """
+    tile = tile or region.fine
+    out = {}
+    for name in PERSISTENT_INPUTS:
+        total, count = np.zeros(tile.shape), np.zeros(tile.shape)
+        for back in range(days + 1):
+            other = day - timedelta(days=back)
+            if not store.has(other):
+                continue
+            deviation = _cell_deviation(_read_window(store, name, tile, region, other), region.factor)
+            clear = np.isfinite(deviation)
+            total[clear] += deviation[clear]
+            count += clear
+        out[name] = np.divide(total, count, out=np.zeros(tile.shape), where=count > 0)
+    return out
+
+
+def _cell_deviation(values: NDArray, factor: int) -> NDArray[np.float64]:
+    """``values`` minus the mean of their coarse cell's valid pixels (NaN stays NaN)."""
+    values = np.asarray(values, np.float64)
+    return values - upsample_nearest(block_mean(values, factor, max_invalid_fraction=0.999), factor)
 
 
 def _fill_spatially(values: NDArray, factor: int) -> NDArray:

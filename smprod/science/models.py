@@ -281,7 +281,11 @@ class Downscaler:
             "terrain_bands": {"edges_m": self.band_edges, "samples": self.band_samples},
             "subgrid": None
             if self.subgrid is None
-            else {"blend": self.subgrid.blend, "samples": self.subgrid.samples},
+            else {
+                "blend": self.subgrid.blend,
+                "samples": self.subgrid.samples,
+                "persistent": self.subgrid.persistent,
+            },
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
         }
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))

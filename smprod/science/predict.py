@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from smprod.grids.ease import Region, RegionGrid
 from smprod.inputs.dayfiles import InputStore
 from smprod.qa import QA
-from smprod.science.features import CLASS_CHECKED, RANGE_CHECKED, fine_features
+from smprod.science.features import CLASS_CHECKED, RANGE_CHECKED, fine_features, persistent_anomalies
 from smprod.science.models import Downscaler
 from smprod.science.subgrid import blend
 
@@ -82,7 +82,8 @@ def predict_tile(
     qa |= input_qa.ravel()
     subgrid = None
     if model.subgrid is not None:
-        subgrid = model.subgrid.anomaly(features, tile.shape, region.factor)
+        persistent = persistent_anomalies(day, region, store, tile) if model.subgrid.persistent else None
+        subgrid = model.subgrid.anomaly(features, tile.shape, region.factor, persistent)
         subgrid[~complete.reshape(tile.shape)] = np.nan
     return Prediction(values.reshape(tile.shape), sigma.reshape(tile.shape), qa.reshape(tile.shape), subgrid)
 

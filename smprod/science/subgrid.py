@@ -10,7 +10,11 @@ This model learns the deviations directly, as multi-scale downscaling does: on e
 day, each coarse cell's deviation of SMAP from its neighbourhood mean (Gaussian, sigma
 :data:`NEIGHBOURHOOD_KM`) against the same deviations of the land-surface predictors
 (:data:`SUBGRID_PREDICTORS`). At 1 km it is applied to each pixel's deviation from its own
-coarse cell's mean (scale invariance of the deviation relation). Its anomaly is combined with
+coarse cell's mean (scale invariance of the deviation relation); for LST day and night that
+deviation is the pixel's persistent anomaly (its clear-sky deviation from the cell's mean averaged
+over D-16..D, :func:`smprod.science.features.persistent_anomalies`), not the day's: the forest
+is fitted on cell means, which carry almost none of a single pixel's LST noise, and applied to
+the day's pixel it turned that noise into pattern. Its anomaly is combined with
 the main model's (:func:`blend`): rescaled to the main anomaly's amplitude over the day's region
 (a forest trained on the smaller coarse deviations saturates on the larger 1 km ones), then
 averaged with weight ``subgrid_blend``. Cell means are untouched, so the mass correction and the
@@ -22,6 +26,7 @@ lower on every one of them with the blend at 0.5.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +89,9 @@ class SubgridModel:
     seed: int = 0
     samples: int = 0
     forest: Any = field(default=None, repr=False)
+    #: Whether the 1 km LST deviations are the persistent anomalies (:meth:`anomaly`); set by
+    #: :meth:`fit`, False on models saved before it existed, which keep their old behaviour.
+    persistent: bool = False
 
     def fit(self, table: pd.DataFrame) -> SubgridModel:
         """Fit on a training table carrying :func:`add_local_means` columns."""
@@ -93,21 +101,35 @@ class SubgridModel:
         y = table["sm"].to_numpy() - table["sm" + LOCAL_SUFFIX].to_numpy()
         ok = np.isfinite(X.to_numpy()).all(axis=1) & np.isfinite(y)
         self.samples = int(ok.sum())
+        self.persistent = True
         self.forest = RandomForestRegressor(
             TREES, min_samples_leaf=MIN_SAMPLES_LEAF, max_features=0.5, n_jobs=N_JOBS, random_state=self.seed
         ).fit(X.loc[ok], y[ok])
         return self
 
-    def anomaly(self, features: pd.DataFrame, shape: tuple[int, int], factor: int) -> NDArray[np.float64]:
+    def anomaly(
+        self,
+        features: pd.DataFrame,
+        shape: tuple[int, int],
+        factor: int,
+        persistent: Mapping[str, NDArray[np.float64]] | None = None,
+    ) -> NDArray[np.float64]:
         """The 1 km anomaly (zero mean in every coarse cell) of a window of whole cells.
 
         ``features``: the 1 km predictors of the window, row-major over ``shape``; a pixel's
-        deviation is from its coarse cell's mean over the valid pixels. NaN where a deviation is
-        missing.
+        deviation is from its coarse cell's mean over the valid pixels. ``persistent``: the
+        window's persistent anomalies (:func:`smprod.science.features.persistent_anomalies`),
+        which a model fitted with them (``self.persistent``) takes as its LST deviations in
+        place of the day's: a forest fitted on nearly noise-free cell means, applied to a
+        single pixel's day, maps that day's noise into the pattern (docs/models.md,
+        "Persistent anomalies"). NaN where a deviation is missing.
         """
+        use = persistent if self.persistent and persistent is not None else {}
         X = pd.DataFrame(  # noqa: N806
             {
-                name: _cell_anomaly(features[name].to_numpy(np.float64).reshape(shape), factor).ravel()
+                name: np.asarray(use[name], np.float64).ravel()
+                if name in use
+                else _cell_anomaly(features[name].to_numpy(np.float64).reshape(shape), factor).ravel()
                 for name in SUBGRID_PREDICTORS
             }
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ from smprod.product.produce import (
     produce_day,
 )
 from smprod.product.provenance import ModelInfo
-from smprod.science.features import GAP_DAYS, PREDICTORS, fine_features
+from smprod.science.features import GAP_DAYS, PERSISTENT_DAYS, PREDICTORS, fine_features
 from smprod.science.models import make_model
 from smprod.synthetic.gridded import write_gridded_inputs
 from smprod.synthetic.world import simulate
@@ -96,9 +96,11 @@ def test_a_rerun_with_nothing_changed_has_the_same_key_and_identical_bytes(world
 
 def test_the_key_names_the_day_and_the_gap_filling_days_it_covers(world, layout):
     days = world[2]
-    day = days[10]
+    day = days[-3]
     key = _key(layout, day)
-    expected = [d for d in days if 0 < abs((d - day).days) <= GAP_DAYS]
+    # gap filling reads D +- GAP_DAYS, the persistent anomalies D - PERSISTENT_DAYS..D
+    expected = [d for d in days if -PERSISTENT_DAYS <= (d - day).days <= GAP_DAYS and d != day]
+    assert min(expected) < day - timedelta(days=GAP_DAYS)  # the world reaches back that far
     assert sorted(key.components["gap_filling_days"]) == [d.isoformat() for d in expected]
     assert key.days == tuple(sorted([day, *expected]))
     assert set(key.components) == {"day", "gap_filling_days", "region", "settings", "code", "software"}
@@ -157,11 +159,12 @@ def test_a_later_day_ingested_gives_another_key_and_the_same_key_gives_the_same_
 
 def test_the_store_of_a_key_reads_only_its_days(world, layout):
     days = world[2]
-    key = _key(layout, days[10])
+    key = _key(layout, days[0])
     keyed = InputStore(layout).only(key.days)
-    assert keyed.has(days[10]) and not keyed.has(days[0])  # days[0] is 10 days away: not a gap day
+    # days[9] is 9 days after: gap filling reads 8 days ahead (the persistent anomalies only back)
+    assert keyed.has(days[0]) and keyed.has(days[8]) and not keyed.has(days[9])
     with pytest.raises(MissingInputError, match="not among the days"):
-        keyed.open(days[0], "fine")
+        keyed.open(days[9], "fine")
     import pickle
 
     assert pickle.loads(pickle.dumps(keyed)).days == keyed.days  # travels to Dask workers as it is

@@ -11,12 +11,15 @@ from smprod.inputs.dayfiles import InputStore
 from smprod.layout import WorkLayout
 from smprod.qa import QA
 from smprod.science.features import (
+    PERSISTENT_DAYS,
+    PERSISTENT_INPUTS,
     PREDICTORS,
     albedo_from_bsa_wsa,
     coarse_features,
     fine_features,
     gap_fill,
     noon_solar_zenith,
+    persistent_anomalies,
 )
 
 
@@ -76,6 +79,40 @@ def test_gap_fill_interpolates_linearly_between_neighbours(small_world, tmp_path
     values, filled = gap_fill(days[1], "lst_day", store, lambda d: store.open(d, "fine")["lst_day"].values)
     assert filled.all()
     assert_allclose(values, 310.0)  # halfway between 300 and 320
+
+
+def _cell_deviations(values: np.ndarray, factor: int) -> np.ndarray:
+    """Each pixel minus the nan-mean of its cell, by reshaping (independent of the library's blocks)."""
+    rows, cols = values.shape
+    blocks = values.reshape(rows // factor, factor, cols // factor, factor)
+    valid = np.isfinite(blocks)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a cell without a clear pixel: NaN
+        means = np.nansum(blocks, axis=(1, 3), keepdims=True) / valid.sum(axis=(1, 3), keepdims=True)
+    return (blocks - means).reshape(rows, cols)
+
+
+@pytest.mark.integration
+def test_persistent_anomalies_average_the_clear_sky_cell_deviations_of_the_days_held(small_world):
+    store, region = InputStore(small_world.layout), small_world.region
+    day = small_world.days[-1]
+    assert (day - small_world.days[0]).days >= PERSISTENT_DAYS  # the whole window is ingested
+    window = [d for d in small_world.days if 0 <= (day - d).days <= PERSISTENT_DAYS]
+    # a store limited to the input key's days reads only those; on one day the cloudy pixels are 0
+    for held in (window, window[-1:]):
+        anomalies = persistent_anomalies(day, region, store.only(held), None)
+        assert set(anomalies) == set(PERSISTENT_INPUTS)
+        for name in PERSISTENT_INPUTS:
+            raw = [store.open(d, "fine")[name].values.astype(np.float64) for d in held]
+            deviations = np.stack([_cell_deviations(values, region.factor) for values in raw])
+            clear_days = np.isfinite(deviations).sum(axis=0)
+            expected = np.nansum(deviations, axis=0) / np.maximum(clear_days, 1)
+            assert (clear_days == 0).any() == (len(held) == 1)
+            assert_allclose(anomalies[name], expected, atol=1e-9)  # 0 where never clear
+    # a tile of whole cells gets the same values as the whole region
+    tile = region.fine.window(0, 0, region.factor, 2 * region.factor)
+    part = persistent_anomalies(day, region, store.only(window), tile)["lst_day"]
+    whole = persistent_anomalies(day, region, store.only(window), None)["lst_day"]
+    assert_allclose(part, whole[: region.factor, : 2 * region.factor])
 
 
 @pytest.mark.integration

@@ -62,6 +62,30 @@ def test_the_deviation_relation_is_learned_and_applied_to_pixels_of_a_cell():
     assert np.corrcoef(anomaly.ravel(), lst_deviation.ravel())[0, 1] < -0.9
 
 
+def test_a_fitted_model_takes_the_persistent_lst_anomalies_in_place_of_the_days():
+    model = SubgridModel().fit(add_local_means(_grid_table(), SHAPE, cell_km=36.0))
+    assert model.persistent
+    rng = np.random.default_rng(2)
+    factor, shape = 6, (12, 18)
+    features = pd.DataFrame({name: rng.normal(size=shape[0] * shape[1]) for name in SUBGRID_PREDICTORS})
+    pattern = 3 * rng.normal(size=shape)
+    pattern -= np.repeat(np.repeat(block_mean(pattern, factor), factor, 0), factor, 1)  # as a deviation is
+    persistent = {"lst_day": pattern, "lst_night": np.zeros(shape)}
+    # the day's LST is noise around the persistent pattern: the anomaly follows the pattern alone
+    features["lst_day"] = 300 + pattern.ravel() + 5 * rng.normal(size=len(features))
+    with_pattern = model.anomaly(features, shape, factor, persistent)
+    features_of_pattern = features.assign(lst_day=300 + pattern.ravel(), lst_night=0.0)
+    assert_allclose(with_pattern, model.anomaly(features_of_pattern, shape, factor), atol=1e-12)
+    assert np.corrcoef(with_pattern.ravel(), pattern.ravel())[0, 1] < -0.9
+    # a model saved before persistent anomalies existed keeps the day's deviations
+    state = dict(model.__dict__)
+    del state["persistent"]
+    old = SubgridModel.__new__(SubgridModel)
+    old.__dict__.update(state)
+    assert not old.persistent
+    assert_allclose(old.anomaly(features, shape, factor, persistent), model.anomaly(features, shape, factor))
+
+
 def test_blend_keeps_cell_means_and_rescales_the_subgrid_anomaly():
     rng = np.random.default_rng(2)
     factor = 4
