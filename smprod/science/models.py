@@ -285,6 +285,7 @@ class Downscaler:
                 "blend": self.subgrid.blend,
                 "samples": self.subgrid.samples,
                 "persistent": self.subgrid.persistent,
+                "keep_amplitude": self.subgrid.keep_amplitude,
             },
             "versions": {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__},
         }

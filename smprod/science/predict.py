@@ -151,7 +151,7 @@ def _predict_on_cluster(
 def _blended(out: Prediction, model: Downscaler, region: Region) -> Prediction:
     if out.subgrid is None or model.subgrid is None:
         return out
-    values = blend(out.values, out.subgrid, region.factor, model.subgrid.blend)
+    values = blend(out.values, out.subgrid, region.factor, model.subgrid.blend, model.subgrid.keep_amplitude)
     return Prediction(values.astype(np.float32), out.sigma, out.qa, out.subgrid)
 
 

@@ -64,7 +64,7 @@ def test_the_deviation_relation_is_learned_and_applied_to_pixels_of_a_cell():
 
 def test_a_fitted_model_takes_the_persistent_lst_anomalies_in_place_of_the_days():
     model = SubgridModel().fit(add_local_means(_grid_table(), SHAPE, cell_km=36.0))
-    assert model.persistent
+    assert model.persistent and model.keep_amplitude
     rng = np.random.default_rng(2)
     factor, shape = 6, (12, 18)
     features = pd.DataFrame({name: rng.normal(size=shape[0] * shape[1]) for name in SUBGRID_PREDICTORS})
@@ -79,10 +79,10 @@ def test_a_fitted_model_takes_the_persistent_lst_anomalies_in_place_of_the_days(
     assert np.corrcoef(with_pattern.ravel(), pattern.ravel())[0, 1] < -0.9
     # a model saved before persistent anomalies existed keeps the day's deviations
     state = dict(model.__dict__)
-    del state["persistent"]
+    del state["persistent"], state["keep_amplitude"]
     old = SubgridModel.__new__(SubgridModel)
     old.__dict__.update(state)
-    assert not old.persistent
+    assert not old.persistent and not old.keep_amplitude
     assert_allclose(old.anomaly(features, shape, factor, persistent), model.anomaly(features, shape, factor))
 
 
@@ -98,8 +98,15 @@ def test_blend_keeps_cell_means_and_rescales_the_subgrid_anomaly():
     rescaled = anomaly * main.std() / anomaly.std()
     assert_allclose(out - values, 0.5 * (rescaled - main), atol=1e-12)
     assert_allclose(blend(values, anomaly, factor, 0.0), values)
+    # keep_amplitude: the average of the two patterns, rescaled to the main one's spread
+    kept = blend(values, anomaly, factor, 0.5, keep_amplitude=True)
+    assert_allclose(block_mean(kept, factor), block_mean(values, factor), atol=1e-12)
+    mixed = main + 0.5 * (rescaled - main)
+    assert mixed.std() < 0.95 * main.std()  # two patterns that agree in part average smaller
+    assert_allclose(kept - values, mixed * main.std() / mixed.std() - main, atol=1e-12)
     anomaly[0, 0] = np.nan  # a pixel without a sub-grid anomaly keeps the main value
     assert blend(values, anomaly, factor, 0.5)[0, 0] == values[0, 0]
+    assert blend(values, anomaly, factor, 0.5, keep_amplitude=True)[0, 0] == values[0, 0]
 
 
 def test_fit_calibrated_adds_the_subgrid_model_unless_its_blend_is_zero():
