@@ -354,8 +354,9 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
         trained["ceiling"] = (((), ()), _ceiling_model(run))
     pooled = {name: _Pooled() for name in ("bilinear", "oracle", *names)}
     stations = _stations(run)
+    # the oracle at the stations too: the best any product conserved to the day's SMAP can do there
     station_pairs: dict[str, list[tuple[list[float], list[float]]]] = {
-        v: [([], []) for _ in stations] for v in ("smap", "bilinear", *names)
+        v: [([], []) for _ in stations] for v in ("smap", "bilinear", "oracle", *names)
     }
     for day in run.test_days:
         truth = run.truth(day)
