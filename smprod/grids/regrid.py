@@ -85,6 +85,13 @@ def upsample_nearest(coarse: NDArray, factor: int) -> NDArray:
     return np.repeat(np.repeat(np.asarray(coarse), factor, axis=-2), factor, axis=-1)
 
 
+def deviation_from_cell_mean(fine: NDArray, factor: int) -> NDArray[np.float64]:
+    """Each fine cell minus the mean of its coarse cell's valid fine cells (NaN stays NaN; a
+    coarse cell without a valid fine cell is NaN): the sub-grid anomaly of a field."""
+    values = np.asarray(fine, np.float64)
+    return values - upsample_nearest(block_mean(values, factor, max_invalid_fraction=0.999), factor)
+
+
 def bilinear_to_fine(coarse: NDArray, factor: int) -> NDArray[np.float64]:
     """Bilinear interpolation of coarse cell-centre values to the nested fine cell centres.
 

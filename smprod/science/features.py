@@ -44,7 +44,13 @@ from numpy.typing import NDArray
 
 from smprod.errors import MissingInputError
 from smprod.grids.ease import Region, RegionGrid
-from smprod.grids.regrid import bilinear_window, block_mean, nearest_valid, upsample_nearest
+from smprod.grids.regrid import (
+    bilinear_window,
+    block_mean,
+    deviation_from_cell_mean,
+    nearest_valid,
+    upsample_nearest,
+)
 from smprod.inputs.dayfiles import PRECIP_FILLED, SIF, InputStore
 from smprod.qa import QA
 
@@ -194,18 +200,14 @@ def persistent_anomalies(
             other = day - timedelta(days=back)
             if not store.has(other):
                 continue
-            deviation = _cell_deviation(_read_window(store, name, tile, region, other), region.factor)
+            deviation = deviation_from_cell_mean(
+                _read_window(store, name, tile, region, other), region.factor
+            )
             clear = np.isfinite(deviation)
             total[clear] += deviation[clear]
             count += clear
         out[name] = np.divide(total, count, out=np.zeros(tile.shape), where=count > 0)
     return out
-
-
-def _cell_deviation(values: NDArray, factor: int) -> NDArray[np.float64]:
-    """``values`` minus the mean of their coarse cell's valid pixels (NaN stays NaN)."""
-    values = np.asarray(values, np.float64)
-    return values - upsample_nearest(block_mean(values, factor, max_invalid_fraction=0.999), factor)
 
 
 def _fill_spatially(values: NDArray, factor: int) -> NDArray:

@@ -17,8 +17,9 @@ is fitted on cell means, which carry almost none of a single pixel's LST noise, 
 the day's pixel it turned that noise into pattern. Its anomaly is combined with
 the main model's (:func:`blend`): rescaled to the main anomaly's amplitude over the day's region
 (a forest trained on the smaller coarse deviations saturates on the larger 1 km ones), then
-averaged with weight ``subgrid_blend``. Cell means are untouched, so the mass correction and the
-uncertainty are as before.
+averaged with weight ``subgrid_blend``, and the average rescaled to the main anomaly's amplitude
+again (two patterns that agree in part average smaller; ``keep_amplitude``). Cell means are
+untouched, so the mass correction and the uncertainty are as before.
 
 Chosen on the accuracy suite's six tuning worlds (docs/models.md): product / bilinear ubRMSE
 lower on every one of them with the blend at 0.5.
@@ -35,7 +36,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from smprod.config import DEFAULT_SUBGRID_BLEND
-from smprod.grids.regrid import block_mean, gaussian_mean, upsample_nearest
+from smprod.grids.regrid import deviation_from_cell_mean, gaussian_mean
 from smprod.science.forest import N_JOBS, forest_mean
 
 #: Predictors whose deviations the model learns: the land-surface and terrain fields that vary
@@ -131,7 +132,9 @@ class SubgridModel:
             {
                 name: np.asarray(use[name], np.float64).ravel()
                 if name in use
-                else _cell_anomaly(features[name].to_numpy(np.float64).reshape(shape), factor).ravel()
+                else deviation_from_cell_mean(
+                    features[name].to_numpy(np.float64).reshape(shape), factor
+                ).ravel()
                 for name in SUBGRID_PREDICTORS
             }
         )
@@ -139,12 +142,7 @@ class SubgridModel:
         out = np.full(len(X), np.nan)
         if ok.any():
             out[ok] = forest_mean(self.forest, X.to_numpy(np.float32)[ok])
-        return _cell_anomaly(out.reshape(shape), factor)
-
-
-def _cell_anomaly(values: NDArray[np.float64], factor: int) -> NDArray[np.float64]:
-    """``values`` minus the mean of their coarse cell's valid pixels."""
-    return values - upsample_nearest(block_mean(values, factor, 0.999), factor)
+        return deviation_from_cell_mean(out.reshape(shape), factor)
 
 
 def blend(
@@ -160,7 +158,7 @@ def blend(
     world's product gained from restoring it (docs/models.md, "The blend's amplitude").
     """
     values = np.asarray(values, np.float64)
-    main = _cell_anomaly(values, factor)
+    main = deviation_from_cell_mean(values, factor)
     both = np.isfinite(main) & np.isfinite(anomaly)
     spread = float(np.std(anomaly[both])) if both.any() else 0.0
     if spread == 0.0 or weight == 0.0:

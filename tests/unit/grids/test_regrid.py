@@ -13,6 +13,7 @@ from smprod.grids.regrid import (
     block_mean,
     block_mode,
     block_sum,
+    deviation_from_cell_mean,
     nearest_valid,
     upsample_nearest,
     valid_block_mean,
@@ -120,3 +121,16 @@ def test_block_parts_give_the_mean_of_whatever_cells_are_valid():
     assert_allclose(mean[1, 0], 13.0)
     with pytest.raises(ValueError, match="whole number"):
         as_blocks(np.zeros((4, 5)), 2)
+
+
+def test_deviation_from_cell_mean_is_taken_over_each_cells_valid_pixels():
+    fine = np.array(
+        [
+            [1.0, 3.0, 10.0, np.nan],
+            [np.nan, 2.0, np.nan, np.nan],
+        ]
+    )
+    out = deviation_from_cell_mean(fine, 2)
+    # cell 1: mean of 1, 3, 2 = 2; cell 2: only 10 is valid
+    assert_allclose(out, [[-1.0, 1.0, 0.0, np.nan], [np.nan, 0.0, np.nan, np.nan]])
+    assert np.isnan(deviation_from_cell_mean(np.full((2, 2), np.nan), 2)).all()
