@@ -66,7 +66,7 @@ from infra.stack import EmbeddedStack
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM, load_settings
 from smprod.grids.ease import region_from_bbox
-from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.grids.regrid import bilinear_to_fine, block_mean, deviation_from_cell_mean, upsample_nearest
 from smprod.inputs.dayfiles import InputStore
 from smprod.inputs.ingest import ingest_day
 from smprod.inputs.sources import ArchiveSource
@@ -111,10 +111,7 @@ def fine_metrics(
     if not ok.any():  # e.g. nearest-neighbour SMAP in cells without SMAP
         return dict.fromkeys(METRICS, float("nan"))
     d = field[ok] - truth[ok]
-    anomalies = []
-    for a in (field, truth):
-        masked = np.where(ok, a, np.nan)
-        anomalies.append(masked - upsample_nearest(block_mean(masked, factor, 0.999), factor))
+    anomalies = [deviation_from_cell_mean(np.where(ok, a, np.nan), factor) for a in (field, truth)]
     sub = np.isfinite(anomalies[0]) & np.isfinite(anomalies[1])
     return {
         "rmse": float(np.sqrt(np.mean(d**2))),

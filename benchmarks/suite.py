@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from smprod import db
 from smprod.config import DEFAULT_GAP_CORRECTION_KM
 from smprod.grids.ease import Region, region_from_bbox
-from smprod.grids.regrid import bilinear_to_fine, block_mean, upsample_nearest
+from smprod.grids.regrid import bilinear_to_fine, block_mean, deviation_from_cell_mean, upsample_nearest
 from smprod.inputs.dayfiles import SIF, InputStore
 from smprod.inputs.ingest import add_sif, ingest_day
 from smprod.inputs.readers.ismn import read_stm
@@ -220,11 +220,6 @@ def _corr(a: NDArray, b: NDArray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _anomaly(values: NDArray, ok: NDArray, factor: int) -> NDArray:
-    masked = np.where(ok, values, np.nan)
-    return masked - upsample_nearest(block_mean(masked, factor, 0.999), factor)
-
-
 @dataclass
 class _Pooled:
     """Pixels of all scored days, pooled (so a day with few valid pixels weighs little)."""
@@ -255,7 +250,7 @@ class _Pooled:
         self.baseline_error.append(bilinear[ok] - truth[ok])
         self.added.append(field_[ok] - bilinear[ok])
         self.needed.append(truth[ok] - bilinear[ok])
-        a, b = _anomaly(field_, ok, factor), _anomaly(truth, ok, factor)
+        a, b = (deviation_from_cell_mean(np.where(ok, v, np.nan), factor) for v in (field_, truth))
         sub = np.isfinite(a) & np.isfinite(b)
         self.sub_product.append(a[sub])
         self.sub_truth.append(b[sub])
