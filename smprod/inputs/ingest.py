@@ -5,9 +5,11 @@ For a day D (design, "Data flow" 1-3) the granules needed are:
 - SMAP (``SPL3SMP`` or ``SPL3SMP_E``, the configured coarse product) on D (**required**) and on
   D-8..D-2 for the lagged predictors ``sm_lag3``/``sm_lag7`` (the coarse SMAP of D-3 / D-7,
   per cell the nearest valid day within +-1 day; a tie goes to the more recent day);
-- MODIS tiles covering the region: LST of D (``MOD11A1`` Terra and ``MYD11A1`` Aqua; mean where
-  both are valid), the 16-day VI composite covering D (``MOD13A2``/``MYD13A2``), albedo of D
-  (``MCD43A3``), land cover of D's year or the latest earlier year (``MCD12Q1``);
+- MODIS tiles covering the region: LST of D (``MOD11A1`` Terra and ``MYD11A1`` Aqua, each
+  screened for cold cloud edges by :mod:`smprod.inputs.cloud_edges`, masked pixels noted in
+  ``missing``; mean where both are valid), the 16-day VI composite covering D
+  (``MOD13A2``/``MYD13A2``), albedo of D (``MCD43A3``), land cover of D's year or the latest
+  earlier year (``MCD12Q1``);
 - IMERG daily D-2..D (``precip`` of D, ``precip_3d`` the sum of the three; the worst run used is
   recorded so a day made with Early/Late can be reprocessed when Final arrives). Every run of a
   day is a candidate (Final, then Late, then Early): a run that cannot be read is quarantined and
@@ -55,7 +57,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ from sqlalchemy.engine import Engine
 from smprod.errors import DownloadError, GranuleError, MissingInputError
 from smprod.grids.ease import Region
 from smprod.inputs import ledger
+from smprod.inputs.cloud_edges import screen_cloud_edges
 from smprod.inputs.dayfiles import (
     FINE_VARIABLES,
     LAG_DAYS,
@@ -102,6 +105,7 @@ log = logging.getLogger(__name__)
 #: a rerun.
 INGEST_CODE = (
     "inputs/ingest.py",
+    "inputs/cloud_edges.py",
     "inputs/dayfiles.py",
     "inputs/granules.py",
     "inputs/readers",
@@ -288,32 +292,17 @@ def _lagged(
 def _modis(
     loader: _DayLoader, refs: Sequence[GranuleRef], day: date, region: Region, report: IngestReport
 ) -> dict[str, NDArray]:
-    """MODIS fields on the 1 km grid: tiles mosaicked per product, Terra and Aqua averaged.
+    """MODIS fields on the 1 km grid: tiles mosaicked per product, LST screened for cold cloud
+    edges per platform, Terra and Aqua averaged.
 
     Each tile is read only over the window the region needs (``read_modis_window``) and warped
     as plain arrays; the values are those of the whole tile through ``to_fine``.
     """
-    from smprod.grids.reproject import fields_to_fine, mosaic
-    from smprod.inputs.readers.modis import read_modis_window
-
-    def read(path: Path, method: str) -> dict[str, NDArray]:
-        return fields_to_fine(read_modis_window(path, region.fine), region, method)
-
     fields: dict[str, list[NDArray]] = defaultdict(list)
     for product in MODIS_FIELDS:
-        method = "mode" if product == "MCD12Q1" else "average"
-        mosaicked: dict[str, NDArray] = {}
-        for tile in modis_tiles(region):
-            got = loader.first_valid(_of_tile(refs, product, tile, day), partial(read, method=method))
-            if got is None:
-                continue
-            # tile by tile into one mosaic per field: a large region held all its tiles' full-size
-            # fields at once (5.3 GiB for an 8 M-cell day)
-            for name in MODIS_FIELDS[product]:
-                nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
-                before = [mosaicked[name]] if name in mosaicked else []
-                mosaicked[name] = mosaic([*before, got[1][name]], nodata)
-        for name, values in mosaicked.items():
+        for name, values in _product_mosaic(loader, refs, product, day, region).items():
+            if name in LST_SCREENED:
+                values = _screen_edges(values, f"{name} {product}", report)
             fields[name].append(values)
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
@@ -324,6 +313,45 @@ def _modis(
         else:
             out[name] = mean_valid(fields[name])
     return out
+
+
+def _product_mosaic(
+    loader: _DayLoader, refs: Sequence[GranuleRef], product: str, day: date, region: Region
+) -> dict[str, NDArray]:
+    """One MODIS product's fields over the region, its tiles' warped windows mosaicked."""
+    from smprod.grids.reproject import fields_to_fine, mosaic
+    from smprod.inputs.readers.modis import read_modis_window
+
+    method = "mode" if product == "MCD12Q1" else "average"
+
+    def read(path: Path) -> dict[str, NDArray]:
+        return fields_to_fine(read_modis_window(path, region.fine), region, method)
+
+    mosaicked: dict[str, NDArray] = {}
+    for tile in modis_tiles(region):
+        got = loader.first_valid(_of_tile(refs, product, tile, day), read)
+        if got is None:
+            continue
+        # tile by tile into one mosaic per field: a large region held all its tiles' full-size
+        # fields at once (5.3 GiB for an 8 M-cell day)
+        for name in MODIS_FIELDS[product]:
+            nodata = float(LANDCOVER_NODATA) if name == "landcover" else np.nan
+            before = [mosaicked[name]] if name in mosaicked else []
+            mosaicked[name] = mosaic([*before, got[1][name]], nodata)
+    return mosaicked
+
+
+#: The MODIS fields screened for cold cloud edges (:mod:`smprod.inputs.cloud_edges`).
+LST_SCREENED = ("lst_day", "lst_night")
+
+
+def _screen_edges(values: NDArray, label: str, report: IngestReport) -> NDArray:
+    """One platform's LST mosaic with its cold cloud edges masked, noted in ``missing``."""
+    screened, found = screen_cloud_edges(values)
+    if found.masked:
+        report.missing.append(found.note(label))
+        log.info("%s: %s", report.day, report.missing[-1])
+    return screened
 
 
 #: How a filled precipitation day is described in the day files' ``missing`` list.
