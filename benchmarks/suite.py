@@ -15,7 +15,8 @@ pixels:
 * ``residual``: the largest |cell mean - SMAP| over feasible cells with SMAP (m3/m3);
 * ``coverage``: share of pixels whose error against the truth is within the uncertainty;
 * against the world's stations: per-station ubRMSE of product, bilinear SMAP and SMAP
-  (nearest cell), averaged over stations with at least :data:`MIN_STATION_DAYS` days.
+  (nearest cell), each over the station's days where every variant has a value, averaged over
+  the stations with at least :data:`MIN_STATION_DAYS` such days.
 
 Two references bound what any product can reach on a world: the **oracle** (the truth itself put
 through the mass correction at the product's conservation scale: every mass-conserving product
@@ -62,7 +63,7 @@ from smprod.synthetic.fluorescence import write_sif_archive
 from smprod.synthetic.spec import SuiteWorld
 from smprod.validation.stations import daily_means, find_station_files
 
-#: Fewest matched days for a station to count in the station scores.
+#: Fewest common days (every variant and the station valid) for a station to count.
 MIN_STATION_DAYS = 3
 #: Pixels per training day sampled for the learnable ceiling's forest.
 CEILING_PIXELS_PER_DAY = 4000
@@ -314,17 +315,22 @@ def _stations(run: WorldRun) -> list[tuple[int, int, dict[date, float]]]:
 
 
 def _station_ubrmse(pairs: dict[str, list[tuple[list[float], list[float]]]]) -> dict[str, float]:
-    """Mean over stations of the per-station ubRMSE of each variant."""
-    out = {}
-    for variant, per_station in pairs.items():
-        values = []
-        for estimate, observed in per_station:
-            d = np.asarray(estimate) - np.asarray(observed)
-            ok = np.isfinite(d)
-            if ok.sum() >= MIN_STATION_DAYS:
-                values.append(float(np.std(d[ok])))
-        out[variant] = float(np.mean(values)) if values else float("nan")
-    return out
+    """Mean over stations of the per-station ubRMSE of each variant, all on the same days.
+
+    A station's days are those where every variant has a value (SMAP and bilinear SMAP have none
+    where the day's SMAP has a gap; the product has, from the model alone): comparing each over
+    its own days would score the product on its hardest days and SMAP without them.
+    """
+    variants = list(pairs)
+    out: dict[str, list[float]] = {v: [] for v in variants}
+    for i in range(len(pairs[variants[0]])):
+        observed = np.asarray(pairs[variants[0]][i][1])
+        errors = {v: np.asarray(pairs[v][i][0]) - observed for v in variants}
+        common = np.logical_and.reduce([np.isfinite(e) for e in errors.values()])
+        if common.sum() >= MIN_STATION_DAYS:
+            for v in variants:
+                out[v].append(float(np.std(errors[v][common])))
+    return {v: float(np.mean(values)) if values else float("nan") for v, values in out.items()}
 
 
 def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> dict[str, Scores]:

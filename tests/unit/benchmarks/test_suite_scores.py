@@ -58,3 +58,25 @@ def test_summary_line_reports_worst_and_median():
         "suite: worlds=3 worst_ratio=0.950 median_ratio=0.900 worst_av_r=0.400 "
         "median_av_r=0.500 median_subgrid_r=0.600"
     )
+
+
+def test_station_scores_compare_every_variant_on_the_same_days():
+    """SMAP has a gap on day 2 where the product (from the model alone) is far off: scored on its
+    own days the product would carry that day and SMAP not; on the common days both skip it."""
+    from benchmarks.suite import MIN_STATION_DAYS, _station_ubrmse
+
+    observed = [0.20, 0.25, 0.30, 0.22, 0.28]
+    smap = [0.21, 0.27, float("nan"), 0.23, 0.30]
+    product = [0.20, 0.26, 0.45, 0.22, 0.29]
+    got = _station_ubrmse({"smap": [(smap, observed)], "product": [(product, observed)]})
+    common = [0, 1, 3, 4]
+    for name, series in (("smap", smap), ("product", product)):
+        expected = np.std([series[i] - observed[i] for i in common])
+        assert_allclose(got[name], expected)
+    assert got["product"] < got["smap"]
+    # a station with fewer common days than MIN_STATION_DAYS is left out of every variant
+    short = [(smap[: MIN_STATION_DAYS - 1] + [float("nan")], observed[:MIN_STATION_DAYS])]
+    left_out = _station_ubrmse(
+        {"smap": short, "product": [(product[:MIN_STATION_DAYS], observed[:MIN_STATION_DAYS])]}
+    )
+    assert np.isnan(left_out["smap"]) and np.isnan(left_out["product"])
