@@ -75,7 +75,7 @@ def test_station_scores_compare_every_variant_on_the_same_days():
         assert_allclose(got[name], expected)
     assert got["product"] < got["smap"]
     # a station with fewer common days than MIN_STATION_DAYS is left out of every variant
-    short = [(smap[: MIN_STATION_DAYS - 1] + [float("nan")], observed[:MIN_STATION_DAYS])]
+    short = [([*smap[: MIN_STATION_DAYS - 1], float("nan")], observed[:MIN_STATION_DAYS])]
     left_out = _station_ubrmse(
         {"smap": short, "product": [(product[:MIN_STATION_DAYS], observed[:MIN_STATION_DAYS])]}
     )
