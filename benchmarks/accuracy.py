@@ -1,7 +1,7 @@
 """Accuracy of the downscaling on a synthetic world, next to nearest-neighbour and bilinear SMAP.
 
 Usage: python benchmarks/accuracy.py --suite [--worlds a,b] [--ceiling] [--small] [--work DIR]
-       [--reanalysis [--reanalysis-variants]] [--sif-variants]
+       [--reanalysis [--reanalysis-variants]] [--sif-variants] [--long-stations]
        python benchmarks/accuracy.py [--days 40] [--test-days 4] [--kinds rf,xgb] [--work DIR] [--seed 7]
        [--terrain-bands 1] [--archive DIR --bbox W,S,E,N --start YYYY-MM-DD] [--coarse-product SPL3SMP]
        [--gap-correction-km 54]
@@ -20,7 +20,11 @@ the day itself left out, the record ending with the scored days). ``--sif-varian
 every world also with SIF among the predictors (``product-sif``: the ``use_sif`` setting, the
 GOSIF composites written from the world's own seed and added to its days if they lack them),
 prints the per-world ratios without and with SIF and the adoption verdict (tuning worlds only),
-then the ``product-sif`` summaries before the product's.
+then the ``product-sif`` summaries before the product's. ``--long-stations`` scores the
+near-real-time product at the stations over a longer series, on the worlds written with days
+after the scored ones: the scored days and every day after them, all made by the model of the
+scored days (the pixel scores stay those of the scored days); 12 stations over 6 days is a
+noisy figure.
 
 Without ``--suite``: writes (or reuses) a synthetic archive in DIR (or reads another world's
 archive, ``--archive``, with its truth under ``truth/`` as the archive contract says; give its
@@ -232,14 +236,19 @@ def run_suite(args: argparse.Namespace) -> None:
         methods.append(suite.Method(SIF_METHOD, use_sif=True))
     results = {}
     for world in worlds:
-        after = suite.after_days(world) if args.reanalysis or args.reanalysis_variants else 0
-        run = suite.prepare(world, args.work, url, after, sif=args.sif_variants)
+        longer = args.reanalysis or args.reanalysis_variants or args.long_stations
+        run = suite.prepare(
+            world, args.work, url, suite.after_days(world) if longer else 0, sif=args.sif_variants
+        )
         if args.prepare_only:
             continue
-        results[world.name] = suite.score(run, methods, ceiling=args.ceiling)
+        station_days = run.days[world.history + world.test :] if args.long_stations else []
+        results[world.name] = suite.score(run, methods, ceiling=args.ceiling, station_days=station_days)
         title = (
             f"{world.name} ({world.coarse_product}, {world.history} days of history, "
-            f"{len(run.test_days)} scored; {world.spec.describe()})"
+            f"{len(run.test_days)} scored"
+            + (f", stations over {len(run.test_days) + len(station_days)} days" if station_days else "")
+            + f"; {world.spec.describe()})"
         )
         print(suite.format_world(title, results[world.name]), flush=True)
     if args.prepare_only:
@@ -301,6 +310,11 @@ def main() -> None:
         "--sif-variants",
         action="store_true",
         help="with --suite: each world also with SIF among the predictors (GOSIF added to its archive)",
+    )
+    parser.add_argument(
+        "--long-stations",
+        action="store_true",
+        help="with --suite: the stations over the scored days and the days after them",
     )
     parser.add_argument("--stack", type=Path, help="embedded PostgreSQL directory (default WORK/stack)")
     parser.add_argument("--days", type=int, default=40)

@@ -205,9 +205,7 @@ def train(run: WorldRun, method: Method, training: Training | None = None) -> Do
 
 def product(run: WorldRun, method: Method, prediction: Prediction, day: date) -> NDArray[np.float64]:
     """The mass-corrected product of ``day`` from the model's field, as ``method`` makes it."""
-    smap = run.store.open(day, "coarse")["sm"].values.astype(np.float64)
-    fine = run.store.open(day, "fine")
-    porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
+    smap, porosity = _smap(run, day), _porosity(run, day)
     if method.correct is not None:
         return method.correct(prediction.values, smap, run.region.factor, porosity)
     return correct_region(
@@ -333,8 +331,18 @@ def _station_ubrmse(pairs: dict[str, list[tuple[list[float], list[float]]]]) -> 
     return {v: float(np.mean(values)) if values else float("nan") for v, values in out.items()}
 
 
-def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> dict[str, Scores]:
-    """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method."""
+def score(
+    run: WorldRun, methods: Sequence[Method], ceiling: bool = False, station_days: Sequence[date] = ()
+) -> dict[str, Scores]:
+    """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method.
+
+    ``station_days``: days after the scored days on which the products are scored at the
+    stations only (a longer station series; near-real-time methods only, each day made by the
+    model of the scored days). The function is long because one loop over the days makes every
+    field once and feeds both the pooled pixel scores and the station series.
+    """
+    if station_days and any(m.training != "near-real-time" for m in methods):
+        raise ValueError("station_days: near-real-time methods only (a reanalysis window is per scored day)")
     factor = run.region.factor
     block, offset = conservation_blocks(run.region.coarse, methods[0].conservation_km if methods else None)
     scale = (factor, block, offset)
@@ -343,7 +351,7 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
     trained: dict[str, tuple[Training, Downscaler]] = {}  # each method's current model
 
     def model_of(name: str, day: date) -> Downscaler:
-        training = plans[name][day]
+        training = plans[name].get(day) or plans[name][run.test_days[-1]]
         if name not in trained or trained[name][0] != training:
             trained[name] = (training, train(run, by_name[name], training))
         return trained[name][1]
@@ -354,20 +362,11 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
         plans["ceiling"] = {day: ((), ()) for day in run.test_days}
         trained["ceiling"] = (((), ()), _ceiling_model(run))
     pooled = {name: _Pooled() for name in ("bilinear", "oracle", *names)}
-    stations = _stations(run)
-    # the oracle at the stations too: the best any product conserved to the day's SMAP can do there
-    station_pairs: dict[str, list[tuple[list[float], list[float]]]] = {
-        v: [([], []) for _ in stations] for v in ("smap", "bilinear", "oracle", *names)
-    }
-    for day in run.test_days:
-        truth = run.truth(day)
-        smap = run.store.open(day, "coarse")["sm"].values.astype(np.float64)
+    stations = _StationSeries(_stations(run), ("bilinear", "oracle", *names))
+    for day in [*run.test_days, *station_days]:
+        truth, smap, porosity = run.truth(day), _smap(run, day), _porosity(run, day)
         bilinear = bilinear_to_fine(smap, factor)
-        fine = run.store.open(day, "fine")
-        porosity = porosity_from_texture(fine["sand"].values, fine["clay"].values)
-        oracle = conserve_mass_in_blocks(
-            truth, smap, factor, block, scale[2], porosity, run.region.tile_cells
-        )
+        oracle = conserve_mass_in_blocks(truth, smap, factor, block, offset, porosity, run.region.tile_cells)
         fields: dict[str, tuple[NDArray, NDArray | None]] = {
             "bilinear": (bilinear, None),
             "oracle": (oracle.values, None),
@@ -375,17 +374,12 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
         for name in names:
             prediction = predict_region(model_of(name, day), day, run.region, run.store)
             fields[name] = (product(run, by_name.get(name, Method(name)), prediction, day), prediction.sigma)
-        for name, (values, sigma) in fields.items():
-            pooled[name].add(values, truth, bilinear, smap, porosity, scale, sigma)
-        nearest = upsample_nearest(smap, factor)
-        for i, (row, col, means) in enumerate(stations):
-            observed = means.get(day, float("nan"))
-            for variant in station_pairs:
-                source = nearest if variant == "smap" else fields[variant][0]
-                station_pairs[variant][i][0].append(float(source[row, col]))
-                station_pairs[variant][i][1].append(observed)
+        if day in run.test_days:
+            for name, (values, sigma) in fields.items():
+                pooled[name].add(values, truth, bilinear, smap, porosity, scale, sigma)
+        stations.add(day, upsample_nearest(smap, factor), {name: v for name, (v, _) in fields.items()})
     results = {name: p.scores() for name, p in pooled.items()}
-    ubrmse = _station_ubrmse(station_pairs)
+    ubrmse = _station_ubrmse(stations.pairs)
     for name, result in results.items():
         if name in ubrmse:
             result.stations = {
@@ -394,6 +388,39 @@ def score(run: WorldRun, methods: Sequence[Method], ceiling: bool = False) -> di
                 "smap": ubrmse["smap"],
             }
     return results
+
+
+def _smap(run: WorldRun, day: date) -> NDArray[np.float64]:
+    return run.store.open(day, "coarse")["sm"].values.astype(np.float64)
+
+
+def _porosity(run: WorldRun, day: date) -> NDArray[np.float64]:
+    fine = run.store.open(day, "fine")
+    return porosity_from_texture(fine["sand"].values, fine["clay"].values)
+
+
+@dataclass
+class _StationSeries:
+    """Each variant's values at the stations' pixels, day by day, beside the stations' own.
+
+    The oracle is among the variants: the best any product conserved to the day's SMAP can do
+    at the stations; ``smap`` (the nearest cell) always is.
+    """
+
+    stations: list[tuple[int, int, dict[date, float]]]
+    variants: tuple[str, ...]
+    pairs: dict[str, list[tuple[list[float], list[float]]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pairs = {v: [([], []) for _ in self.stations] for v in ("smap", *self.variants)}
+
+    def add(self, day: date, nearest: NDArray, fields: dict[str, NDArray]) -> None:
+        for i, (row, col, means) in enumerate(self.stations):
+            observed = means.get(day, float("nan"))
+            for variant, (estimates, observations) in ((v, self.pairs[v][i]) for v in self.pairs):
+                source = nearest if variant == "smap" else fields[variant]
+                estimates.append(float(source[row, col]))
+                observations.append(observed)
 
 
 def _ceiling_model(run: WorldRun) -> Downscaler:

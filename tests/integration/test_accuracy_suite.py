@@ -56,3 +56,14 @@ def test_small_suite_with_sif_variants_scores_each_world_with_and_without_sif(be
     assert len(rows) == 2 and all(float(row[4]) <= 1e-4 for row in rows)  # mass conserved with SIF too
     assert any(line.startswith("product-sif vs product: tuning median") for line in lines)
     assert len(list((benchmark_work / "small-36" / "archive" / "sif").glob("GOSIF_*.tif"))) > 0
+
+
+def test_small_suite_scores_the_stations_over_the_days_after_the_scored_ones(benchmark_work):
+    lines = _small_suite(benchmark_work, "--long-stations")
+    assert SUITE_LINE.match(lines[-1]), lines[-1]
+    # small worlds: 2 scored days and history // 2 = 5 days after them
+    titles = [line for line in lines if line.startswith(("small-36 (", "small-9 ("))]
+    assert len(titles) == 2 and all("stations over 7 days" in t for t in titles), titles
+    assert (benchmark_work / "small-36-after5" / "archive" / "truth").is_dir()
+    stations = [float(line.split()[-3]) for line in lines if line.strip().startswith("product ")]
+    assert len(stations) == 2 and all(0 < s < 0.2 for s in stations)
