@@ -16,7 +16,7 @@ The stages, each in its own module:
 - :mod:`~smprod.validation.windows`: rolling windows and meteorological seasons.
 - :mod:`~smprod.validation.skill`: metrics per station, network and overall per window.
 - :mod:`~smprod.validation.tables`: the SQLAlchemy models (created by the Alembic migrations
-  ``validation_0001`` and ``validation_0002``) and the idempotent upserts.
+  ``validation_0001`` to ``validation_0003``) and the idempotent upserts.
 - :mod:`~smprod.validation.pipeline`: one validation run (ingest, matchups, metrics, TC).
 - :mod:`~smprod.validation.report`: printed tables, MLflow summary and PNG plots.
 """

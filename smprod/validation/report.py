@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 #: Order of variants in tables and plots (product first, baselines after).
-VARIANT_ORDER = ("corrected", "uncorrected", "uncorrected_cell", "bilinear", "smap")
+VARIANT_ORDER = (
+    "corrected", "uncorrected", "uncorrected_cell", "bilinear", "smap",
+    "corrected_common", "bilinear_common", "smap_common",
+)  # fmt: skip
 #: Metrics with a 95 % interval (columns ``<metric>_ci_low`` / ``<metric>_ci_high``).
 INTERVAL_METRICS = ("r", "bias", "rmse", "ubrmse")
 #: Metrics logged to MLflow and shown in the table.
@@ -31,7 +34,11 @@ COLLOCATION_SYSTEMS = ("product", "smap", "insitu")
 #: Experiment the validation summaries are logged to.
 EXPERIMENT = "smprod-validation"
 #: Review metrics on a version's training run: the product (no suffix) and the baselines beside it.
-REVIEW_VARIANTS = {"corrected": "", "bilinear": "_bilinear", "smap": "_smap"}
+REVIEW_VARIANTS = {
+    "corrected": "", "bilinear": "_bilinear", "smap": "_smap",
+    # the same three on the days all have a value (skill.with_common_days): the fair comparison
+    "corrected_common": "_common", "bilinear_common": "_bilinear_common", "smap_common": "_smap_common",
+}  # fmt: skip
 REVIEW_METRICS = ("ubrmse", "r", "bias", "n")
 #: Model-version tag naming the day its ``insitu.*`` tags were computed for.
 TAG_COMPUTED_FOR = "insitu.computed_for"

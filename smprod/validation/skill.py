@@ -39,6 +39,12 @@ from smprod.validation.windows import SEASON_OF_MONTH, Window, windows_for
 #: Columns :func:`compute_skill` needs in its matchup table.
 MATCHUP_COLUMNS = ("station_key", "network", "day", "variant", "model_version", "insitu", "product")
 OVERALL = "all"
+#: The variants a reviewer compares: the product and the two SMAP baselines. Each has its own
+#: days (SMAP and bilinear SMAP none where the day's SMAP has a gap at the station, the product a
+#: value from the model there), so each is scored a second time on the days all three share, as
+#: ``<variant>_common`` (:func:`with_common_days`).
+COMPARED_VARIANTS = ("corrected", "bilinear", "smap")
+COMMON_SUFFIX = "_common"
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ def compute_skill(
     Raises:
         MetricInputError: if ``matchups`` lacks one of :data:`MATCHUP_COLUMNS`.
     """
-    frame = matchup_frame(matchups)
+    frame = with_common_days(matchup_frame(matchups))
     items: list[RowOrExclusion] = []
     with one_blas_thread():
         for window in windows_for(computed_for, window_days):
@@ -189,6 +195,21 @@ def matchup_frame(matchups: pd.DataFrame) -> pd.DataFrame:
         raise MetricInputError(f"matchup table lacks columns {sorted(missing)}")
     frame = matchups.astype({"insitu": float, "product": float})
     return frame.assign(day_number=day_numbers(frame["day"]))
+
+
+def with_common_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` and, as ``<variant>_common`` rows, the :data:`COMPARED_VARIANTS` on the
+    station-days where every one of them has a value (a comparison of the product with SMAP on
+    SMAP's days only would leave the product's hardest days in and SMAP's out)."""
+    key = ["station_key", "day", "model_version"]
+    compared = frame[frame["variant"].isin(COMPARED_VARIANTS)]
+    valid = compared[np.isfinite(compared["product"].to_numpy(dtype=float))]
+    counts = valid.groupby(key)["variant"].nunique()
+    shared = counts[counts == len(COMPARED_VARIANTS)].index
+    common = valid[pd.MultiIndex.from_frame(valid[key]).isin(shared)]
+    if common.empty:
+        return frame
+    return pd.concat([frame, common.assign(variant=common["variant"] + COMMON_SUFFIX)], ignore_index=True)
 
 
 #: ``model_version`` of rows pooled over every model version (each day's latest production).

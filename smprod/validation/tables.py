@@ -1,6 +1,6 @@
 """Validation tables (SQLAlchemy 2 models) and their idempotent upserts.
 
-The schema is created by the Alembic migrations ``validation_0001`` and ``validation_0002``
+The schema is created by the Alembic migrations ``validation_0001`` to ``validation_0003``
 (branch ``validation``), never by ``create_all``; the models here must match them. Every write is a PostgreSQL
 ``INSERT ... ON CONFLICT DO UPDATE`` on the natural key, so rerunning a day or a validation
 replaces rows instead of adding them:
@@ -12,7 +12,8 @@ replaces rows instead of adding them:
   computed_for); with 95 % intervals and ``n_eff`` (``validation_0002``).
 - ``validation_collocation``: triple-collocation errors, key (scope, scope_name, window_name,
   product_variant, model_version, computed_for).
-- view ``validation_summary_30d``: the latest 30-day metrics, with intervals, next to SMAP's.
+- view ``validation_summary_30d``: the latest 30-day metrics, with intervals, next to SMAP's
+  (a ``_common`` row next to ``smap_common``'s, on the same days: ``validation_0003``).
 """
 
 from __future__ import annotations

@@ -128,6 +128,8 @@ def _check_review_metrics(settings, database_url: str, days) -> None:
         ("insitu_n_30d", "corrected", "n"),
         ("insitu_ubrmse_30d_bilinear", "bilinear", "ubrmse"),
         ("insitu_ubrmse_30d_smap", "smap", "ubrmse"),
+        ("insitu_ubrmse_30d_common", "corrected_common", "ubrmse"),  # on the days all three have
+        ("insitu_ubrmse_30d_smap_common", "smap_common", "ubrmse"),
     ]:
         history = client.get_metric_history(run.info.run_id, key)
         assert {point.step for point in history} == {review_step(d) for d in days}, key

@@ -175,8 +175,12 @@ def _check_summary_view(engine) -> None:
     assert {(r["scope"], r["scope_name"], r["variant"]) for r in rows} == {
         (scope, name, variant)
         for scope, name in (("network", "COSMOS"), ("overall", "all"))
-        for variant in ("bilinear", "corrected", "smap")
+        for variant in ("bilinear", "corrected", "smap", "bilinear_common", "corrected_common", "smap_common")
     }
+    # a _common row is set beside SMAP on the same days (validation_0003), the others beside SMAP's own
+    by_variant = {r["variant"]: r for r in rows if r["scope"] == "overall" and r["model_version"] == "all"}
+    assert_allclose(by_variant["corrected_common"]["smap_ubrmse"], by_variant["smap_common"]["ubrmse"])
+    assert_allclose(by_variant["corrected"]["smap_ubrmse"], by_variant["smap"]["ubrmse"])
     corrected = next(r for r in rows if r["scope"] == "overall" and r["variant"] == "corrected")
     assert corrected["computed_for"] == LAST and corrected["window_start"] == LAST - timedelta(days=29)
     # the view may show the pooled row (model_version "all": every day as published) or v1
@@ -188,6 +192,36 @@ def _check_summary_view(engine) -> None:
         assert corrected[f"{metric}_ci_low"] <= corrected[metric] <= corrected[f"{metric}_ci_high"]
     assert corrected["smap_ubrmse_ci_high"] > corrected["ubrmse_ci_high"]  # the noisier SMAP
     assert 0 < corrected["n_eff"] <= corrected["n"]
+
+
+def test_common_days_migration_goes_down_and_up_again(database_url, archive, workdir):
+    from alembic import command
+
+    engine = db.make_engine(database_url)
+    _run(engine, archive, workdir)
+    view = (
+        "SELECT smap_ubrmse FROM validation_summary_30d "
+        "WHERE variant = 'corrected_common' AND scope = 'overall'"
+    )
+    smap_common = (
+        "SELECT ubrmse FROM validation_metrics WHERE variant = '{}' AND scope = 'overall' "
+        "AND window_name = '30d' AND model_version = 'all' AND computed_for = (SELECT max(computed_for) "
+        "FROM validation_metrics WHERE window_name = '30d')"
+    )
+    with engine.begin() as conn:  # this world's SMAP has no gap at its stations: make the two differ
+        conn.exec_driver_sql(
+            "UPDATE validation_metrics SET ubrmse = ubrmse + 0.01 WHERE variant = 'smap_common'"
+        )
+    command.downgrade(db.alembic_config(database_url), "validation_0002")
+    with engine.connect() as conn:  # before: a _common row was set beside SMAP's own days
+        before = set(conn.exec_driver_sql(view).scalars())
+        smap = conn.exec_driver_sql(smap_common.format("smap")).scalar_one()
+    assert before == {smap}
+    db.upgrade(database_url)
+    with engine.connect() as conn:
+        after = set(conn.exec_driver_sql(view).scalars())
+        common = conn.exec_driver_sql(smap_common.format("smap_common")).scalar_one()
+    assert after == {common} and common != smap
 
 
 def test_uncertainty_migration_goes_down_and_up_again(database_url, archive, workdir):
@@ -270,6 +304,16 @@ def test_summary_is_logged_to_mlflow_on_the_model_version(
     assert_allclose(reviewed["insitu_ubrmse_30d"], corrected["ubrmse"])
     assert_allclose(reviewed["insitu_ubrmse_30d_smap"], overall["ubrmse"])
     assert reviewed["insitu_n_30d"] == corrected["n"]
+    # and the three compared on the days all of them have a value
+    common = {
+        r["variant"]: r
+        for r in run.metrics
+        if (r["scope"], r["window_name"]) == ("overall", "30d") and r["variant"].endswith("_common")
+    }
+    assert set(common) == {"corrected_common", "bilinear_common", "smap_common"}
+    assert len({r["n"] for r in common.values()}) == 1 and common["corrected_common"]["n"] <= corrected["n"]
+    assert_allclose(reviewed["insitu_ubrmse_30d_common"], common["corrected_common"]["ubrmse"])
+    assert_allclose(reviewed["insitu_ubrmse_30d_smap_common"], common["smap_common"]["ubrmse"])
     history = client.get_metric_history(training, "insitu_ubrmse_30d")
     assert [(point.step, point.timestamp) for point in history] == [
         (report.review_step(LAST), int(datetime.combine(LAST, time(), tzinfo=UTC).timestamp() * 1000))
