@@ -22,9 +22,9 @@ GOSIF composites written from the world's own seed and added to its days if they
 prints the per-world ratios without and with SIF and the adoption verdict (tuning worlds only),
 then the ``product-sif`` summaries before the product's. ``--long-stations`` scores the
 near-real-time product at the stations over a longer series, on the worlds written with days
-after the scored ones: the scored days and every day after them, all made by the model of the
-scored days (the pixel scores stay those of the scored days); 12 stations over 6 days is a
-noisy figure.
+after the scored ones: the scored days and every day after them, retrained every
+``retrain_max_age_days`` as production retrains (the pixel scores stay those of the scored
+days); 12 stations over 6 days is a noisy figure.
 
 Without ``--suite``: writes (or reuses) a synthetic archive in DIR (or reads another world's
 archive, ``--archive``, with its truth under ``truth/`` as the archive contract says; give its

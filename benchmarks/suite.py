@@ -38,7 +38,7 @@ import rasterio
 from numpy.typing import NDArray
 
 from smprod import db
-from smprod.config import DEFAULT_GAP_CORRECTION_KM
+from smprod.config import DEFAULT_GAP_CORRECTION_KM, Settings
 from smprod.grids.ease import Region, region_from_bbox
 from smprod.grids.regrid import bilinear_to_fine, block_mean, deviation_from_cell_mean, upsample_nearest
 from smprod.inputs.dayfiles import SIF, InputStore
@@ -193,6 +193,18 @@ def windows(run: WorldRun, method: Method) -> dict[date, Training]:
     return out
 
 
+def station_windows(run: WorldRun, station_days: Sequence[date], retrain_days: int) -> dict[date, Training]:
+    """Day after the scored ones -> the near-real-time training that makes it under production's
+    retrain policy: a model every ``retrain_days`` from the first scored day, each trained on the
+    ``history`` days before its first day (the first is the scored days' model)."""
+    first = run.test_days[0]
+    out = {}
+    for day in station_days:
+        start = first + timedelta(days=(day - first).days // retrain_days * retrain_days)
+        out[day] = (tuple([d for d in run.days if d < start][-run.world.history :]), ())
+    return out
+
+
 def train(run: WorldRun, method: Method, training: Training | None = None) -> Downscaler:
     """The model production would train (default: on the world's history window)."""
     days, keep = training or (tuple(run.train_days), ())
@@ -337,9 +349,10 @@ def score(
     """Scores of bilinear SMAP, the oracle, optionally the learnable ceiling, and each method.
 
     ``station_days``: days after the scored days on which the products are scored at the
-    stations only (a longer station series; near-real-time methods only, each day made by the
-    model of the scored days). The function is long because one loop over the days makes every
-    field once and feeds both the pooled pixel scores and the station series.
+    stations only (a longer station series; near-real-time methods only, retrained as production
+    retrains, every ``retrain_max_age_days``: :func:`station_windows`). The function is long
+    because one loop over the days makes every field once and feeds both the pooled pixel
+    scores and the station series.
     """
     if station_days and any(m.training != "near-real-time" for m in methods):
         raise ValueError("station_days: near-real-time methods only (a reanalysis window is per scored day)")
@@ -347,11 +360,12 @@ def score(
     block, offset = conservation_blocks(run.region.coarse, methods[0].conservation_km if methods else None)
     scale = (factor, block, offset)
     by_name = {m.name: m for m in methods}
-    plans = {m.name: windows(run, m) for m in methods}
+    retrain_days = int(Settings.model_fields["retrain_max_age_days"].default)
+    plans = {m.name: {**station_windows(run, station_days, retrain_days), **windows(run, m)} for m in methods}
     trained: dict[str, tuple[Training, Downscaler]] = {}  # each method's current model
 
     def model_of(name: str, day: date) -> Downscaler:
-        training = plans[name].get(day) or plans[name][run.test_days[-1]]
+        training = plans[name][day]
         if name not in trained or trained[name][0] != training:
             trained[name] = (training, train(run, by_name[name], training))
         return trained[name][1]
@@ -359,7 +373,7 @@ def score(
     names = [m.name for m in methods]
     if ceiling:
         names.append("ceiling")
-        plans["ceiling"] = {day: ((), ()) for day in run.test_days}
+        plans["ceiling"] = {day: ((), ()) for day in [*run.test_days, *station_days]}
         trained["ceiling"] = (((), ()), _ceiling_model(run))
     pooled = {name: _Pooled() for name in ("bilinear", "oracle", *names)}
     stations = _StationSeries(_stations(run), ("bilinear", "oracle", *names))

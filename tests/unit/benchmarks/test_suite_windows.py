@@ -61,3 +61,18 @@ def test_a_window_the_world_cannot_give_is_refused():
 def test_every_suite_world_has_the_days_a_centred_window_needs_after_its_scored_days():
     for world in SUITE:
         assert after_days(world) >= world.history // 2
+
+
+def test_days_after_the_scored_ones_are_made_by_a_model_retrained_every_week():
+    from benchmarks.suite import station_windows
+
+    run = _run(history=10, test=4, after=12)
+    later = run.days[14:]  # the 12 days after the scored ones
+    plan = station_windows(run, later, retrain_days=7)
+    # days 4..6 after the first scored day: still the first week, the scored days' model
+    assert {plan[d] for d in later[:3]} == {(tuple(run.train_days), ())}
+    second_week, third_week = plan[later[3]], plan[later[10]]
+    assert {plan[d] for d in later[3:10]} == {second_week} and plan[later[11]] == third_week
+    for (days, keep), start in ((second_week, run.test_days[0] + timedelta(days=7)),
+                                (third_week, run.test_days[0] + timedelta(days=14))):  # fmt: skip
+        assert keep == () and len(days) == 10 and max(days) == start - timedelta(days=1)
