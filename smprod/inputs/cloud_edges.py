@@ -15,10 +15,11 @@ Gaussian of :data:`CONTEXT_SIGMA_PIXELS`, so that large-scale gradients under th
 count), by more than :data:`COLD_EDGE_K`. On the suite's worlds that contrast is within
 +-0.35 K where edges are clean and -1.2 to -2.1 K where they are not.
 
-"Cloud" here is any pixel without LST over the region (QC-rejected or not produced): the
-screening runs on the region's warped mosaic of one platform's product, before Terra and Aqua
-are averaged. Pixels next to water or outside a swath count as cloud-adjacent too; they are
-masked only on a day whose edges are cold overall.
+"Cloud" here is any land pixel without LST over the region (QC-rejected or not produced):
+the screening runs on the region's warped mosaic of one platform's product, before Terra and
+Aqua are averaged. Water (MCD12Q1's IGBP class 17, when the day has land cover) is not cloud,
+so a coast that reads cool does not count as a cold edge; pixels next to a swath gap do, and
+are masked only on a day whose edges are cold overall.
 """
 
 from __future__ import annotations
@@ -65,15 +66,17 @@ class EdgeScreen:
         )
 
 
-def screen_cloud_edges(values: NDArray) -> tuple[NDArray, EdgeScreen]:
+def screen_cloud_edges(values: NDArray, water: NDArray | None = None) -> tuple[NDArray, EdgeScreen]:
     """``values`` (one platform's LST on the 1 km grid, NaN where none) with its cold cloud
-    edges masked when its edges are cold (module docstring), and what was found."""
+    edges masked when its edges are cold (module docstring), and what was found. ``water``
+    (True on water bodies): gaps there are not clouds."""
     clear = np.isfinite(values)
-    if clear.all() or not clear.any():
+    cloud = ~clear if water is None else ~clear & ~np.asarray(water, dtype=bool)
+    if not cloud.any() or not clear.any():
         return values, EdgeScreen(float("nan"), 0, 0)
-    distance = ndimage.distance_transform_cdt(clear, metric="taxicab")
+    distance = ndimage.distance_transform_cdt(~cloud, metric="taxicab")  # to the nearest cloud
     edge = clear & (distance <= EDGE_PIXELS)
-    far = distance > FAR_PIXELS
+    far = clear & (distance > FAR_PIXELS)
     n_edge, n_far = int(edge.sum()), int(far.sum())
     if min(n_edge, n_far) < MIN_PIXELS:
         return values, EdgeScreen(float("nan"), 0, n_edge)

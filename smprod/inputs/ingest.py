@@ -298,11 +298,14 @@ def _modis(
     Each tile is read only over the window the region needs (``read_modis_window``) and warped
     as plain arrays; the values are those of the whole tile through ``to_fine``.
     """
+    mosaics = {product: _product_mosaic(loader, refs, product, day, region) for product in MODIS_FIELDS}
+    landcover = mosaics["MCD12Q1"].get("landcover")
+    water = None if landcover is None else landcover == IGBP_WATER  # no LST there, and no cloud
     fields: dict[str, list[NDArray]] = defaultdict(list)
-    for product in MODIS_FIELDS:
-        for name, values in _product_mosaic(loader, refs, product, day, region).items():
+    for product, mosaicked in mosaics.items():
+        for name, values in mosaicked.items():
             if name in LST_SCREENED:
-                values = _screen_edges(values, f"{name} {product}", report)
+                values = _screen_edges(values, water, f"{name} {product}", report)
             fields[name].append(values)
     out: dict[str, NDArray] = {}
     for name in sorted({n for names in MODIS_FIELDS.values() for n in names}):
@@ -343,11 +346,13 @@ def _product_mosaic(
 
 #: The MODIS fields screened for cold cloud edges (:mod:`smprod.inputs.cloud_edges`).
 LST_SCREENED = ("lst_day", "lst_night")
+#: IGBP class 17 of MCD12Q1 ``LC_Type1``: water bodies (no LST gap there is a cloud).
+IGBP_WATER = 17
 
 
-def _screen_edges(values: NDArray, label: str, report: IngestReport) -> NDArray:
+def _screen_edges(values: NDArray, water: NDArray | None, label: str, report: IngestReport) -> NDArray:
     """One platform's LST mosaic with its cold cloud edges masked, noted in ``missing``."""
-    screened, found = screen_cloud_edges(values)
+    screened, found = screen_cloud_edges(values, water)
     if found.masked:
         report.missing.append(found.note(label))
         log.info("%s: %s", report.day, report.missing[-1])

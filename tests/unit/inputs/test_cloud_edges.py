@@ -68,9 +68,26 @@ def test_too_few_pixels_to_judge_mask_nothing():
 
 def test_ingest_notes_what_it_masked():
     report = IngestReport(date(2024, 5, 1), Path("fine.nc"), Path("coarse.nc"))
-    _screen_edges(_lst(_clouds(), edge_k=0.0), "lst_day MOD11A1", report)
+    _screen_edges(_lst(_clouds(), edge_k=0.0), None, "lst_day MOD11A1", report)
     assert report.missing == []
-    screened = _screen_edges(_lst(_clouds(), edge_k=3.0), "lst_day MOD11A1", report)
+    screened = _screen_edges(_lst(_clouds(), edge_k=3.0), None, "lst_day MOD11A1", report)
     (note,) = report.missing
     assert note.startswith(f"lst_day MOD11A1: {int(np.isnan(screened).sum() - _clouds().sum())} clear pixels")
     assert "K colder" in note
+
+
+def test_a_cool_coast_is_not_a_cloud_edge():
+    """A lake (no LST) whose shore reads 3 K cool, on a clear day: with the land cover's water
+    mask it is not a cloud, so nothing is masked; taken for a cloud it would be."""
+    lake = np.zeros(SHAPE, bool)
+    lake[60:140, 80:160] = True
+    values = _lst(lake, edge_k=3.0)  # the shore is cold as a cloud edge would be
+    assert screen_cloud_edges(values)[1].masked > 0
+    screened, found = screen_cloud_edges(values, water=lake)
+    assert found.masked == 0 and screened is values and np.isnan(found.contrast_k)
+    # with clouds beside the lake, the cloud edges are still judged (and clean ones kept)
+    cloudy = _clouds() & ~lake
+    both = np.where(cloudy, np.nan, values)
+    assert screen_cloud_edges(both, water=lake)[1].masked == 0
+    cold = _lst(cloudy | lake, edge_k=3.0)
+    assert screen_cloud_edges(cold, water=lake)[1].masked > 0
