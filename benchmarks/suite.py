@@ -423,7 +423,7 @@ class _StationSeries:
 
     stations: list[tuple[int, int, dict[date, float]]]
     variants: tuple[str, ...]
-    pairs: dict[str, list[tuple[list[float], list[float]]]] = field(default_factory=dict)
+    pairs: dict[str, list[tuple[list[float], list[float]]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.pairs = {v: [([], []) for _ in self.stations] for v in ("smap", *self.variants)}

@@ -298,6 +298,8 @@ def _modis(
     Each tile is read only over the window the region needs (``read_modis_window``) and warped
     as plain arrays; the values are those of the whole tile through ``to_fine``.
     """
+    from smprod.inputs.readers.modis import IGBP_WATER
+
     mosaics = {product: _product_mosaic(loader, refs, product, day, region) for product in MODIS_FIELDS}
     landcover = mosaics["MCD12Q1"].get("landcover")
     water = None if landcover is None else landcover == IGBP_WATER  # no LST there, and no cloud
@@ -346,8 +348,6 @@ def _product_mosaic(
 
 #: The MODIS fields screened for cold cloud edges (:mod:`smprod.inputs.cloud_edges`).
 LST_SCREENED = ("lst_day", "lst_night")
-#: IGBP class 17 of MCD12Q1 ``LC_Type1``: water bodies (no LST gap there is a cloud).
-IGBP_WATER = 17
 
 
 def _screen_edges(values: NDArray, water: NDArray | None, label: str, report: IngestReport) -> NDArray:

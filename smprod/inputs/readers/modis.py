@@ -73,6 +73,8 @@ VI_RELIABILITY_KEPT = (0, 1)
 ALBEDO_QUALITY_KEPT = (0, 1)
 #: IGBP classes of MCD12Q1 LC_Type1 and the nodata used in smprod for land cover.
 IGBP_CLASSES = range(1, 18)
+#: IGBP class 17, water bodies (ingest's cloud-edge screen takes a gap there for no cloud).
+IGBP_WATER = 17
 LANDCOVER_NODATA = -1
 
 
