@@ -16,7 +16,11 @@ pixels:
 * ``coverage``: share of pixels whose error against the truth is within the uncertainty;
 * against the world's stations: per-station ubRMSE of product, bilinear SMAP and SMAP
   (nearest cell), each over the station's days where every variant has a value, averaged over
-  the stations with at least :data:`MIN_STATION_DAYS` such days.
+  the stations with at least :data:`MIN_STATION_DAYS` such days;
+* the same with every :data:`PIXEL_STATION_STEP`-th pixel a station that measures the truth
+  (``px``), and ``P(miss)``: how often a random set of as many pixels as the world has stations
+  puts the product's ubRMSE at or above bilinear SMAP's or SMAP's, the chance that the station
+  target fails by the draw of the stations alone.
 
 Two references bound what any product can reach on a world: the **oracle** (the truth itself put
 through the mass correction at the product's conservation scale: every mass-conserving product
@@ -67,6 +71,10 @@ from smprod.validation.stations import daily_means, find_station_files
 MIN_STATION_DAYS = 3
 #: Pixels per training day sampled for the learnable ceiling's forest.
 CEILING_PIXELS_PER_DAY = 4000
+#: Every ``PIXEL_STATION_STEP``-th pixel along each axis is a virtual station (:class:`_PixelStations`).
+PIXEL_STATION_STEP = 3
+#: Random sets of virtual stations drawn for the chance that a world's station figure misses.
+STATION_DRAWS = 4000
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,10 @@ class Scores:
     residual: float
     coverage: float
     stations: dict[str, float] = field(default_factory=dict)
+    #: The same station figures with every sampled pixel a station (:class:`_PixelStations`),
+    #: and ``miss``: the share of random sets of as many pixels as the world has stations on
+    #: which the product's ubRMSE is not below both bilinear SMAP's and SMAP's.
+    pixel_stations: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -377,6 +389,7 @@ def score(
         trained["ceiling"] = (((), ()), _ceiling_model(run))
     pooled = {name: _Pooled() for name in ("bilinear", "oracle", *names)}
     stations = _StationSeries(_stations(run), ("bilinear", "oracle", *names))
+    pixel_stations = _PixelStations()
     for day in [*run.test_days, *station_days]:
         truth, smap, porosity = run.truth(day), _smap(run, day), _porosity(run, day)
         bilinear = bilinear_to_fine(smap, factor)
@@ -391,15 +404,25 @@ def score(
         if day in run.test_days:
             for name, (values, sigma) in fields.items():
                 pooled[name].add(values, truth, bilinear, smap, porosity, scale, sigma)
-        stations.add(day, upsample_nearest(smap, factor), {name: v for name, (v, _) in fields.items()})
+        nearest = upsample_nearest(smap, factor)
+        stations.add(day, nearest, {name: v for name, (v, _) in fields.items()})
+        pixel_stations.add(truth, {"smap": nearest, **{name: v for name, (v, _) in fields.items()}})
     results = {name: p.scores() for name, p in pooled.items()}
     ubrmse = _station_ubrmse(stations.pairs)
+    per_pixel = pixel_stations.ubrmse()
     for name, result in results.items():
         if name in ubrmse:
             result.stations = {
                 "product": ubrmse[name],
                 "bilinear": ubrmse["bilinear"],
                 "smap": ubrmse["smap"],
+            }
+            result.pixel_stations = {
+                **{
+                    k: float(np.mean(per_pixel[v]))
+                    for k, v in (("product", name), ("bilinear", "bilinear"), ("smap", "smap"))
+                },
+                "miss": station_miss_chance(per_pixel, name, len(stations.stations)),
             }
     return results
 
@@ -435,6 +458,47 @@ class _StationSeries:
                 source = nearest if variant == "smap" else fields[variant]
                 estimates.append(float(source[row, col]))
                 observations.append(observed)
+
+
+@dataclass
+class _PixelStations:
+    """Every :data:`PIXEL_STATION_STEP`-th pixel as a station that measures the truth exactly.
+
+    A world's 12 stations are a small random sample of its pixels: over a few weeks the same
+    product can score 0.04 above or below bilinear SMAP on them by the draw alone. The figures
+    over every sampled pixel are what the stations estimate, without that sampling error
+    (docs/models.md, "The stations: every pixel a station").
+    """
+
+    errors: dict[str, list[NDArray[np.float32]]] = field(default_factory=dict)
+
+    def add(self, truth: NDArray, fields: dict[str, NDArray]) -> None:
+        step = PIXEL_STATION_STEP
+        observed = truth[::step, ::step].ravel()
+        for variant, values in fields.items():
+            self.errors.setdefault(variant, []).append(
+                (values[::step, ::step].ravel() - observed).astype(np.float32)
+            )
+
+    def ubrmse(self) -> dict[str, NDArray[np.float64]]:
+        """Per pixel, each variant's ubRMSE over the days where every variant and the truth have
+        a value, for the pixels with at least :data:`MIN_STATION_DAYS` such days (as
+        :func:`_station_ubrmse` scores a station)."""
+        errors = {v: np.stack(e).astype(np.float64) for v, e in self.errors.items()}
+        common = np.logical_and.reduce([np.isfinite(e) for e in errors.values()])
+        keep = common.sum(axis=0) >= MIN_STATION_DAYS
+        return {v: np.nanstd(np.where(common, e, np.nan)[:, keep], axis=0) for v, e in errors.items()}
+
+
+def station_miss_chance(per_pixel: dict[str, NDArray], variant: str, stations: int) -> float:
+    """The share of :data:`STATION_DRAWS` random sets of ``stations`` pixels on which ``variant``'s
+    mean ubRMSE is not below both bilinear SMAP's and SMAP's (the issue's station target)."""
+    pixels = per_pixel[variant].size
+    if pixels == 0 or stations == 0:
+        return float("nan")
+    draws = np.random.default_rng(0).integers(0, pixels, (STATION_DRAWS, stations))
+    mean = {v: per_pixel[v][draws].mean(axis=1) for v in (variant, "bilinear", "smap")}
+    return float(np.mean((mean[variant] >= mean["bilinear"]) | (mean[variant] >= mean["smap"])))
 
 
 def _ceiling_model(run: WorldRun) -> Downscaler:
@@ -474,12 +538,19 @@ def summary_line(results: dict[str, dict[str, Scores]], method: str) -> str:
 def format_world(name: str, scores: dict[str, Scores]) -> str:
     """One world's table: a row per variant."""
     header = f"  {'variant':22s} {'ratio':>6s} {'AV-R':>6s} {'subR':>6s} {'resid':>8s} {'1σ cov':>6s}"
-    lines = [f"\n{name}", header + f" {'stn prod':>8s} {'stn bil':>8s} {'stn smap':>8s}"]
+    stations = (
+        f" {'stn prod':>8s} {'stn bil':>8s} {'stn smap':>8s} {'px prod':>8s} {'px bil':>8s} {'px smap':>8s}"
+    )
+    lines = [f"\n{name}", header + stations + f" {'P(miss)':>7s}"]
     for variant, s in scores.items():
-        stations = "".join(f" {s.stations.get(k, np.nan):8.4f}" for k in ("product", "bilinear", "smap"))
+        at = "".join(
+            f" {figures.get(k, np.nan):8.4f}"
+            for figures in (s.stations, s.pixel_stations)
+            for k in ("product", "bilinear", "smap")
+        )
         lines.append(
             f"  {variant:22s} {s.ratio:6.3f} {s.av_r:6.3f} {s.subgrid_r:6.3f} {s.residual:8.1e} "
-            f"{s.coverage:6.3f}{stations}"
+            f"{s.coverage:6.3f}{at} {s.pixel_stations.get('miss', np.nan):7.3f}"
         )
     return "\n".join(lines)
 

@@ -80,3 +80,40 @@ def test_station_scores_compare_every_variant_on_the_same_days():
         {"smap": short, "product": [(product[:MIN_STATION_DAYS], observed[:MIN_STATION_DAYS])]}
     )
     assert np.isnan(left_out["smap"]) and np.isnan(left_out["product"])
+
+
+def test_every_sampled_pixel_is_a_station_scored_on_the_common_days():
+    """Two pixels sampled (step 3 of a 4 x 4 field): one with a day SMAP misses, one without."""
+    from benchmarks.suite import PIXEL_STATION_STEP, _PixelStations
+
+    assert PIXEL_STATION_STEP == 3
+    rng = np.random.default_rng(0)
+    stations = _PixelStations()
+    days = 5
+    truth = [0.2 + 0.05 * rng.random((4, 4)) for _ in range(days)]
+    errors = 0.01 * rng.standard_normal((days, 4, 4))
+    for day in range(days):
+        smap = truth[day] + 0.03
+        if day == 2:
+            smap[0, 0] = np.nan
+        stations.add(truth[day], {"smap": smap, "product": truth[day] + errors[day]})
+    got = stations.ubrmse()
+    # pixels (0, 0), (0, 3), (3, 0), (3, 3); the first without day 2 for every variant
+    assert got["product"].shape == (4,)
+    assert_allclose(got["product"][0], np.std(errors[[0, 1, 3, 4], 0, 0]), rtol=1e-6)
+    assert_allclose(got["product"][3], np.std(errors[:, 3, 3]), rtol=1e-6)
+    assert_allclose(got["smap"], 0.0, atol=1e-6)  # a constant bias is no unbiased error
+
+
+def test_station_miss_chance_is_the_share_of_station_sets_where_the_target_fails():
+    from benchmarks.suite import station_miss_chance
+
+    product = np.array([0.01, 0.01, 0.01, 0.07])
+    per_pixel = {"product": product, "bilinear": np.full(4, 0.02), "smap": np.full(4, 0.03)}
+    # one station misses only when it is the fourth pixel: a quarter of the draws
+    assert abs(station_miss_chance(per_pixel, "product", 1) - 0.25) < 0.03
+    # the mean over all pixels (0.025) is above bilinear's: many stations almost always miss
+    assert station_miss_chance(per_pixel, "product", 400) > 0.95
+    better = {**per_pixel, "product": np.full(4, 0.015)}
+    assert station_miss_chance(better, "product", 12) == 0.0
+    assert station_miss_chance(better, "bilinear", 12) == 1.0
