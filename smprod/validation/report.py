@@ -190,7 +190,9 @@ def plot_metric_boxes(rows: Sequence[dict[str, Any]], path: Path, window: str) -
         data = [per_station.loc[per_station["variant"] == v, metric].dropna().astype(float) for v in variants]
         ax.boxplot(data, tick_labels=variants)
         ax.set_title(f"{metric} per station ({window})", fontsize=9)
+        # eight variant names side by side in a third of the figure overlap unless slanted
         ax.tick_params(labelsize=8)
+        ax.tick_params(axis="x", labelrotation=40)
     fig.text(0.01, 0.01, ISMN_CITATION, fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, path)
